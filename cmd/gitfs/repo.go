@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gitfs/gitfs/mirror"
+)
+
+func init() {
+	register(&command{
+		name: "repo add", args: "NAME URL", minArgs: 2, maxArgs: 2,
+		summary: "add a bare mirror of a repository (a path, file://, https:// or ssh URL)",
+		help: `The mirror lives in ROOT/mirrors/NAME.git and is shared by every gitfs process
+on this host. Adding a name that exists with the same URL succeeds and changes
+nothing, so concurrent adds are safe.
+
+Example:
+  gitfs repo add demo https://example.com/demo.git
+  gitfs repo add local ./some/checkout`,
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+			if err := mirror.ValidateName(args[0]); err != nil {
+				return err
+			}
+			ms, err := e.openMirrors()
+			if err != nil {
+				return err
+			}
+			_, err = ms.Add(ctx, args[0], args[1])
+			return err
+		},
+	})
+	register(&command{
+		name: "repo fetch", args: "NAME", minArgs: 1, maxArgs: 1,
+		summary: "fetch new commits into a mirror; concurrent fetches coalesce",
+		help: `A fetch started while another fetch of the same mirror runs (in any process)
+waits for that one and reports its result instead of fetching again. A failed
+fetch leaves the mirror as it was. A mirror found broken is moved aside and
+cloned again from its URL.
+
+Example:
+  gitfs repo fetch demo`,
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+			if err := mirror.ValidateName(args[0]); err != nil {
+				return err
+			}
+			ms, err := e.openMirrors()
+			if err != nil {
+				return err
+			}
+			_, err = ms.Fetch(ctx, args[0])
+			return err
+		},
+	})
+	register(&command{
+		name: "repo list", maxArgs: 0,
+		summary: "list mirrors: NAME URL LAST-FETCH",
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+			ms, err := e.openMirrors()
+			if err != nil {
+				return err
+			}
+			infos, err := ms.List(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tURL\tLAST-FETCH")
+			for _, i := range infos {
+				last := "never"
+				if !i.LastFetch.IsZero() {
+					last = i.LastFetch.Local().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, i.URL, last)
+			}
+			return tw.Flush()
+		},
+	})
+	register(&command{
+		name: "rev-parse", args: "REPO REV", minArgs: 2, maxArgs: 2,
+		summary: "print the 40-hex commit a branch, tag, HEAD or (abbreviated) sha names",
+		help: `Example:
+  gitfs rev-parse demo main
+  gitfs rev-parse demo v1.2`,
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+			commit, err := e.resolve(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, commit)
+			return nil
+		},
+	})
+	register(&command{
+		name: "gc", maxArgs: 0,
+		summary: "drop snapshots no one uses, then let each mirror collect garbage",
+		help: `A snapshot is kept while any process holds a lease on it (a checkout in
+progress, a mounted workspace) or any workspace is based on it.`,
+		run: runGC,
+	})
+}
+
+// resolve turns REV into a commit of REPO. A full sha whose snapshot exists
+// resolves even when the mirror no longer has it (force-pushed away and
+// collected): the snapshot pinned its objects.
+func (e *env) resolve(ctx context.Context, repo, rev string) (string, error) {
+	if err := mirror.ValidateName(repo); err != nil {
+		return "", err
+	}
+	ms, err := e.openMirrors()
+	if err != nil {
+		return "", err
+	}
+	m, err := ms.Get(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	commit, err := m.Resolve(ctx, rev)
+	if err == nil {
+		return commit, nil
+	}
+	if errors.Is(err, mirror.ErrUnknownRev) && mirror.IsFullSHA(rev) {
+		if st, serr := e.openSnapshots(); serr == nil && st.Has(rev) {
+			return rev, nil
+		}
+	}
+	if errors.Is(err, mirror.ErrUnknownRev) {
+		return "", fmt.Errorf("%w (try 'gitfs repo fetch %s' if it is new)", err, repo)
+	}
+	return "", err
+}
+
+func runGC(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+	st, err := e.openSnapshots()
+	if err != nil {
+		return err
+	}
+	keep, err := workspaceCommits(e.root)
+	if err != nil {
+		return err
+	}
+	removed, err := st.GC(ctx, keep)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "removed %d snapshot(s)\n", len(removed))
+	infos, err := e.mirrors.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, i := range infos {
+		if err := e.mirrors.GC(ctx, i.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}

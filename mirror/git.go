@@ -1,0 +1,116 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// minGit is the oldest git whose merge-tree has --write-tree.
+var minGit = [2]int{2, 38}
+
+// CheckGit fails with a clear message when git is missing or too old.
+func CheckGit() error {
+	out, err := exec.Command("git", "--version").Output()
+	if err != nil {
+		return fmt.Errorf("git not found on PATH: install git >= %d.%d", minGit[0], minGit[1])
+	}
+	m := regexp.MustCompile(`(\d+)\.(\d+)`).FindStringSubmatch(string(out))
+	if m == nil {
+		return fmt.Errorf("cannot parse %q: need git >= %d.%d", strings.TrimSpace(string(out)), minGit[0], minGit[1])
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < minGit[0] || (major == minGit[0] && minor < minGit[1]) {
+		return fmt.Errorf("%s is too old: gitfs needs git >= %d.%d (for merge-tree --write-tree)",
+			strings.TrimSpace(string(out)), minGit[0], minGit[1])
+	}
+	return nil
+}
+
+// gitCmd runs git in its own process group, so that cancelling ctx kills
+// git and every helper it started (remote helpers, upload-pack, ssh).
+type gitCmd struct {
+	dir   string
+	args  []string
+	stdin []byte
+	env   []string
+}
+
+// run executes the command and returns its stdout. On failure the error
+// carries the last lines of git's stderr, which say what went wrong.
+func (g gitCmd) run(ctx context.Context) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", g.args...)
+	cmd.Dir = g.dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	cmd.Env = append(cmd.Env, g.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// Negative pid: the whole process group.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 5 * time.Second
+	if g.stdin != nil {
+		cmd.Stdin = bytes.NewReader(g.stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("git %s: %w", g.args[0], ctx.Err())
+		}
+		msg := lastLines(stderr.String(), 3)
+		if msg == "" {
+			msg = err.Error()
+		}
+		return stdout.Bytes(), &GitError{Args: g.args, Stderr: msg, Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// GitError is a failed git invocation with what git said about it.
+type GitError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *GitError) Error() string {
+	verb := ""
+	for i := 0; i < len(e.Args); i++ {
+		if e.Args[i] == "-c" || e.Args[i] == "-C" {
+			i++
+			continue
+		}
+		verb = e.Args[i]
+		break
+	}
+	return fmt.Sprintf("git %s: %s", verb, e.Stderr)
+}
+
+func (e *GitError) Unwrap() error { return e.Err }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	var kept []string
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "hint:") {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if len(kept) > n {
+		kept = kept[len(kept)-n:]
+	}
+	return strings.Join(kept, "; ")
+}

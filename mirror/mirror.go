@@ -1,0 +1,525 @@
+// Package mirror keeps one bare mirror per repository under ROOT/mirrors,
+// shared safely by every gitfs process on the host. It is the only package
+// that talks to remotes and runs git on a mirror: clone, fetch (coalesced
+// within a process and across processes), rev resolution, merges without a
+// work tree, and pinning packs for snapshots.
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gitfs/gitfs/locks"
+)
+
+// ErrNotFound reports a repository name that has no mirror.
+var ErrNotFound = errors.New("no such repository")
+
+// ErrUnknownRev reports a revision that does not name a commit in the mirror.
+var ErrUnknownRev = errors.New("unknown revision")
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+
+// ValidateName checks a repository name: letters, digits, '.', '_' and '-',
+// not starting with '.', so it is always one safe path element.
+func ValidateName(name string) error {
+	if !validName.MatchString(name) || strings.HasSuffix(name, ".git") || len(name) > 100 {
+		return fmt.Errorf("invalid repository name %q: use letters, digits, '.', '_' and '-', not starting with '.' and not ending in .git", name)
+	}
+	return nil
+}
+
+// Set is the collection of mirrors under one root.
+type Set struct {
+	dir      string // ROOT/mirrors
+	lockDir  string // ROOT/locks
+	log      *slog.Logger
+	fetching singleflight.Group // coalesces Fetch calls in this process, by name
+	opening  singleflight.Group // coalesces health checks and repairs, by name
+}
+
+// Open returns the set of mirrors under root, creating its directories.
+func Open(root string, log *slog.Logger) (*Set, error) {
+	s := &Set{
+		dir:     filepath.Join(root, "mirrors"),
+		lockDir: filepath.Join(root, "locks"),
+		log:     log,
+	}
+	for _, d := range []string{s.dir, s.lockDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("mirrors: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Mirror is one bare mirror. Its methods are safe for concurrent use.
+type Mirror struct {
+	Name string
+	Dir  string // ROOT/mirrors/NAME.git
+	set  *Set
+}
+
+// Info describes a mirror for listings.
+type Info struct {
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	LastFetch time.Time `json:"last_fetch"`
+}
+
+// state is what the mirror's last fetch did; it is written under the
+// mirror lock and read by processes that waited for that fetch.
+type state struct {
+	Gen       int64     `json:"gen"`
+	LastFetch time.Time `json:"last_fetch"`
+	Error     string    `json:"error,omitempty"`
+}
+
+const stateFile = "gitfs-state.json"
+
+func (s *Set) mirrorDir(name string) string { return filepath.Join(s.dir, name+".git") }
+
+// lockPath is the flock held while a mirror's refs or directory change
+// (add, fetch, repair, gc).
+func (s *Set) lockPath(name string) string {
+	return filepath.Join(s.lockDir, "mirror-"+name+".lock")
+}
+
+// objectsLockPath is the flock held while packs are linked into a snapshot
+// and while gc may delete packs, so gc never removes a pack mid-link.
+// Order: lockPath before objectsLockPath.
+func (s *Set) objectsLockPath(name string) string {
+	return filepath.Join(s.lockDir, "mirror-"+name+".objects.lock")
+}
+
+// normalizeURL turns a local path into an absolute one, so the mirror can
+// be re-cloned from it later whatever the current directory.
+func normalizeURL(url string) (string, error) {
+	if url == "" {
+		return "", errors.New("empty URL")
+	}
+	if strings.Contains(url, "://") || isSCPLike(url) {
+		return url, nil
+	}
+	abs, err := filepath.Abs(url)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("%s: no such path (and not a URL)", url)
+	}
+	return abs, nil
+}
+
+// isSCPLike reports "host:path" ssh syntax (a colon before any slash).
+func isSCPLike(url string) bool {
+	colon := strings.Index(url, ":")
+	slash := strings.Index(url, "/")
+	return colon > 0 && (slash < 0 || colon < slash)
+}
+
+// Add clones url as the mirror NAME. Adding an existing name with the same
+// URL succeeds and changes nothing, so concurrent adds all succeed.
+func (s *Set) Add(ctx context.Context, name, url string) (*Mirror, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	url, err := normalizeURL(url)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := locks.Exclusive(ctx, s.lockPath(name))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	m := &Mirror{Name: name, Dir: s.mirrorDir(name), set: s}
+	if _, err := os.Stat(m.Dir); err == nil {
+		have, err := m.URL(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("existing mirror %s is unreadable: %w", name, err)
+		}
+		if have != url {
+			return nil, fmt.Errorf("repository %s already exists with URL %s (remove it or pick another name)", name, have)
+		}
+		return m, nil
+	}
+	if err := s.cloneLocked(ctx, name, url); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// cloneLocked clones into a unique temp dir and publishes it; the caller
+// holds the mirror lock.
+func (s *Set) cloneLocked(ctx context.Context, name, url string) error {
+	target := s.mirrorDir(name)
+	locks.CleanStale(target)
+	tmp, err := locks.TempDir(target)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op once published
+	args := []string{"-c", "transfer.fsckObjects=true", "clone", "--mirror", "--quiet", "--no-local", "--", url, tmp}
+	if _, err := (gitCmd{args: args}).run(ctx); err != nil {
+		return fmt.Errorf("clone %s: %w", url, err)
+	}
+	for _, kv := range [][2]string{
+		{"gc.auto", "0"},
+		{"transfer.fsckObjects", "true"},
+		{"fetch.unpackLimit", "1"},
+		{"core.logAllRefUpdates", "false"},
+	} {
+		if _, err := (gitCmd{dir: tmp, args: []string{"config", kv[0], kv[1]}}).run(ctx); err != nil {
+			return err
+		}
+	}
+	m := &Mirror{Name: name, Dir: tmp, set: s}
+	if err := m.checkHealth(ctx); err != nil {
+		return fmt.Errorf("clone of %s is unusable: %w", url, err)
+	}
+	st := state{Gen: 1, LastFetch: time.Now().UTC()}
+	if err := writeState(tmp, st); err != nil {
+		return err
+	}
+	err = locks.Publish(tmp, target)
+	if errors.Is(err, locks.ErrPublishedByOther) {
+		return nil
+	}
+	return err
+}
+
+// Get returns the mirror NAME after checking that it is healthy. A broken
+// mirror (no refs, a missing or truncated pack, corrupt packed-refs) is never
+// served: it is moved aside and re-cloned from its URL.
+func (s *Set) Get(ctx context.Context, name string) (*Mirror, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	m := &Mirror{Name: name, Dir: s.mirrorDir(name), set: s}
+	if _, err := os.Stat(m.Dir); err != nil {
+		// A repair in another process moves the directory aside briefly:
+		// wait for whoever holds the lock before calling it unknown.
+		lock, lerr := locks.Exclusive(ctx, s.lockPath(name))
+		if lerr != nil {
+			return nil, lerr
+		}
+		_, err = os.Stat(m.Dir)
+		lock.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("repository %q: %w (add it with: gitfs repo add %s URL)", name, ErrNotFound, name)
+		}
+	}
+	if err := m.checkHealth(ctx); err == nil {
+		return m, nil
+	}
+	_, err, _ := s.opening.Do(name, func() (any, error) {
+		lock, err := locks.Exclusive(ctx, s.lockPath(name))
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+		return nil, s.repairLocked(ctx, m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// repairLocked re-checks the mirror under its lock and, if it is still
+// broken, moves it aside and clones it again from its URL.
+func (s *Set) repairLocked(ctx context.Context, m *Mirror) error {
+	herr := m.checkHealth(ctx)
+	if herr == nil {
+		return nil // another process repaired it while we waited
+	}
+	url, err := m.URL(ctx)
+	if err != nil {
+		return fmt.Errorf("repository %s is broken (%v) and its URL is unreadable: remove %s and add it again", m.Name, herr, m.Dir)
+	}
+	aside := fmt.Sprintf("%s.broken-%s", strings.TrimSuffix(m.Dir, ".git"), time.Now().UTC().Format("20060102T150405.000000000"))
+	s.log.Warn("mirror is broken: moving it aside and cloning again", "repo", m.Name, "problem", herr.Error(), "moved_to", aside, "url", url)
+	if err := os.Rename(m.Dir, aside); err != nil {
+		return fmt.Errorf("repository %s: move broken mirror aside: %w", m.Name, err)
+	}
+	if err := s.cloneLocked(ctx, m.Name, url); err != nil {
+		return fmt.Errorf("repository %s was broken (%v); re-clone from %s failed: %w", m.Name, herr, url, err)
+	}
+	s.log.Info("mirror re-cloned", "repo", m.Name)
+	return nil
+}
+
+// checkHealth is the cheap test run every time a mirror is opened: every
+// pack has its index and the pack's trailing checksum matches the one the
+// index recorded (a truncated or swapped pack fails), and the refs parse and
+// are not empty.
+func (m *Mirror) checkHealth(ctx context.Context) error {
+	packDir := filepath.Join(m.Dir, "objects", "pack")
+	entries, err := os.ReadDir(packDir)
+	if err != nil {
+		return fmt.Errorf("objects: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".idx") || !strings.HasPrefix(name, "pack-") {
+			continue
+		}
+		base := strings.TrimSuffix(name, ".idx")
+		if err := checkPackTrailer(filepath.Join(packDir, base)); err != nil {
+			return err
+		}
+	}
+	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--count=1", "--format=%(objectname)"}}).run(ctx)
+	if err != nil {
+		return fmt.Errorf("refs unreadable: %w", err)
+	}
+	if len(bytes.TrimSpace(out)) == 0 {
+		return errors.New("mirror has no refs")
+	}
+	return nil
+}
+
+// checkPackTrailer compares the pack's last 20 bytes with the pack checksum
+// stored in its index.
+func checkPackTrailer(base string) error {
+	idx, err := os.Open(base + ".idx")
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	st, err := idx.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() < 40 {
+		return fmt.Errorf("%s.idx: truncated", filepath.Base(base))
+	}
+	want := make([]byte, 20)
+	if _, err := idx.ReadAt(want, st.Size()-40); err != nil {
+		return fmt.Errorf("%s.idx: %w", filepath.Base(base), err)
+	}
+	pack, err := os.Open(base + ".pack")
+	if err != nil {
+		return fmt.Errorf("pack missing: %w", err)
+	}
+	defer pack.Close()
+	pst, err := pack.Stat()
+	if err != nil {
+		return err
+	}
+	if pst.Size() < 32 {
+		return fmt.Errorf("%s.pack: truncated", filepath.Base(base))
+	}
+	got := make([]byte, 20)
+	if _, err := pack.ReadAt(got, pst.Size()-20); err != nil {
+		return fmt.Errorf("%s.pack: %w", filepath.Base(base), err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%s.pack: truncated or corrupt (checksum does not match its index)", filepath.Base(base))
+	}
+	return nil
+}
+
+// URL is the remote the mirror fetches from.
+func (m *Mirror) URL(ctx context.Context) (string, error) {
+	out, err := (gitCmd{args: []string{"config", "--file", filepath.Join(m.Dir, "config"), "remote.origin.url"}}).run(ctx)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// FetchResult says whether this call fetched or waited for a fetch already
+// running (in this or another process) and took its result.
+type FetchResult struct {
+	Coalesced bool
+}
+
+// Fetch updates the mirror from its remote. Calls while a fetch of the same
+// mirror runs, here or in another process, wait for it and return its result
+// instead of fetching again. A failed fetch leaves the previous refs and
+// objects as they were.
+func (s *Set) Fetch(ctx context.Context, name string) (FetchResult, error) {
+	m, err := s.Get(ctx, name)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	v, err, shared := s.fetching.Do(name, func() (any, error) {
+		return m.fetch(ctx)
+	})
+	res, _ := v.(FetchResult)
+	if shared {
+		res.Coalesced = true
+	}
+	return res, err
+}
+
+func (m *Mirror) fetch(ctx context.Context) (FetchResult, error) {
+	before := readState(m.Dir)
+	lock, err := locks.TryExclusive(m.set.lockPath(m.Name))
+	if errors.Is(err, locks.ErrWouldBlock) {
+		lock, err = locks.Exclusive(ctx, m.set.lockPath(m.Name))
+		if err != nil {
+			return FetchResult{}, err
+		}
+		after := readState(m.Dir)
+		if after.Gen != before.Gen {
+			lock.Unlock()
+			if after.Error != "" {
+				return FetchResult{Coalesced: true}, fmt.Errorf("fetch %s: %s", m.Name, after.Error)
+			}
+			return FetchResult{Coalesced: true}, nil
+		}
+	}
+	if err != nil {
+		return FetchResult{}, err
+	}
+	defer lock.Unlock()
+
+	if herr := m.checkHealth(ctx); herr != nil {
+		// A fresh clone is a fetch.
+		return FetchResult{}, m.set.repairLocked(ctx, m)
+	}
+	removeStaleGitLocks(m.Dir)
+	st := readState(m.Dir)
+	st.Gen++
+	_, ferr := (gitCmd{dir: m.Dir, args: []string{"fetch", "--prune", "--quiet", "origin"}}).run(ctx)
+	if ferr != nil {
+		st.Error = ferr.Error()
+	} else {
+		st.Error = ""
+		st.LastFetch = time.Now().UTC()
+	}
+	if ctx.Err() == nil {
+		if err := writeState(m.Dir, st); err != nil {
+			return FetchResult{}, err
+		}
+	}
+	if ferr != nil {
+		return FetchResult{}, fmt.Errorf("fetch %s: %w", m.Name, ferr)
+	}
+	return FetchResult{}, nil
+}
+
+// removeStaleGitLocks deletes git's own *.lock files and temp packs that a
+// killed git left behind. Only called under the mirror lock, when no git of
+// ours can be running on this mirror.
+func removeStaleGitLocks(dir string) {
+	for _, pattern := range []string{"*.lock", "refs/*/*.lock", "refs/*/*/*.lock", "objects/pack/tmp_*", "objects/pack/.tmp-*"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, p := range matches {
+			os.RemoveAll(p)
+		}
+	}
+	filepath.WalkDir(filepath.Join(dir, "refs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".lock") {
+			os.Remove(p)
+		}
+		return nil
+	})
+}
+
+func readState(dir string) state {
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	return st
+}
+
+func writeState(dir string, st state) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write fetch state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("write fetch state: %w", err)
+	}
+	return nil
+}
+
+// List describes every mirror, sorted by name.
+func (s *Set) List(ctx context.Context) ([]Info, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("mirrors: %w", err)
+	}
+	var out []Info
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".git")
+		if !ok || !e.IsDir() || ValidateName(name) != nil {
+			continue
+		}
+		m := &Mirror{Name: name, Dir: s.mirrorDir(name), set: s}
+		url, _ := m.URL(ctx)
+		out = append(out, Info{Name: name, URL: url, LastFetch: readState(m.Dir).LastFetch})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// IsFullSHA reports whether rev is a full 40-hex commit id.
+func IsFullSHA(rev string) bool { return fullSHA.MatchString(rev) }
+
+// Resolve turns a branch, tag, HEAD, or full or abbreviated sha into a
+// commit id. It takes no lock: git reads refs atomically while a fetch
+// updates them.
+func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
+	if rev == "" || strings.HasPrefix(rev, "-") || strings.ContainsAny(rev, "\x00\n") {
+		return "", fmt.Errorf("%s: %q: %w", m.Name, rev, ErrUnknownRev)
+	}
+	candidates := []string{rev}
+	if !strings.HasPrefix(rev, "refs/") && rev != "HEAD" {
+		// Prefer a branch, then a tag, over git's own DWIM order so that
+		// "main" means refs/heads/main even if a tag is called main too.
+		candidates = []string{"refs/heads/" + rev, "refs/tags/" + rev, rev}
+	}
+	for _, c := range candidates {
+		out, err := (gitCmd{dir: m.Dir, args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", c + "^{commit}"}}).run(ctx)
+		if err == nil {
+			sha := strings.TrimSpace(string(out))
+			if IsFullSHA(sha) {
+				return sha, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+	}
+	return "", fmt.Errorf("%s: %q: %w", m.Name, rev, ErrUnknownRev)
+}
+
+// Refs lists the mirror's branches or tags ("heads" or "tags") by short name.
+func (m *Mirror) Refs(ctx context.Context, kind string) ([]string, error) {
+	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--format=%(refname)", "refs/" + kind + "/"}}).run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list %s: %w", m.Name, kind, err)
+	}
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if n, ok := strings.CutPrefix(l, "refs/"+kind+"/"); ok {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}

@@ -1,0 +1,283 @@
+package snapshot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// ID is a git object id.
+type ID = plumbing.Hash
+
+// Kind is what a tree entry is.
+type Kind uint8
+
+const (
+	File       Kind = iota // regular, non-executable file
+	Executable             // regular file with the executable bit
+	Symlink                // symbolic link; its blob is the target
+	Dir                    // tree
+	Gitlink                // submodule commit: shown as an empty directory
+)
+
+func (k Kind) String() string {
+	switch k {
+	case File:
+		return "file"
+	case Executable:
+		return "executable"
+	case Symlink:
+		return "symlink"
+	case Dir:
+		return "dir"
+	case Gitlink:
+		return "gitlink"
+	}
+	return "unknown"
+}
+
+// Entry is one name in a tree. Names are exactly as stored in git: callers
+// that write to disk must validate them.
+type Entry struct {
+	Name string
+	Kind Kind
+	ID   ID
+}
+
+// ErrNotExist reports a path that is not in the snapshot's tree.
+var ErrNotExist = errors.New("no such path in snapshot")
+
+// Meta is what a snapshot records about itself in meta.json.
+type Meta struct {
+	Commit     string    `json:"commit"`
+	Tree       string    `json:"tree"`
+	Repo       string    `json:"repo"`
+	CommitTime time.Time `json:"commit_time"`
+	Packs      []string  `json:"packs"`
+	Created    time.Time `json:"created"`
+	Files      int       `json:"files"`
+	Trees      int       `json:"trees"`
+}
+
+// Snapshot is an immutable, verified view of one commit. All methods are
+// safe for concurrent use; results returned as slices are shared and must
+// not be modified.
+type Snapshot struct {
+	meta  Meta
+	dir   string // ROOT/snapshots/<commit>
+	tree  ID
+	packs *packSet
+	store *Store
+	refs  int // guarded by store.mu
+}
+
+// Commit is the snapshot's 40-hex commit id.
+func (s *Snapshot) Commit() string { return s.meta.Commit }
+
+// Meta returns the snapshot's metadata.
+func (s *Snapshot) Meta() Meta { return s.meta }
+
+// Root is the id of the commit's root tree.
+func (s *Snapshot) Root() ID { return s.tree }
+
+// CommitTime is the committer time, used as every unchanged file's mtime.
+func (s *Snapshot) CommitTime() time.Time { return s.meta.CommitTime }
+
+// ObjectsDir is a git objects directory holding the snapshot's pinned packs,
+// fit for objects/info/alternates.
+func (s *Snapshot) ObjectsDir() string { return filepath.Join(s.dir, "objects") }
+
+// Tree returns the entries of tree id, in git order.
+func (s *Snapshot) Tree(id ID) ([]Entry, error) {
+	key := string(id[:])
+	if v, ok := s.store.trees.Get(key); ok {
+		return v, nil
+	}
+	entries, err := s.readTree(id)
+	if err != nil {
+		return nil, err
+	}
+	cost := int64(64)
+	for _, e := range entries {
+		cost += int64(len(e.Name)) + 48
+	}
+	s.store.trees.Set(key, entries, cost)
+	return entries, nil
+}
+
+func (s *Snapshot) readTree(id ID) ([]Entry, error) {
+	obj, err := s.packs.object(id)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", id, err)
+	}
+	if obj.Type() != plumbing.TreeObject {
+		return nil, fmt.Errorf("tree %s: object is a %s", id, obj.Type())
+	}
+	var t object.Tree
+	if err := t.Decode(obj); err != nil {
+		return nil, fmt.Errorf("tree %s: %w", id, err)
+	}
+	entries := make([]Entry, 0, len(t.Entries))
+	for _, te := range t.Entries {
+		k, err := kindOf(te.Mode)
+		if err != nil {
+			return nil, fmt.Errorf("tree %s: entry %q: %w", id, te.Name, err)
+		}
+		entries = append(entries, Entry{Name: te.Name, Kind: k, ID: te.Hash})
+	}
+	return entries, nil
+}
+
+func kindOf(m filemode.FileMode) (Kind, error) {
+	switch m {
+	case filemode.Regular, filemode.Deprecated:
+		return File, nil
+	case filemode.Executable:
+		return Executable, nil
+	case filemode.Symlink:
+		return Symlink, nil
+	case filemode.Dir:
+		return Dir, nil
+	case filemode.Submodule:
+		return Gitlink, nil
+	}
+	return 0, fmt.Errorf("unsupported mode %o", uint32(m))
+}
+
+// Lookup resolves a slash-separated path from the root ("" is the root).
+func (s *Snapshot) Lookup(p string) (Entry, error) {
+	cur := Entry{Kind: Dir, ID: s.tree}
+	p = strings.Trim(path.Clean("/"+p), "/")
+	if p == "" {
+		return cur, nil
+	}
+	for _, name := range strings.Split(p, "/") {
+		if cur.Kind != Dir {
+			return Entry{}, fmt.Errorf("%s: %w", p, ErrNotExist)
+		}
+		entries, err := s.Tree(cur.ID)
+		if err != nil {
+			return Entry{}, err
+		}
+		found := false
+		for _, e := range entries {
+			if e.Name == name {
+				cur, found = e, true
+				break
+			}
+		}
+		if !found {
+			return Entry{}, fmt.Errorf("%s: %w", p, ErrNotExist)
+		}
+	}
+	return cur, nil
+}
+
+// Size is a blob's size, read from its pack header (never inflating it).
+func (s *Snapshot) Size(id ID) (int64, error) {
+	key := string(id[:])
+	if v, ok := s.store.sizes.Get(key); ok {
+		return v, nil
+	}
+	n, err := s.packs.size(id)
+	if err != nil {
+		return 0, err
+	}
+	s.store.sizes.Set(key, n, 64)
+	return n, nil
+}
+
+// Stream returns a reader of a blob's content and its size. Nothing is
+// cached: it is meant for one pass over many blobs, as a checkout makes.
+func (s *Snapshot) Stream(id ID) (io.ReadCloser, int64, error) {
+	return s.packs.content(id, plumbing.BlobObject)
+}
+
+// Blob is random access to a blob's content.
+type Blob interface {
+	io.ReaderAt
+	Size() int64
+	io.Closer
+}
+
+// Open returns random access to a blob. Small blobs are served from a
+// memory cache bounded in bytes; large ones from a content-addressed file
+// in ROOT/blobs, inflated once and shared by every reader (and, through
+// BlobFile, by FUSE passthrough).
+func (s *Snapshot) Open(id ID) (Blob, error) {
+	key := string(id[:])
+	if v, ok := s.store.blobs.Get(key); ok {
+		return memBlob{bytes.NewReader(v)}, nil
+	}
+	size, err := s.Size(id)
+	if err != nil {
+		return nil, err
+	}
+	if size > s.store.opts.MemBlobMax {
+		f, err := s.store.blobFile(s, id, size)
+		if err != nil {
+			return nil, err
+		}
+		return fileBlob{f, size}, nil
+	}
+	r, _, err := s.packs.content(id, plumbing.BlobObject)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, 0, size)
+	b := bytes.NewBuffer(buf)
+	if _, err := io.Copy(b, r); err != nil {
+		return nil, fmt.Errorf("blob %s: %w", id, err)
+	}
+	data := b.Bytes()
+	if int64(len(data)) != size {
+		return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", id, len(data), size)
+	}
+	s.store.blobs.Set(key, data, int64(len(data))+64)
+	return memBlob{bytes.NewReader(data)}, nil
+}
+
+// ReadLink returns a symlink entry's target.
+func (s *Snapshot) ReadLink(id ID) (string, error) {
+	b, err := s.Open(id)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	buf := make([]byte, b.Size())
+	if _, err := b.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return "", err
+	}
+	return string(buf), nil
+}
+
+type memBlob struct{ *bytes.Reader }
+
+func (memBlob) Close() error { return nil }
+
+type fileBlob struct {
+	*os.File
+	size int64
+}
+
+func (f fileBlob) Size() int64 { return f.size }
+
+// BlobFile returns the underlying descriptor of a blob served from the on-disk
+// cache (for FUSE passthrough), or nil for a memory blob.
+func BlobFile(b Blob) *os.File {
+	if fb, ok := b.(fileBlob); ok {
+		return fb.File
+	}
+	return nil
+}

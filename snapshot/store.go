@@ -1,0 +1,487 @@
+// Package snapshot keeps immutable per-commit snapshots under
+// ROOT/snapshots: hard links to the mirror's packs (pinned so that no mirror
+// gc can take objects away), verified before they are published by one
+// rename, leased while in use, and read in-process through go-git with
+// caches bounded in bytes. fs and materialize read trees and blobs only
+// through this package.
+package snapshot
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gitfs/gitfs/locks"
+	"github.com/gitfs/gitfs/mirror"
+)
+
+// Options bound the store's caches.
+type Options struct {
+	TreeCacheBytes int64 // decoded trees; default 64 MiB
+	BlobCacheBytes int64 // small blob contents; default 256 MiB
+	MemBlobMax     int64 // larger blobs go to the on-disk cache; default 4 MiB
+}
+
+// Store creates, leases, reads and collects snapshots under one root.
+type Store struct {
+	root    string
+	dir     string // ROOT/snapshots
+	blobDir string // ROOT/blobs: content-addressed inflated large blobs
+	lockDir string // ROOT/locks
+	mirrors *mirror.Set
+	log     *slog.Logger
+	opts    Options
+
+	building singleflight.Group // one build per commit in this process
+	inflate  singleflight.Group // one on-disk inflation per blob
+
+	mu   sync.Mutex           // guards open and each Snapshot's refs
+	open map[string]*Snapshot // snapshots with live references, by commit
+
+	// Content-addressed, so shared by every snapshot.
+	trees *ristretto.Cache[string, []Entry]
+	sizes *ristretto.Cache[string, int64]
+	blobs *ristretto.Cache[string, []byte]
+}
+
+// NewStore opens the snapshot store under root.
+func NewStore(root string, mirrors *mirror.Set, log *slog.Logger, opts Options) (*Store, error) {
+	if opts.TreeCacheBytes == 0 {
+		opts.TreeCacheBytes = 64 << 20
+	}
+	if opts.BlobCacheBytes == 0 {
+		opts.BlobCacheBytes = 256 << 20
+	}
+	if opts.MemBlobMax == 0 {
+		opts.MemBlobMax = 4 << 20
+	}
+	s := &Store{
+		root:    root,
+		dir:     filepath.Join(root, "snapshots"),
+		blobDir: filepath.Join(root, "blobs"),
+		lockDir: filepath.Join(root, "locks"),
+		mirrors: mirrors,
+		log:     log,
+		opts:    opts,
+		open:    make(map[string]*Snapshot),
+	}
+	for _, d := range []string{s.dir, s.blobDir, s.lockDir, s.verifiedDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("snapshots: %w", err)
+		}
+	}
+	var err error
+	if s.trees, err = newCache[[]Entry](opts.TreeCacheBytes); err != nil {
+		return nil, err
+	}
+	if s.sizes, err = newCache[int64](16 << 20); err != nil {
+		return nil, err
+	}
+	if s.blobs, err = newCache[[]byte](opts.BlobCacheBytes); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
+	return ristretto.NewCache(&ristretto.Config[string, V]{
+		NumCounters:        maxBytes / 100, // ~10 counters per expected item
+		MaxCost:            maxBytes,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+}
+
+// verifiedDir remembers packs whose trailing checksum was checked, as
+// empty files named "<pack>-<size>": a pack's name is its checksum, so it
+// never needs checking twice.
+func (s *Store) verifiedDir() string { return filepath.Join(s.dir, ".verified-packs") }
+
+func (s *Store) snapDir(commit string) string { return filepath.Join(s.dir, commit) }
+
+// leasePath is the flock a user of a snapshot holds shared; gc takes it
+// exclusively (without waiting) before removing the snapshot.
+func (s *Store) leasePath(commit string) string {
+	return filepath.Join(s.lockDir, "snapshot-"+commit+".lease")
+}
+
+// buildPath is the flock held exclusively while the snapshot is built, so
+// that processes asking for the same commit build it once.
+func (s *Store) buildPath(commit string) string {
+	return filepath.Join(s.lockDir, "snapshot-"+commit+".build")
+}
+
+// Has reports whether a published snapshot of commit exists.
+func (s *Store) Has(commit string) bool {
+	_, err := os.Stat(filepath.Join(s.snapDir(commit), "meta.json"))
+	return err == nil
+}
+
+// Get returns the snapshot of commit, building it from repo's mirror if it
+// does not exist yet, and a release function. Until release is called the
+// snapshot is leased: no gc, in this process or another, removes it.
+func (s *Store) Get(ctx context.Context, repo, commit string) (*Snapshot, func(), error) {
+	if !mirror.IsFullSHA(commit) {
+		return nil, nil, fmt.Errorf("snapshot %q: not a full commit id", commit)
+	}
+	lease, err := locks.Shared(ctx, s.leasePath(commit))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.Has(commit) {
+		if repo == "" {
+			lease.Unlock()
+			return nil, nil, fmt.Errorf("snapshot %s: not built and no repository given", commit)
+		}
+		_, err, _ := s.building.Do(commit, func() (any, error) {
+			return nil, s.build(ctx, repo, commit)
+		})
+		if err != nil {
+			lease.Unlock()
+			return nil, nil, err
+		}
+	}
+	snap, err := s.acquire(commit)
+	if err != nil {
+		lease.Unlock()
+		return nil, nil, err
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			s.releaseSnap(snap)
+			lease.Unlock()
+		})
+	}
+	return snap, release, nil
+}
+
+func (s *Store) acquire(commit string) (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if snap := s.open[commit]; snap != nil {
+		snap.refs++
+		return snap, nil
+	}
+	snap, err := s.openSnap(commit)
+	if err != nil {
+		return nil, err
+	}
+	snap.refs = 1
+	s.open[commit] = snap
+	return snap, nil
+}
+
+func (s *Store) releaseSnap(snap *Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap.refs--
+	if snap.refs == 0 {
+		delete(s.open, snap.meta.Commit)
+		snap.packs.close()
+	}
+}
+
+func (s *Store) openSnap(commit string) (*Snapshot, error) {
+	dir := s.snapDir(commit)
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", commit, err)
+	}
+	var meta Meta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, fmt.Errorf("snapshot %s: meta: %w", commit, err)
+	}
+	packs, err := openPackSet(filepath.Join(dir, "objects", "pack"), meta.Packs)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", commit, err)
+	}
+	return &Snapshot{meta: meta, dir: dir, tree: plumbing.NewHash(meta.Tree), packs: packs, store: s}, nil
+}
+
+// build creates the snapshot in a temp dir, verifies it and publishes it.
+// The build flock makes processes asking for the same commit build it once.
+func (s *Store) build(ctx context.Context, repo, commit string) error {
+	lock, err := locks.Exclusive(ctx, s.buildPath(commit))
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if s.Has(commit) {
+		return nil // another process built it while we waited
+	}
+	start := time.Now()
+	m, err := s.mirrors.Get(ctx, repo)
+	if err != nil {
+		return err
+	}
+	target := s.snapDir(commit)
+	locks.CleanStale(target)
+	tmp, err := locks.TempDir(target)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op once published
+	packDir := filepath.Join(tmp, "objects", "pack")
+	packs, err := m.PinPacks(ctx, packDir)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", commit, err)
+	}
+	meta, err := s.verify(ctx, packDir, packs, commit)
+	if err != nil {
+		return fmt.Errorf("snapshot %s of %s failed verification, discarded: %w", commit, repo, err)
+	}
+	meta.Repo = repo
+	meta.Created = time.Now().UTC()
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o444); err != nil {
+		return fmt.Errorf("snapshot %s: %w", commit, err)
+	}
+	if err := locks.Publish(tmp, target); err != nil && !errors.Is(err, locks.ErrPublishedByOther) {
+		return err
+	}
+	s.log.Info("snapshot created", "commit", commit, "repo", repo, "files", meta.Files,
+		"trees", meta.Trees, "packs", len(meta.Packs), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// verify checks, without inflating any blob, that the commit and every tree
+// it reaches parse and every blob it names is in the pinned packs, and that
+// each pack's trailing checksum is right (once per pack, ever).
+func (s *Store) verify(ctx context.Context, packDir string, packs []string, commit string) (Meta, error) {
+	sort.Strings(packs)
+	for _, p := range packs {
+		if err := s.verifyPack(packDir, p); err != nil {
+			return Meta{}, err
+		}
+	}
+	ps, err := openPackSet(packDir, packs)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer ps.close()
+	obj, err := ps.object(plumbing.NewHash(commit))
+	if err != nil {
+		return Meta{}, fmt.Errorf("commit: %w", err)
+	}
+	if obj.Type() != plumbing.CommitObject {
+		return Meta{}, fmt.Errorf("%s is a %s, not a commit", commit, obj.Type())
+	}
+	var c object.Commit
+	if err := c.Decode(obj); err != nil {
+		return Meta{}, fmt.Errorf("commit: %w", err)
+	}
+	meta := Meta{Commit: commit, Tree: c.TreeHash.String(), CommitTime: c.Committer.When.UTC(), Packs: packs}
+	tmpSnap := &Snapshot{packs: ps, store: s}
+	seen := make(map[ID]bool)
+	var walk func(id ID, depth int) error
+	walk = func(id ID, depth int) error {
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := tmpSnap.readTree(id)
+		if err != nil {
+			return err
+		}
+		meta.Trees++
+		for _, e := range entries {
+			switch e.Kind {
+			case Dir:
+				if err := walk(e.ID, depth+1); err != nil {
+					return err
+				}
+			case Gitlink:
+			default:
+				meta.Files++
+				if !ps.has(e.ID) {
+					return fmt.Errorf("blob %s (%s) missing from pinned packs", e.ID, e.Name)
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(c.TreeHash, 0); err != nil {
+		return Meta{}, err
+	}
+	return meta, nil
+}
+
+func (s *Store) verifyPack(packDir, name string) error {
+	path := filepath.Join(packDir, name+".pack")
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	marker := filepath.Join(s.verifiedDir(), fmt.Sprintf("%s-%d", name, st.Size()))
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st.Size() < 32 {
+		return fmt.Errorf("%s: truncated", name)
+	}
+	h := sha1.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size()-20)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	trailer := make([]byte, 20)
+	if _, err := f.ReadAt(trailer, st.Size()-20); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	sum := h.Sum(nil)
+	if hex.EncodeToString(sum) != hex.EncodeToString(trailer) {
+		return fmt.Errorf("%s: checksum mismatch: pack is corrupt", name)
+	}
+	idx, err := readIndex(filepath.Join(packDir, name+".idx"))
+	if err != nil {
+		return err
+	}
+	if hex.EncodeToString(idx.PackfileChecksum[:]) != hex.EncodeToString(sum) {
+		return fmt.Errorf("%s: index does not belong to this pack", name)
+	}
+	return os.WriteFile(marker, nil, 0o644)
+}
+
+// blobFile returns a read-only descriptor of blob id inflated into the
+// shared on-disk cache, inflating it first if needed (once per blob).
+func (s *Store) blobFile(snap *Snapshot, id ID, size int64) (*os.File, error) {
+	path := filepath.Join(s.blobDir, id.String())
+	if f, err := os.Open(path); err == nil {
+		return f, nil
+	}
+	_, err, _ := s.inflate.Do(id.String(), func() (any, error) {
+		if _, err := os.Stat(path); err == nil {
+			return nil, nil
+		}
+		r, _, err := snap.packs.content(id, plumbing.BlobObject)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		tmp, err := os.CreateTemp(s.blobDir, id.String()+".tmp-*")
+		if err != nil {
+			return nil, fmt.Errorf("blob cache: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		n, err := io.Copy(tmp, r)
+		if err == nil && n != size {
+			err = fmt.Errorf("inflated %d bytes, expected %d", n, size)
+		}
+		if err == nil {
+			err = tmp.Chmod(0o444)
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("blob %s: %w", id, err)
+		}
+		return nil, os.Rename(tmp.Name(), path)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(path)
+}
+
+// List returns the metadata of every published snapshot.
+func (s *Store) List() ([]Meta, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Meta
+	for _, e := range entries {
+		if !mirror.IsFullSHA(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, e.Name(), "meta.json"))
+		if err != nil {
+			continue
+		}
+		var m Meta
+		if json.Unmarshal(b, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// GC removes every snapshot that no process holds a lease on and that keep
+// does not name (commits of workspaces, which lease their snapshot even
+// while no daemon runs), and empties the on-disk blob cache. It returns the
+// removed commits.
+func (s *Store) GC(ctx context.Context, keep map[string]bool) ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.Contains(name, locks.TempMarker) {
+			locks.CleanStale(filepath.Join(s.dir, strings.SplitN(name, locks.TempMarker, 2)[0]))
+			continue
+		}
+		if !mirror.IsFullSHA(name) || keep[name] {
+			continue
+		}
+		lease, err := locks.TryExclusive(s.leasePath(name))
+		if errors.Is(err, locks.ErrWouldBlock) {
+			continue // in use
+		}
+		if err != nil {
+			return removed, err
+		}
+		trash, err := os.MkdirTemp(s.dir, ".trash-")
+		if err == nil {
+			err = os.Rename(s.snapDir(name), filepath.Join(trash, name))
+		}
+		lease.Unlock()
+		if err != nil {
+			return removed, fmt.Errorf("gc snapshot %s: %w", name, err)
+		}
+		os.RemoveAll(trash)
+		removed = append(removed, name)
+		s.log.Info("snapshot removed", "commit", name)
+	}
+	// Leftovers of an interrupted gc.
+	if trashes, _ := filepath.Glob(filepath.Join(s.dir, ".trash-*")); trashes != nil {
+		for _, t := range trashes {
+			os.RemoveAll(t)
+		}
+	}
+	// Inflated blobs are a cache: open descriptors keep working after unlink.
+	blobs, _ := os.ReadDir(s.blobDir)
+	for _, b := range blobs {
+		os.Remove(filepath.Join(s.blobDir, b.Name()))
+	}
+	return removed, nil
+}
