@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,17 +23,54 @@ func CheckGit() error {
 	if err != nil {
 		return fmt.Errorf("git not found on PATH: install git >= %d.%d", minGit[0], minGit[1])
 	}
-	m := regexp.MustCompile(`(\d+)\.(\d+)`).FindStringSubmatch(string(out))
+	return checkGitVersion(string(out))
+}
+
+var gitVersionRE = regexp.MustCompile(`^git version (\d+)\.(\d+)`)
+
+// checkGitVersion checks the output of `git --version`.
+func checkGitVersion(out string) error {
+	out = strings.TrimSpace(out)
+	m := gitVersionRE.FindStringSubmatch(out)
 	if m == nil {
-		return fmt.Errorf("cannot parse %q: need git >= %d.%d", strings.TrimSpace(string(out)), minGit[0], minGit[1])
+		return fmt.Errorf("cannot parse %q: need git >= %d.%d", out, minGit[0], minGit[1])
 	}
 	major, _ := strconv.Atoi(m[1])
 	minor, _ := strconv.Atoi(m[2])
 	if major < minGit[0] || (major == minGit[0] && minor < minGit[1]) {
 		return fmt.Errorf("%s is too old: gitfs needs git >= %d.%d (for merge-tree --write-tree)",
-			strings.TrimSpace(string(out)), minGit[0], minGit[1])
+			out, minGit[0], minGit[1])
 	}
 	return nil
+}
+
+// repoEnv names the variables that point git at a repository, an index or
+// object directories. Inherited from a caller (a git hook, a shell inside a
+// repository), they would make git work on that repository instead of the
+// mirror, so they are dropped from every git child's environment.
+var repoEnv = map[string]bool{
+	"GIT_DIR": true, "GIT_WORK_TREE": true, "GIT_INDEX_FILE": true, "GIT_COMMON_DIR": true,
+	"GIT_OBJECT_DIRECTORY": true, "GIT_ALTERNATE_OBJECT_DIRECTORIES": true, "GIT_NAMESPACE": true,
+	"GIT_PREFIX": true, "GIT_QUARANTINE_PATH": true, "GIT_CEILING_DIRECTORIES": true,
+	"GIT_DISCOVERY_ACROSS_FILESYSTEM": true,
+}
+
+func gitEnv(dir string, extra []string) []string {
+	env := make([]string, 0, len(os.Environ())+6)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !repoEnv[k] {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	if dir != "" {
+		// Name the repository explicitly: a mirror too broken for git to
+		// recognise must fail, not make git search the parent directories
+		// and work on whatever repository encloses the root.
+		env = append(env, "GIT_DIR="+dir)
+	}
+	return append(env, extra...)
 }
 
 // gitCmd runs git in its own process group, so that cancelling ctx kills
@@ -49,9 +87,14 @@ type gitCmd struct {
 func (g gitCmd) run(ctx context.Context) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", g.args...)
 	cmd.Dir = g.dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-	cmd.Env = append(cmd.Env, g.env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = gitEnv(g.dir, g.env)
+	// Pdeathsig: if gitfs itself dies (kill -9), git dies too instead of
+	// writing on into a mirror whose lock the kernel has just released.
+	// The signal follows the thread that forked, so keep this goroutine on
+	// its thread until git has exited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.Cancel = func() error {
 		// Negative pid: the whole process group.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

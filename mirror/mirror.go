@@ -156,25 +156,36 @@ func (s *Set) Add(ctx context.Context, name, url string) (*Mirror, error) {
 		}
 		return m, nil
 	}
-	if err := s.cloneLocked(ctx, name, url); err != nil {
+	tmp, err := s.cloneTemp(ctx, name, url, 1)
+	if err != nil {
+		return nil, err
+	}
+	err = locks.Publish(tmp, m.Dir)
+	if err != nil && !errors.Is(err, locks.ErrPublishedByOther) {
 		return nil, err
 	}
 	return m, nil
 }
 
-// cloneLocked clones into a unique temp dir and publishes it; the caller
-// holds the mirror lock.
-func (s *Set) cloneLocked(ctx context.Context, name, url string) error {
+// cloneTemp clones url into a unique temp dir beside the mirror NAME,
+// configures and checks it, and returns the temp dir for the caller to
+// publish (or remove). The caller holds the mirror lock. On error nothing is
+// left behind.
+func (s *Set) cloneTemp(ctx context.Context, name, url string, gen int64) (_ string, err error) {
 	target := s.mirrorDir(name)
 	locks.CleanStale(target)
 	tmp, err := locks.TempDir(target)
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer os.RemoveAll(tmp) // a no-op once published
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	args := []string{"-c", "transfer.fsckObjects=true", "clone", "--mirror", "--quiet", "--no-local", "--", url, tmp}
 	if _, err := (gitCmd{args: args}).run(ctx); err != nil {
-		return fmt.Errorf("clone %s: %w", url, err)
+		return "", fmt.Errorf("clone %s: %w", url, err)
 	}
 	for _, kv := range [][2]string{
 		{"gc.auto", "0"},
@@ -183,35 +194,37 @@ func (s *Set) cloneLocked(ctx context.Context, name, url string) error {
 		{"core.logAllRefUpdates", "false"},
 	} {
 		if _, err := (gitCmd{dir: tmp, args: []string{"config", kv[0], kv[1]}}).run(ctx); err != nil {
-			return err
+			return "", err
 		}
 	}
 	m := &Mirror{Name: name, Dir: tmp, set: s}
 	if err := m.checkHealth(ctx); err != nil {
-		return fmt.Errorf("clone of %s is unusable: %w", url, err)
+		return "", fmt.Errorf("clone of %s is unusable: %w", url, err)
 	}
-	st := state{Gen: 1, LastFetch: time.Now().UTC()}
+	st := state{Gen: gen, LastFetch: time.Now().UTC()}
 	if err := writeState(tmp, st); err != nil {
-		return err
+		return "", err
 	}
-	err = locks.Publish(tmp, target)
-	if errors.Is(err, locks.ErrPublishedByOther) {
-		return nil
-	}
-	return err
+	return tmp, nil
 }
 
 // Get returns the mirror NAME after checking that it is healthy. A broken
 // mirror (no refs, a missing or truncated pack, corrupt packed-refs) is never
-// served: it is moved aside and re-cloned from its URL.
+// served: it is moved aside and re-cloned from its URL. A healthy mirror is
+// returned without taking any lock that a fetch or gc holds.
 func (s *Set) Get(ctx context.Context, name string) (*Mirror, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
 	m := &Mirror{Name: name, Dir: s.mirrorDir(name), set: s}
 	if _, err := os.Stat(m.Dir); err != nil {
-		// A repair in another process moves the directory aside briefly:
-		// wait for whoever holds the lock before calling it unknown.
+		// A repair in another process swaps the directory briefly: wait for
+		// whoever holds the lock before calling it unknown. No lock file
+		// means no process ever added or repaired it: unknown for sure,
+		// and nothing is created for a mistyped name.
+		if _, lerr := os.Stat(s.lockPath(name)); lerr != nil {
+			return nil, notFound(name)
+		}
 		lock, lerr := locks.Exclusive(ctx, s.lockPath(name))
 		if lerr != nil {
 			return nil, lerr
@@ -219,10 +232,17 @@ func (s *Set) Get(ctx context.Context, name string) (*Mirror, error) {
 		_, err = os.Stat(m.Dir)
 		lock.Unlock()
 		if err != nil {
-			return nil, fmt.Errorf("repository %q: %w (add it with: gitfs repo add %s URL)", name, ErrNotFound, name)
+			return nil, notFound(name)
 		}
 	}
-	if err := m.checkHealth(ctx); err == nil {
+	herr := m.checkHealth(ctx)
+	for i := 0; herr != nil && i < 2 && ctx.Err() == nil; i++ {
+		// A concurrent git gc or fetch can make a pack vanish between
+		// listing and opening it: look again before calling it broken.
+		time.Sleep(20 * time.Millisecond)
+		herr = m.checkHealth(ctx)
+	}
+	if herr == nil {
 		return m, nil
 	}
 	_, err, _ := s.opening.Do(name, func() (any, error) {
@@ -239,26 +259,41 @@ func (s *Set) Get(ctx context.Context, name string) (*Mirror, error) {
 	return m, nil
 }
 
+func notFound(name string) error {
+	return fmt.Errorf("repository %q: %w (add it with: gitfs repo add %s URL)", name, ErrNotFound, name)
+}
+
 // repairLocked re-checks the mirror under its lock and, if it is still
-// broken, moves it aside and clones it again from its URL.
+// broken, clones it again from its URL into a temp dir, moves the broken one
+// aside and publishes the new one. If the clone fails, the broken mirror
+// stays where it is (still never served) so that the next attempt can
+// retry with its URL.
 func (s *Set) repairLocked(ctx context.Context, m *Mirror) error {
 	herr := m.checkHealth(ctx)
 	if herr == nil {
 		return nil // another process repaired it while we waited
 	}
+	if _, err := os.Stat(m.Dir); err != nil {
+		return notFound(m.Name)
+	}
 	url, err := m.URL(ctx)
-	if err != nil {
+	if err != nil || url == "" {
 		return fmt.Errorf("repository %s is broken (%v) and its URL is unreadable: remove %s and add it again", m.Name, herr, m.Dir)
 	}
 	aside := fmt.Sprintf("%s.broken-%s", strings.TrimSuffix(m.Dir, ".git"), time.Now().UTC().Format("20060102T150405.000000000"))
-	s.log.Warn("mirror is broken: moving it aside and cloning again", "repo", m.Name, "problem", herr.Error(), "moved_to", aside, "url", url)
+	s.log.Warn("mirror is broken: cloning it again and moving the broken one aside", "repo", m.Name, "problem", herr.Error(), "moved_to", aside, "url", url)
+	tmp, err := s.cloneTemp(ctx, m.Name, url, readState(m.Dir).Gen+1)
+	if err != nil {
+		return fmt.Errorf("repository %s is broken (%v); re-clone from %s failed: %w", m.Name, herr, url, err)
+	}
 	if err := os.Rename(m.Dir, aside); err != nil {
+		os.RemoveAll(tmp)
 		return fmt.Errorf("repository %s: move broken mirror aside: %w", m.Name, err)
 	}
-	if err := s.cloneLocked(ctx, m.Name, url); err != nil {
-		return fmt.Errorf("repository %s was broken (%v); re-clone from %s failed: %w", m.Name, herr, url, err)
+	if err := locks.Publish(tmp, m.Dir); err != nil && !errors.Is(err, locks.ErrPublishedByOther) {
+		return fmt.Errorf("repository %s: publish re-cloned mirror: %w", m.Name, err)
 	}
-	s.log.Info("mirror re-cloned", "repo", m.Name)
+	s.log.Warn("mirror re-cloned", "repo", m.Name, "broken_copy", aside)
 	return nil
 }
 
@@ -279,8 +314,14 @@ func (m *Mirror) checkHealth(ctx context.Context) error {
 		}
 		base := strings.TrimSuffix(name, ".idx")
 		if err := checkPackTrailer(filepath.Join(packDir, base)); err != nil {
+			if _, serr := os.Lstat(filepath.Join(packDir, name)); errors.Is(serr, os.ErrNotExist) {
+				continue // removed by a concurrent repack since listed
+			}
 			return err
 		}
+	}
+	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
+		return fmt.Errorf("not a git directory: %w", err)
 	}
 	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--count=1", "--format=%(objectname)"}}).run(ctx)
 	if err != nil {
@@ -368,26 +409,21 @@ func (s *Set) Fetch(ctx context.Context, name string) (FetchResult, error) {
 }
 
 func (m *Mirror) fetch(ctx context.Context) (FetchResult, error) {
+	// A fetch that finishes after this point, in any process, fetched
+	// everything that was on the remote when this call began: its result is
+	// ours. Gen counts finished fetches.
 	before := readState(m.Dir)
-	lock, err := locks.TryExclusive(m.set.lockPath(m.Name))
-	if errors.Is(err, locks.ErrWouldBlock) {
-		lock, err = locks.Exclusive(ctx, m.set.lockPath(m.Name))
-		if err != nil {
-			return FetchResult{}, err
-		}
-		after := readState(m.Dir)
-		if after.Gen != before.Gen {
-			lock.Unlock()
-			if after.Error != "" {
-				return FetchResult{Coalesced: true}, fmt.Errorf("fetch %s: %s", m.Name, after.Error)
-			}
-			return FetchResult{Coalesced: true}, nil
-		}
-	}
+	lock, err := locks.Exclusive(ctx, m.set.lockPath(m.Name))
 	if err != nil {
 		return FetchResult{}, err
 	}
 	defer lock.Unlock()
+	if after := readState(m.Dir); after.Gen != before.Gen {
+		if after.Error != "" {
+			return FetchResult{Coalesced: true}, fmt.Errorf("fetch %s: %s", m.Name, after.Error)
+		}
+		return FetchResult{Coalesced: true}, nil
+	}
 
 	if herr := m.checkHealth(ctx); herr != nil {
 		// A fresh clone is a fetch.
@@ -396,7 +432,7 @@ func (m *Mirror) fetch(ctx context.Context) (FetchResult, error) {
 	removeStaleGitLocks(m.Dir)
 	st := readState(m.Dir)
 	st.Gen++
-	_, ferr := (gitCmd{dir: m.Dir, args: []string{"fetch", "--prune", "--quiet", "origin"}}).run(ctx)
+	_, ferr := (gitCmd{dir: m.Dir, args: []string{"fetch", "--prune", "--atomic", "--quiet", "origin"}}).run(ctx)
 	if ferr != nil {
 		st.Error = ferr.Error()
 	} else {

@@ -150,7 +150,7 @@ func (s *Store) Get(ctx context.Context, repo, commit string) (*Snapshot, func()
 			return nil, nil, fmt.Errorf("snapshot %s: not built and no repository given", commit)
 		}
 		_, err, _ := s.building.Do(commit, func() (any, error) {
-			return nil, s.build(ctx, repo, commit)
+			return nil, s.build(ctx, repo, commit, false)
 		})
 		if err != nil {
 			lease.Unlock()
@@ -158,6 +158,21 @@ func (s *Store) Get(ctx context.Context, repo, commit string) (*Snapshot, func()
 		}
 	}
 	snap, err := s.acquire(commit)
+	if errors.Is(err, errCorrupt) {
+		// Never serve it. Discard it and build it again from the mirror
+		// (which, sharing the pack through a hard link, is repaired first).
+		s.log.Warn("snapshot is corrupt: discarding it", "commit", commit, "problem", err.Error())
+		if repo == "" {
+			lease.Unlock()
+			return nil, nil, fmt.Errorf("%w; no repository given to rebuild it from", err)
+		}
+		_, err, _ = s.building.Do(commit, func() (any, error) {
+			return nil, s.build(ctx, repo, commit, true)
+		})
+		if err == nil {
+			snap, err = s.acquire(commit)
+		}
+	}
 	if err != nil {
 		lease.Unlock()
 		return nil, nil, err
@@ -208,23 +223,96 @@ func (s *Store) openSnap(commit string) (*Snapshot, error) {
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return nil, fmt.Errorf("snapshot %s: meta: %w", commit, err)
 	}
-	packs, err := openPackSet(filepath.Join(dir, "objects", "pack"), meta.Packs)
+	packDir := filepath.Join(dir, "objects", "pack")
+	if err := s.checkPinned(packDir, meta.Packs); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w: %w", commit, errCorrupt, err)
+	}
+	packs, err := openPackSet(packDir, meta.Packs)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", commit, err)
 	}
 	return &Snapshot{meta: meta, dir: dir, tree: plumbing.NewHash(meta.Tree), packs: packs, store: s}, nil
 }
 
+// errCorrupt marks a published snapshot whose pinned packs fail their check
+// (a pack truncated through a hard link it shares with the mirror).
+var errCorrupt = errors.New("pinned pack is corrupt")
+
+// checkPinned is the check made every time a process opens a published
+// snapshot: each pack is the size that was verified in full (a pack's name is
+// its checksum, remembered with its size once checked) and its trailing
+// checksum still matches its index. A pack not yet verified at its current
+// size is verified in full now.
+func (s *Store) checkPinned(packDir string, packs []string) error {
+	if len(packs) == 0 {
+		return errors.New("no packs")
+	}
+	for _, name := range packs {
+		if err := s.verifyPack(packDir, name); err != nil {
+			return err
+		}
+		if err := packTrailerMatchesIndex(filepath.Join(packDir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// packTrailerMatchesIndex compares the last 20 bytes of a pack with the
+// pack checksum its index records.
+func packTrailerMatchesIndex(base string) error {
+	name := filepath.Base(base)
+	read := func(path string, fromEnd int64) ([]byte, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if st.Size() < fromEnd+12 {
+			return nil, fmt.Errorf("%s: truncated", filepath.Base(path))
+		}
+		b := make([]byte, 20)
+		_, err = f.ReadAt(b, st.Size()-fromEnd)
+		return b, err
+	}
+	want, err := read(base+".idx", 40)
+	if err != nil {
+		return err
+	}
+	got, err := read(base+".pack", 20)
+	if err != nil {
+		return err
+	}
+	if string(got) != string(want) {
+		return fmt.Errorf("%s: truncated or corrupt (checksum does not match its index)", name)
+	}
+	return nil
+}
+
 // build creates the snapshot in a temp dir, verifies it and publishes it.
 // The build flock makes processes asking for the same commit build it once.
-func (s *Store) build(ctx context.Context, repo, commit string) error {
+// With replaceCorrupt, a published snapshot that fails checkPinned is moved
+// out of the way first (one that passes is kept: another process rebuilt it).
+func (s *Store) build(ctx context.Context, repo, commit string, replaceCorrupt bool) error {
 	lock, err := locks.Exclusive(ctx, s.buildPath(commit))
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
 	if s.Has(commit) {
-		return nil // another process built it while we waited
+		if !replaceCorrupt {
+			return nil // another process built it while we waited
+		}
+		if err := s.discardIfCorrupt(commit); err != nil {
+			return err
+		}
+		if s.Has(commit) {
+			return nil
+		}
 	}
 	start := time.Now()
 	m, err := s.mirrors.Get(ctx, repo)
@@ -256,11 +344,40 @@ func (s *Store) build(ctx context.Context, repo, commit string) error {
 	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o444); err != nil {
 		return fmt.Errorf("snapshot %s: %w", commit, err)
 	}
-	if err := locks.Publish(tmp, target); err != nil && !errors.Is(err, locks.ErrPublishedByOther) {
+	if err := locks.Publish(tmp, target); err != nil {
+		if errors.Is(err, locks.ErrPublishedByOther) {
+			return nil
+		}
 		return err
 	}
 	s.log.Info("snapshot created", "commit", commit, "repo", repo, "files", meta.Files,
 		"trees", meta.Trees, "packs", len(meta.Packs), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// discardIfCorrupt removes the published snapshot of commit if its packs
+// fail checkPinned. The caller holds the build lock.
+func (s *Store) discardIfCorrupt(commit string) error {
+	dir := s.snapDir(commit)
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err == nil {
+		var meta Meta
+		if err = json.Unmarshal(b, &meta); err == nil {
+			err = s.checkPinned(filepath.Join(dir, "objects", "pack"), meta.Packs)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	trash, err := os.MkdirTemp(s.dir, ".trash-")
+	if err == nil {
+		err = os.Rename(dir, filepath.Join(trash, commit))
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot %s is corrupt and cannot be removed: %w", commit, err)
+	}
+	os.RemoveAll(trash)
+	s.log.Warn("corrupt snapshot removed", "commit", commit)
 	return nil
 }
 
