@@ -53,4 +53,3 @@ func dropCaches(t *testing.T) {
 		t.Logf("cannot drop page cache (%v): cold numbers are warm", err)
 	}
 }
-
