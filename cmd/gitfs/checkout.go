@@ -17,9 +17,15 @@ func init() {
 	register(&command{
 		name: "checkout", args: "REPO REV DIR", minArgs: 3, maxArgs: 3,
 		summary: "write a commit's tree into DIR (absent or empty), in parallel",
-		help: `DIR appears complete or not at all: the tree is written beside it and renamed
-into place. A tree with unsafe names (.., .git, paths escaping DIR through
-symlinks) is refused with an error naming the path.
+		help: `DIR appears complete or not at all: the tree is written beside it (in
+DIR.gitfs-tmp-*) by parallel writers and renamed into place. A tree with
+unsafe names (.., .git and its aliases, names with /, duplicates, paths
+escaping DIR through symlinks, depth or size bombs) is refused with an error
+naming the path and the rule, and nothing is written. Files get the commit's
+time as their mtime. With --git, DIR/.git borrows the snapshot's objects
+(objects/info/alternates), HEAD is detached at REV, and the index holds the
+written files' stat data, so 'git status' is clean at once. Progress is shown
+on stderr when it is a terminal.
 
 Examples:
   gitfs checkout demo main ./out
@@ -53,7 +59,13 @@ Examples:
 			if err != nil {
 				return err
 			}
-			e.log.Info("checkout done", "dir", args[2], "commit", commit, "files", stats.Files, "bytes", stats.Bytes)
+			if n := len(stats.Collided); n > 0 {
+				// As git does: the tree has paths this file system cannot
+				// tell apart; the last one in tree order was kept.
+				fmt.Fprintf(e.stderr, "gitfs checkout: warning: %d paths collided on this case-insensitive file system (last one kept), first: %q\n", n, stats.Collided[0])
+			}
+			e.log.Info("checkout done", "dir", args[2], "commit", commit, "files", stats.Files,
+				"bytes", stats.Bytes, "dirs", stats.Dirs, "symlinks", stats.Symlinks)
 			return nil
 		},
 	})
@@ -63,5 +75,3 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-var _ = fmt.Sprint

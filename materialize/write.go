@@ -1,0 +1,445 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gitfs/gitfs/snapshot"
+)
+
+// statData is what git's index records of a written entry, so that
+// `git status` finds it clean by stat alone.
+type statData struct {
+	ctime, mtime unix.Timespec
+	dev, ino     uint64
+	uid, gid     uint32
+	size         int64
+}
+
+func statOf(st *unix.Stat_t) statData {
+	return statData{ctime: st.Ctim, mtime: st.Mtim, dev: st.Dev, ino: st.Ino, uid: st.Uid, gid: st.Gid, size: st.Size}
+}
+
+// writer carries out a plan under rootfd.
+type writer struct {
+	src    source
+	rootfd int
+	p      *plan
+	git    bool
+	times  []unix.Timespec // atime (left alone), mtime
+
+	files, bytes atomic.Int64
+	fileStats    []statData // by index in p.files, when git
+	linkStats    []statData // by index in p.links, when git
+
+	mu       sync.Mutex
+	later    []int    // files that met EEXIST: another name folded onto theirs
+	collided []string // paths overwritten on a case-insensitive target
+}
+
+func newWriter(src source, rootfd int, p *plan, git bool, mtime time.Time) *writer {
+	w := &writer{
+		src: src, rootfd: rootfd, p: p, git: git,
+		times: []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())},
+	}
+	if git {
+		w.fileStats = make([]statData, len(p.files))
+		w.linkStats = make([]statData, len(p.links))
+	}
+	return w
+}
+
+func (w *writer) run(ctx context.Context, workers int) error {
+	if err := w.mkdirs(ctx); err != nil {
+		return err
+	}
+	if err := w.writeFiles(ctx, workers); err != nil {
+		return err
+	}
+	if err := w.writeCollided(ctx); err != nil {
+		return err
+	}
+	return w.writeLinks(ctx)
+}
+
+// mkdirs creates the plan's directories in order (parents first, depth
+// first), each with mkdirat relative to its parent's descriptor; the
+// descriptors of the current path are kept on a stack.
+func (w *writer) mkdirs(ctx context.Context) error {
+	type open struct {
+		dir int32
+		fd  int
+	}
+	stack := []open{{dir: 0, fd: w.rootfd}}
+	defer func() {
+		for _, o := range stack[1:] {
+			unix.Close(o.fd)
+		}
+	}()
+	for i := 1; i < len(w.p.dirs); i++ {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		d := &w.p.dirs[i]
+		for stack[len(stack)-1].dir != d.parent {
+			unix.Close(stack[len(stack)-1].fd)
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return fmt.Errorf("internal error: directory %q listed before its parent", d.path)
+			}
+		}
+		parent := stack[len(stack)-1].fd
+		if err := unix.Mkdirat(parent, d.name, 0o777); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				return refuse(d.path, ruleExistsLater)
+			}
+			return fmt.Errorf("create directory %q: %w", d.path, err)
+		}
+		if d.gitlink {
+			continue // gitlinks stay empty: nothing is created inside
+		}
+		fd, err := unix.Openat(parent, d.name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open directory %q: %w", d.path, err)
+		}
+		stack = append(stack, open{dir: int32(i), fd: fd})
+	}
+	return nil
+}
+
+// span is one worker's contiguous range of the file list; the owner
+// takes from the front, idle workers steal from the back.
+type span struct {
+	mu     sync.Mutex
+	lo, hi int
+}
+
+const batch = 16 // files taken at once: small enough to balance, large enough to stay in one directory
+
+func (s *span) front() (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lo := s.lo
+	hi := min(lo+batch, s.hi)
+	s.lo = hi
+	return lo, hi
+}
+
+func (s *span) back() (int, int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hi := s.hi
+	lo := max(hi-batch, s.lo)
+	s.hi = lo
+	return lo, hi, s.hi - s.lo
+}
+
+func (s *span) remaining() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hi - s.lo
+}
+
+// writeFiles writes every non-collided regular file with `workers`
+// goroutines, each owning a contiguous span of the sorted list.
+func (w *writer) writeFiles(ctx context.Context, workers int) error {
+	n := len(w.p.files)
+	if n == 0 {
+		return nil
+	}
+	workers = max(1, min(workers, (n+batch-1)/batch))
+	spans := make([]*span, workers)
+	for i := range spans {
+		spans[i] = &span{lo: i * n / workers, hi: (i + 1) * n / workers}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			fw := &fileWorker{w: w, dir: -1, dirfd: -1, buf: make([]byte, 256<<10)}
+			defer fw.closeDir()
+			err := fw.loop(ctx, spans, i)
+			if err != nil {
+				errs[i] = err
+				cancel()
+			}
+		}(i)
+	}
+	wg.Wait()
+	// The first real error, not the cancellations it caused in others.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+type fileWorker struct {
+	w     *writer
+	dir   int32 // directory whose descriptor dirfd is
+	dirfd int
+	buf   []byte
+}
+
+func (fw *fileWorker) closeDir() {
+	if fw.dirfd >= 0 && fw.dirfd != fw.w.rootfd {
+		unix.Close(fw.dirfd)
+	}
+	fw.dir, fw.dirfd = -1, -1
+}
+
+func (fw *fileWorker) loop(ctx context.Context, spans []*span, own int) error {
+	for {
+		lo, hi := spans[own].front()
+		if lo >= hi {
+			// Steal from whichever span has the most left.
+			best, most := -1, 0
+			for j, s := range spans {
+				if r := s.remaining(); r > most {
+					best, most = j, r
+				}
+			}
+			if best < 0 {
+				return nil
+			}
+			lo, hi, _ = spans[best].back()
+			if lo >= hi {
+				continue
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i := lo; i < hi; i++ {
+			if err := fw.write(i); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (fw *fileWorker) dirFD(dir int32) (int, error) {
+	if dir == fw.dir {
+		return fw.dirfd, nil
+	}
+	fw.closeDir()
+	if dir == 0 {
+		fw.dir, fw.dirfd = 0, fw.w.rootfd
+		return fw.dirfd, nil
+	}
+	fd, err := openDir(fw.w.rootfd, fw.w.p.dirs[dir].path)
+	if err != nil {
+		return -1, fmt.Errorf("open directory %q: %w", fw.w.p.dirs[dir].path, err)
+	}
+	fw.dir, fw.dirfd = dir, fd
+	return fd, nil
+}
+
+func fileMode(k snapshot.Kind) uint32 {
+	if k == snapshot.Executable {
+		return 0o777 // the umask applies, as for git
+	}
+	return 0o666
+}
+
+// write creates file i exclusively and streams its blob into it.
+func (fw *fileWorker) write(i int) error {
+	w := fw.w
+	f := &w.p.files[i]
+	if f.collided {
+		return nil // written sequentially afterwards
+	}
+	dirfd, err := fw.dirFD(f.dir)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Openat(dirfd, f.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, fileMode(f.kind))
+	if errors.Is(err, unix.EEXIST) {
+		// The file system folded another name of this directory onto
+		// this one (a normalization the plan does not model): finish it
+		// sequentially, like the collisions the plan found.
+		w.mu.Lock()
+		w.later = append(w.later, i)
+		w.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %q: %w", w.p.filePath(f), err)
+	}
+	return fw.fill(fd, i)
+}
+
+// fill streams file i's blob into fd, sets its time, records its stat
+// data and closes fd.
+func (fw *fileWorker) fill(fd int, i int) (err error) {
+	w := fw.w
+	f := &w.p.files[i]
+	defer func() {
+		if cerr := unix.Close(fd); err == nil && cerr != nil {
+			err = fmt.Errorf("write %q: close: %w", w.p.filePath(f), cerr)
+		}
+	}()
+	rc, size, err := w.src.Stream(f.id)
+	if err != nil {
+		return fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
+	}
+	n, err := copyToFD(fd, rc, fw.buf)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("write %q: %w", w.p.filePath(f), err)
+	}
+	if n != size {
+		return fmt.Errorf("write %q: blob %s gave %d bytes, expected %d", w.p.filePath(f), f.id, n, size)
+	}
+	if err := unix.UtimesNanoAt(fd, "", w.times, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("set time of %q: %w", w.p.filePath(f), err)
+	}
+	if w.git {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return fmt.Errorf("stat %q: %w", w.p.filePath(f), err)
+		}
+		w.fileStats[i] = statOf(&st)
+	}
+	w.files.Add(1)
+	w.bytes.Add(n)
+	return nil
+}
+
+// copyToFD copies r to fd through buf with raw write(2)s: no *os.File
+// (whose poller registration and finalizer cost more than the write for
+// small files), and never more than len(buf) bytes in memory.
+func copyToFD(fd int, r io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		for off := 0; off < n; {
+			m, err := unix.Write(fd, buf[off:n])
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return total, err
+			}
+			off += m
+		}
+		total += int64(n)
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// writeCollided writes, in tree order, the files whose names fold
+// together on this target: each one replaces the previous, so the last
+// in git's order wins, as with git.
+func (w *writer) writeCollided(ctx context.Context) error {
+	idx := make([]int, 0, len(w.p.collided)+len(w.later))
+	for i := range w.p.files {
+		if w.p.files[i].collided {
+			idx = append(idx, i)
+		}
+	}
+	idx = append(idx, w.later...)
+	if len(idx) == 0 {
+		return nil
+	}
+	fw := &fileWorker{w: w, dir: -1, dirfd: -1, buf: make([]byte, 256<<10)}
+	defer fw.closeDir()
+	for _, i := range idx {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f := &w.p.files[i]
+		dirfd, err := fw.dirFD(f.dir)
+		if err != nil {
+			return err
+		}
+		// Remove what the other name left, then create afresh so the
+		// kernel applies this file's mode. unlinkat without AT_REMOVEDIR
+		// refuses a directory; symlinks do not exist yet.
+		if err := unix.Unlinkat(dirfd, f.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
+				return refuse(w.p.filePath(f), ruleExistsLater)
+			}
+			return fmt.Errorf("replace %q: %w", w.p.filePath(f), err)
+		}
+		fd, err := unix.Openat(dirfd, f.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, fileMode(f.kind))
+		if err != nil {
+			return fmt.Errorf("create %q: %w", w.p.filePath(f), err)
+		}
+		if err := fw.fill(fd, i); err != nil {
+			return err
+		}
+		w.collided = append(w.collided, w.p.filePath(f))
+	}
+	return nil
+}
+
+// writeLinks creates the symlinks last and sequentially: symlinkat never
+// replaces an existing name, so a link cannot take the place of a
+// directory some file was written through, and nothing written after
+// could follow it (nothing is).
+func (w *writer) writeLinks(ctx context.Context) error {
+	fw := &fileWorker{w: w, dir: -1, dirfd: -1}
+	defer fw.closeDir()
+	for i := range w.p.links {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		l := &w.p.links[i]
+		path := w.p.filePath(l)
+		target, err := w.src.ReadLink(l.id)
+		if err != nil {
+			return fmt.Errorf("read symlink %q: %w", path, err)
+		}
+		if rule := checkLinkTarget(target); rule != "" {
+			return refuse(path, rule)
+		}
+		dirfd, err := fw.dirFD(l.dir)
+		if err != nil {
+			return err
+		}
+		if err := unix.Symlinkat(target, dirfd, l.name); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				return refuse(path, ruleExistsLater)
+			}
+			return fmt.Errorf("create symlink %q: %w", path, err)
+		}
+		if err := unix.UtimesNanoAt(dirfd, l.name, w.times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("set time of %q: %w", path, err)
+		}
+		if w.git {
+			var st unix.Stat_t
+			if err := unix.Fstatat(dirfd, l.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return fmt.Errorf("stat %q: %w", path, err)
+			}
+			w.linkStats[i] = statOf(&st)
+		}
+	}
+	return nil
+}
