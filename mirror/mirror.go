@@ -323,7 +323,9 @@ func (m *Mirror) checkHealth(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
 		return fmt.Errorf("not a git directory: %w", err)
 	}
-	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--count=1", "--format=%(objectname)"}}).run(ctx)
+	// %(objecttype) makes git look every ref's object up (in the pack
+	// indexes, inflating nothing): a ref naming a missing object fails.
+	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--format=%(objecttype)"}}).run(ctx)
 	if err != nil {
 		return fmt.Errorf("refs unreadable: %w", err)
 	}
