@@ -1,0 +1,338 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gitfs/gitfs/internal/gittest"
+)
+
+// fndEnv is the environment of one foundation test's gitfs processes: a
+// marker that every process they start inherits (so the test can find any
+// process left behind), and an exec path whose git-upload-pack is a wrapper
+// the test controls through FND_* variables:
+//
+//	FND_COUNT=file   append one line per upload-pack run (one per clone or fetch)
+//	FND_DELAY=secs   sleep first
+//	FND_BLOCK=file   create file.started, then wait until file exists
+type fndEnv struct {
+	marker   string
+	execPath string
+}
+
+func fndNewEnv(t *testing.T) *fndEnv {
+	t.Helper()
+	real := gittest.Git(t, "", "--exec-path")
+	dir := filepath.Join(t.TempDir(), "git-exec-path")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "git-upload-pack" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(real, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `#!/bin/sh
+[ -n "$FND_COUNT" ] && echo run >> "$FND_COUNT"
+[ -n "$FND_DELAY" ] && sleep "$FND_DELAY"
+if [ -n "$FND_BLOCK" ]; then
+	: > "$FND_BLOCK.started"
+	i=0
+	while [ ! -e "$FND_BLOCK" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+fi
+exec '` + filepath.Join(real, "git-upload-pack") + `' "$@"
+`
+	if err := os.WriteFile(filepath.Join(dir, "git-upload-pack"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	e := &fndEnv{marker: "FND_TEST_ID=" + hex.EncodeToString(b[:]), execPath: dir}
+	t.Cleanup(func() { fndReap(t, e, 10*time.Second) })
+	return e
+}
+
+func (e *fndEnv) environ(extra []string) []string {
+	// GORACE: a -race binary otherwise sleeps a second before exiting.
+	return append(append(os.Environ(), e.marker, "GIT_EXEC_PATH="+e.execPath, "GORACE=atexit_sleep_ms=0"), extra...)
+}
+
+// fndProc is a gitfs process running in the background.
+type fndProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan struct{}
+	res            result
+}
+
+// start runs gitfs --root root args... in the background with extra
+// environment variables.
+func (e *fndEnv) start(t *testing.T, extra []string, root string, args ...string) *fndProc {
+	t.Helper()
+	p := &fndProc{done: make(chan struct{})}
+	p.cmd = exec.Command(gitfsBin, append([]string{"--root", root}, args...)...)
+	p.cmd.Env = e.environ(extra)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start gitfs %s: %v", strings.Join(args, " "), err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.res = result{stdout: p.stdout.String(), stderr: p.stderr.String()}
+		if err != nil {
+			p.res.code = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				p.res.code = ee.ExitCode()
+			}
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait returns the process's result, failing the test if it takes longer
+// than a minute.
+func (p *fndProc) wait(t *testing.T) result {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.res
+	case <-time.After(time.Minute):
+		t.Fatalf("gitfs %s did not finish", strings.Join(p.cmd.Args[1:], " "))
+		return result{}
+	}
+}
+
+func (p *fndProc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill9 kills gitfs itself, not its children: what git it started must die
+// with it by itself.
+func (p *fndProc) kill9() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// run runs gitfs to completion.
+func (e *fndEnv) run(t *testing.T, extra []string, root string, args ...string) result {
+	t.Helper()
+	return e.start(t, extra, root, args...).wait(t)
+}
+
+func (e *fndEnv) must(t *testing.T, extra []string, root string, args ...string) result {
+	t.Helper()
+	r := e.run(t, extra, root, args...)
+	if r.code != 0 {
+		t.Fatalf("gitfs %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
+// runMany starts n copies of the same command at once and waits for all.
+func (e *fndEnv) runMany(t *testing.T, n int, extra []string, root string, args func(i int) []string) []result {
+	t.Helper()
+	procs := make([]*fndProc, n)
+	for i := range procs {
+		procs[i] = e.start(t, extra, root, args(i)...)
+	}
+	out := make([]result, n)
+	for i, p := range procs {
+		out[i] = p.wait(t)
+	}
+	return out
+}
+
+// leftovers lists live (not zombie) processes carrying this env's marker.
+func (e *fndEnv) leftovers() []string {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []string
+	for _, p := range procs {
+		env, err := os.ReadFile(filepath.Join(p, "environ"))
+		if err != nil || !bytes.Contains(env, []byte(e.marker+"\x00")) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(p, "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndex(s, ")")
+		if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		out = append(out, fmt.Sprintf("%s: %s", filepath.Base(p), strings.ReplaceAll(strings.TrimSpace(string(cmdline)), "\x00", " ")))
+	}
+	return out
+}
+
+// fndAwaitNoProcs fails the test if processes started by gitfs outlive it
+// by more than d; blocked upload-pack wrappers are expected to need only
+// the time their sleep takes.
+func fndAwaitNoProcs(t *testing.T, e *fndEnv, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		left := e.leftovers()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			fndReap(t, e, 0)
+			t.Fatalf("processes left behind:\n%s", strings.Join(left, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fndReap kills whatever carries the marker after waiting up to d.
+func fndReap(t *testing.T, e *fndEnv, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(e.leftovers()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, l := range e.leftovers() {
+		pid, _ := strconv.Atoi(strings.SplitN(l, ":", 2)[0])
+		if pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// fndTemps lists every *.gitfs-tmp-* path under dirs.
+func fndTemps(dirs ...string) []string {
+	var out []string
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {
+			if err == nil && strings.Contains(de.Name(), ".gitfs-tmp-") {
+				out = append(out, p)
+				if de.IsDir() {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+func fndNoTemps(t *testing.T, dirs ...string) {
+	t.Helper()
+	if tmps := fndTemps(dirs...); len(tmps) > 0 {
+		t.Fatalf("temp dirs left behind: %v", tmps)
+	}
+}
+
+// fndRemote is a remote repository with a main branch of n generated files.
+func fndRemote(t *testing.T, n int, seed int64) (*gittest.Repo, string) {
+	t.Helper()
+	repo := gittest.NewRepo(t)
+	return repo, repo.Commit(t, "main", "first", gittest.Generate(n, seed))
+}
+
+// fndForcePush replaces main with an unrelated commit and lets the remote
+// forget the old history, as a force-push followed by the host's gc would.
+func fndForcePush(t *testing.T, repo *gittest.Repo, n int, seed int64) string {
+	t.Helper()
+	c := repo.Commit(t, "rewrite", "rewritten history", gittest.Generate(n, seed))
+	gittest.Git(t, repo.Dir, "update-ref", "refs/heads/main", c)
+	gittest.Git(t, repo.Dir, "update-ref", "-d", "refs/heads/rewrite")
+	gittest.Git(t, repo.Dir, "reset", "-q", "--hard")
+	gittest.Git(t, repo.Dir, "reflog", "expire", "--expire=now", "--all")
+	gittest.Git(t, repo.Dir, "gc", "-q", "--prune=now")
+	return c
+}
+
+// fndEqualArchive fails unless dir holds exactly rev's tree.
+func fndEqualArchive(t *testing.T, want gittest.Tree, dir string) {
+	t.Helper()
+	if d := gittest.Diff(want, gittest.ReadDir(t, dir), 10); len(d) > 0 {
+		t.Fatalf("%s differs from git archive:\n%v", dir, d)
+	}
+}
+
+// fndLines counts the stderr lines of results that contain s.
+func fndLines(rs []result, s string) int {
+	n := 0
+	for _, r := range rs {
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if strings.Contains(l, s) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func fndCountFile(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "run\n")
+}
+
+func fndWaitFile(t *testing.T, path string, p *fndProc) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if p != nil && !p.running() {
+			t.Fatalf("gitfs exited before %s appeared: %+v", path, p.res)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fndSnapshots lists the published snapshots under root.
+func fndSnapshots(t *testing.T, root string) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(root, "snapshots"))
+	var out []string
+	for _, e := range entries {
+		if len(e.Name()) == 40 && e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
