@@ -1,0 +1,182 @@
+package fs
+
+import (
+	"context"
+	"io"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/gitfs/gitfs/snapshot"
+)
+
+// lowerFile is an open, unchanged file: reads come from the blob opened at
+// open time, so a handle keeps reading what it opened across ws update. If
+// the file is copied up while open (another descriptor writes it), reads
+// switch to the upper file so that the handle sees those writes.
+type lowerFile struct {
+	n    *node
+	blob snapshot.Blob
+	path string
+
+	mu   sync.Mutex // guards upfd
+	upfd int        // descriptor of the upper copy, once there is one
+}
+
+var (
+	_ gofs.FileReader   = (*lowerFile)(nil)
+	_ gofs.FileReleaser = (*lowerFile)(nil)
+	_ gofs.FileFlusher  = (*lowerFile)(nil)
+)
+
+func (f *lowerFile) upper() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.upfd >= 0 {
+		return f.upfd
+	}
+	n := f.n
+	n.mu.Lock()
+	up := n.upper
+	n.mu.Unlock()
+	if !up {
+		return -1
+	}
+	n.v.mu.RLock()
+	defer n.v.mu.RUnlock()
+	if n.v.removed {
+		return -1
+	}
+	pfd, name, done, e := n.loc()
+	if e != 0 {
+		return -1
+	}
+	defer done()
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	f.upfd = fd
+	return fd
+}
+
+func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if fd := f.upper(); fd >= 0 {
+		k, err := unix.Pread(fd, dest, off)
+		if err != nil {
+			return nil, errno(err)
+		}
+		return fuse.ReadResultData(dest[:k]), 0
+	}
+	k, err := f.blob.ReadAt(dest, off)
+	if err != nil && err != io.EOF {
+		f.n.v.ioError("read", f.path, err)
+		return nil, syscall.EIO
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+func (f *lowerFile) Flush(ctx context.Context) syscall.Errno { return 0 }
+
+func (f *lowerFile) Release(ctx context.Context) syscall.Errno {
+	f.blob.Close()
+	f.mu.Lock()
+	if f.upfd >= 0 {
+		unix.Close(f.upfd)
+		f.upfd = -1
+	}
+	f.mu.Unlock()
+	return 0
+}
+
+// upperFile is an open upper-layer file: every operation is a system call
+// on its descriptor. With passthrough, the kernel reads and writes the
+// descriptor's file itself and these methods see only what it cannot pass.
+type upperFile struct {
+	fd          int
+	passthrough bool
+}
+
+var (
+	_ gofs.FileReader          = (*upperFile)(nil)
+	_ gofs.FileWriter          = (*upperFile)(nil)
+	_ gofs.FileReleaser        = (*upperFile)(nil)
+	_ gofs.FileFlusher         = (*upperFile)(nil)
+	_ gofs.FileFsyncer         = (*upperFile)(nil)
+	_ gofs.FileGetattrer       = (*upperFile)(nil)
+	_ gofs.FileAllocater       = (*upperFile)(nil)
+	_ gofs.FileLseeker         = (*upperFile)(nil)
+	_ gofs.FilePassthroughFder = (*upperFile)(nil)
+)
+
+func (f *upperFile) PassthroughFd() (int, bool) { return f.fd, f.passthrough }
+
+func (f *upperFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	k, err := unix.Pread(f.fd, dest, off)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+func (f *upperFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	written := 0
+	for written < len(data) {
+		k, err := unix.Pwrite(f.fd, data[written:], off+int64(written))
+		if err != nil {
+			if written > 0 {
+				break // report the short write; the next one gets the error
+			}
+			return 0, errno(err)
+		}
+		if k == 0 {
+			break
+		}
+		written += k
+	}
+	return uint32(written), 0
+}
+
+func (f *upperFile) Flush(ctx context.Context) syscall.Errno { return 0 }
+
+func (f *upperFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if flags&1 != 0 {
+		return errno(unix.Fdatasync(f.fd))
+	}
+	return errno(unix.Fsync(f.fd))
+}
+
+func (f *upperFile) Release(ctx context.Context) syscall.Errno {
+	return errno(unix.Close(f.fd))
+}
+
+func (f *upperFile) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	var st unix.Stat_t
+	if err := unix.Fstat(f.fd, &st); err != nil {
+		return errno(err)
+	}
+	statToAttr(&st, &out.Attr)
+	return 0
+}
+
+func (f *upperFile) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	return errno(unix.Fallocate(f.fd, mode, int64(off), int64(size)))
+}
+
+func (f *upperFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	n, err := unix.Seek(f.fd, int64(off), int(whence))
+	return uint64(n), errno(err)
+}
+
+// futimens sets the times of the file open as fd (UTIME_OMIT/UTIME_NOW allowed).
+func futimens(fd int, ts *[2]unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package fs_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gitfs "github.com/gitfs/gitfs/fs"
+	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/mirror"
+	"github.com/gitfs/gitfs/snapshot"
+)
+
+// resolver is the daemon's Resolver, over a real mirror set.
+type resolver struct{ ms *mirror.Set }
+
+func (r resolver) Repos() ([]string, error) {
+	infos, err := r.ms.List(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, i := range infos {
+		out = append(out, i.Name)
+	}
+	return out, nil
+}
+
+func (r resolver) Resolve(ctx context.Context, repo, rev string) (string, error) {
+	m, err := r.ms.Get(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	return m.Resolve(ctx, rev)
+}
+
+func (r resolver) Refs(ctx context.Context, repo, kind string) ([]string, error) {
+	m, err := r.ms.Get(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	return m.Refs(ctx, kind)
+}
+
+// env is a gitfs root with one mirror ("demo") and a mounted FS.
+type env struct {
+	t      *testing.T
+	repo   *gittest.Repo
+	root   string
+	mnt    string
+	ms     *mirror.Set
+	store  *snapshot.Store
+	fs     *gitfs.FS
+	commit string // main
+	log    *slog.Logger
+}
+
+func testLog(t testing.TB) *slog.Logger {
+	if os.Getenv("GITFS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// fuseUsable skips (or under CI=true fails) when no FUSE mount can be made.
+func fuseUsable(t *testing.T) {
+	t.Helper()
+	why := ""
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		why = "/dev/fuse is missing"
+	} else if os.Geteuid() != 0 {
+		if _, err := os.Stat("/usr/bin/fusermount3"); err != nil {
+			why = "not root and no fusermount3"
+		}
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("FUSE unusable under CI=true: %s", why)
+	}
+	t.Skipf("FUSE unusable: %s", why)
+}
+
+func newEnv(t *testing.T, files []gittest.File) *env {
+	t.Helper()
+	fuseUsable(t)
+	e := &env{t: t, repo: gittest.NewRepo(t), root: t.TempDir(), log: testLog(t)}
+	e.commit = e.repo.Commit(t, "main", "first", files)
+	var err error
+	if e.ms, err = mirror.Open(e.root, e.log); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ms.Add(context.Background(), "demo", e.repo.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if e.store, err = snapshot.NewStore(e.root, e.ms, e.log, snapshot.Options{MemBlobMax: 64 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	e.mount()
+	return e
+}
+
+// mount creates an FS over e.root and mounts it on a fresh directory.
+func (e *env) mount() {
+	t := e.t
+	t.Helper()
+	f, err := gitfs.New(gitfs.Options{Root: e.root, Snapshots: e.store, Resolver: resolver{e.ms}, Log: e.log,
+		Passthrough: os.Getenv("GITFS_PASSTHROUGH") != "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt, err := os.MkdirTemp("", "gitfs-mnt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Mount(mnt); err != nil {
+		os.Remove(mnt)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount: %v", err)
+		}
+		t.Skipf("cannot mount FUSE here: %v", err)
+	}
+	e.fs, e.mnt = f, mnt
+	t.Cleanup(func() {
+		if err := f.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+		if mounted(mnt) {
+			t.Errorf("%s still mounted after Unmount", mnt)
+		}
+		os.Remove(mnt)
+	})
+}
+
+func mounted(mnt string) bool {
+	f, err := os.Open("/proc/mounts")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) > 1 && fields[1] == mnt {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *env) create(name string) string {
+	e.t.Helper()
+	return e.createAt(name, e.commit)
+}
+
+func (e *env) createAt(name, commit string) string {
+	e.t.Helper()
+	p, err := e.fs.Create(context.Background(), name, gitfs.Spec{Repo: "demo", Rev: "main", Commit: commit})
+	if err != nil {
+		e.t.Fatalf("create %s: %v", name, err)
+	}
+	if p != filepath.Join(e.mnt, name) {
+		e.t.Fatalf("create returned %q", p)
+	}
+	return p
+}
+
+func sampleFiles() []gittest.File {
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	return []gittest.File{
+		{Path: "README.md", Content: []byte("hello gitfs\n")},
+		{Path: "bin/run.sh", Content: []byte("#!/bin/sh\necho run\n"), Mode: "100755"},
+		{Path: "link", Content: []byte("README.md"), Mode: "120000"},
+		{Path: "dirlink", Content: []byte("src"), Mode: "120000"},
+		{Path: "src/a.go", Content: []byte("package a\n")},
+		{Path: "src/b.go", Content: []byte("package b\n")},
+		{Path: "src/deep/x/y/z.txt", Content: []byte("zzz\n")},
+		{Path: "src/deep/other.txt", Content: []byte("other\n")},
+		{Path: "data/big.bin", Content: big},
+		{Path: "empty", Content: nil},
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
