@@ -200,8 +200,30 @@ func (e *fndEnv) leftovers() []string {
 // fndAwaitNoProcs fails the test if processes started by gitfs outlive it
 // by more than d; blocked upload-pack wrappers are expected to need only
 // the time their sleep takes.
+//
+// git's own processes (clone, fetch, index-pack: those that write into the
+// root) must be gone at once: they die with gitfs, they do not
+// finish their work unsupervised.
 func fndAwaitNoProcs(t *testing.T, e *fndEnv, d time.Duration) {
 	t.Helper()
+	gitDeadline := time.Now().Add(200 * time.Millisecond)
+	for {
+		var writers []string
+		for _, l := range e.leftovers() {
+			cmd := strings.Fields(strings.SplitN(l, ": ", 2)[1] + " ")
+			if len(cmd) > 0 && filepath.Base(cmd[0]) == "git" && !strings.Contains(l, "upload-pack") {
+				writers = append(writers, l)
+			}
+		}
+		if len(writers) == 0 {
+			break
+		}
+		if time.Now().After(gitDeadline) {
+			fndReap(t, e, 0)
+			t.Fatalf("git processes outlived the gitfs that started them:\n%s", strings.Join(writers, "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	deadline := time.Now().Add(d)
 	for {
 		left := e.leftovers()
