@@ -83,6 +83,7 @@ func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 func (f *lowerFile) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 func (f *lowerFile) Release(ctx context.Context) syscall.Errno {
+	f.n.openDone(true)
 	f.blob.Close()
 	f.mu.Lock()
 	if f.upfd >= 0 {
@@ -97,8 +98,34 @@ func (f *lowerFile) Release(ctx context.Context) syscall.Errno {
 // on its descriptor. With passthrough, the kernel reads and writes the
 // descriptor's file itself and these methods see only what it cannot pass.
 type upperFile struct {
+	n           *node
 	fd          int
 	passthrough bool
+}
+
+// openStart records an open of n and tells whether it may use passthrough.
+func (n *node) openStart(cached bool) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !cached && n.v.fs.opts.Passthrough && n.cachedOpens == 0 {
+		return true
+	}
+	n.cachedOpens++
+	return false
+}
+
+func (n *node) openDone(cached bool) {
+	if !cached {
+		return
+	}
+	n.mu.Lock()
+	n.cachedOpens--
+	n.mu.Unlock()
+}
+
+func (n *node) newUpperFile(fd int) *upperFile {
+	pt := n.openStart(false)
+	return &upperFile{n: n, fd: fd, passthrough: pt}
 }
 
 var (
@@ -151,6 +178,7 @@ func (f *upperFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (f *upperFile) Release(ctx context.Context) syscall.Errno {
+	f.n.openDone(!f.passthrough)
 	return errno(unix.Close(f.fd))
 }
 

@@ -302,7 +302,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno(err)
 	}
 	ch := n.newNode(ctx, &st, false, out)
-	return ch, &upperFile{fd: fd, passthrough: v.fs.opts.Passthrough}, fuse.FOPEN_KEEP_CACHE, 0
+	cn, _ := ch.Operations().(*node)
+	if cn == nil {
+		cn = n
+	}
+	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -891,6 +895,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 				v.ioError("open", st.lowerPath, err)
 				return nil, 0, syscall.EIO
 			}
+			n.openStart(true)
 			return &lowerFile{n: n, blob: b, path: st.lowerPath, upfd: -1}, fuse.FOPEN_KEEP_CACHE, 0
 		}
 		v.mu.RUnlock()
@@ -915,7 +920,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return &upperFile{fd: fd, passthrough: v.fs.opts.Passthrough}, fuse.FOPEN_KEEP_CACHE, 0
+	return n.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Extended attributes: only upper entries have them. The layer's own

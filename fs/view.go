@@ -164,6 +164,11 @@ type node struct {
 	dirfd        int            // cached descriptor of the upper dir, -1 if none
 
 	onForget func() // browse roots: release the view's lease
+
+	// cachedOpens counts open handles served through the page cache (not
+	// passthrough). The kernel refuses (EIO) to mix cached and passthrough
+	// opens of one inode, so while any is open new opens are cached too.
+	cachedOpens int
 }
 
 var (
