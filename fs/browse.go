@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"syscall"
@@ -184,9 +185,9 @@ func (r *repoNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	out.SetEntryTimeout(volatile)
 	switch name {
 	case "HEAD":
-		commit, err := f.opts.Resolver.Resolve(ctx, r.repo, "HEAD")
-		if err != nil {
-			return nil, syscall.ENOENT
+		commit, e := f.resolve(ctx, r.repo, "HEAD")
+		if e != 0 {
+			return nil, e
 		}
 		return f.browseRoot(ctx, &r.Inode, r.repo, "HEAD", commit, out)
 	case "heads", "tags":
@@ -221,7 +222,9 @@ func (d *refDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *refDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	refs, err := d.fs.opts.Resolver.Refs(ctx, d.repo, d.kind)
+	dctx, cancel := detach(ctx)
+	defer cancel()
+	refs, err := d.fs.opts.Resolver.Refs(dctx, d.repo, d.kind)
 	if err != nil {
 		d.fs.log.Warn("gitfs: listing refs", "repo", d.repo, "kind", d.kind, "err", err)
 		return nil, syscall.EIO
@@ -248,12 +251,19 @@ func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	f := d.fs
 	out.SetEntryTimeout(volatile)
 	full := d.prefix + name
-	if commit, err := f.opts.Resolver.Resolve(ctx, d.repo, "refs/"+d.kind+"/"+full); err == nil {
+	commit, e := f.resolve(ctx, d.repo, "refs/"+d.kind+"/"+full)
+	if e == 0 {
 		return f.browseRoot(ctx, &d.Inode, d.repo, d.kind+"/"+full, commit, out)
 	}
-	refs, err := f.opts.Resolver.Refs(ctx, d.repo, d.kind)
+	if e != syscall.ENOENT {
+		return nil, e
+	}
+	dctx, cancel := detach(ctx)
+	defer cancel()
+	refs, err := f.opts.Resolver.Refs(dctx, d.repo, d.kind)
 	if err != nil {
-		return nil, syscall.ENOENT
+		f.log.Warn("gitfs: listing refs", "repo", d.repo, "kind", d.kind, "err", err)
+		return nil, syscall.EIO
 	}
 	for _, ref := range refs {
 		if strings.HasPrefix(ref, full+"/") {
@@ -289,8 +299,11 @@ func (d *commitsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if !mirror.IsFullSHA(name) || strings.ToLower(name) != name {
 		return nil, syscall.ENOENT
 	}
-	commit, err := d.fs.opts.Resolver.Resolve(ctx, d.repo, name)
-	if err != nil || commit != name {
+	commit, e := d.fs.resolve(ctx, d.repo, name)
+	if e != 0 {
+		return nil, e
+	}
+	if commit != name {
 		return nil, syscall.ENOENT
 	}
 	ch, e := d.fs.browseRoot(ctx, &d.Inode, d.repo, "commits/"+name, commit, out)
@@ -298,6 +311,29 @@ func (d *commitsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 		out.SetEntryTimeout(0) // immutable: the long default
 	}
 	return ch, e
+}
+
+// detach keeps a request's values but not its cancellation: the kernel
+// interrupts requests whenever the caller gets a signal (Go programs get
+// SIGURG all the time), and a half-done resolve must not turn into ENOENT.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+}
+
+// resolve resolves rev in repo: ENOENT if it names nothing, EIO (logged)
+// if resolving failed.
+func (f *FS) resolve(ctx context.Context, repo, rev string) (string, syscall.Errno) {
+	dctx, cancel := detach(ctx)
+	defer cancel()
+	commit, err := f.opts.Resolver.Resolve(dctx, repo, rev)
+	if err == nil {
+		return commit, 0
+	}
+	if errors.Is(err, mirror.ErrUnknownRev) || errors.Is(err, mirror.ErrNotFound) {
+		return "", syscall.ENOENT
+	}
+	f.log.Warn("gitfs: resolving for a browse path", "repo", repo, "rev", rev, "err", err)
+	return "", syscall.EIO
 }
 
 // browseRoot returns the root of a read-only view of commit, reached as key
@@ -311,7 +347,9 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 	v := f.browse[k]
 	f.mu.Unlock()
 	if v == nil {
-		snap, release, err := f.opts.Snapshots.Get(ctx, repo, commit)
+		dctx, cancel := detach(ctx)
+		snap, release, err := f.opts.Snapshots.Get(dctx, repo, commit)
+		cancel()
 		if err != nil {
 			f.log.Error("gitfs: browse snapshot", "repo", repo, "commit", commit, "err", err)
 			return nil, syscall.EIO

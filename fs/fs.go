@@ -487,6 +487,9 @@ func (f *FS) Create(ctx context.Context, name string, spec Spec) (string, error)
 	if !mirror.IsFullSHA(spec.Commit) {
 		return "", fmt.Errorf("create workspace %s: %q is not a resolved commit id", name, spec.Commit)
 	}
+	if err := f.knownRepo(spec.Repo); err != nil {
+		return "", fmt.Errorf("create workspace %s: %w", name, err)
+	}
 	f.mu.Lock()
 	if f.ws[name] != nil || f.creating[name] {
 		f.mu.Unlock()
@@ -552,6 +555,26 @@ func (f *FS) Create(ctx context.Context, name string, spec Spec) (string, error)
 	}
 	f.log.Info("workspace created", "workspace", name, "repo", spec.Repo, "commit", spec.Commit)
 	return filepath.Join(mnt, name), nil
+}
+
+// knownRepo checks that repo names a mirror.
+func (f *FS) knownRepo(repo string) error {
+	if err := mirror.ValidateName(repo); err != nil {
+		return err
+	}
+	if f.opts.Resolver == nil {
+		return nil
+	}
+	repos, err := f.opts.Resolver.Repos()
+	if err != nil {
+		return err
+	}
+	for _, r := range repos {
+		if r == repo {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown repository %q: add it with `gitfs repo add`", repo)
 }
 
 func (f *FS) get(name string) (*view, error) {
