@@ -127,6 +127,16 @@ func (s *Store) buildPath(commit string) string {
 	return filepath.Join(s.lockDir, "snapshot-"+commit+".build")
 }
 
+// Published reports whether a snapshot of commit is published under root,
+// without opening (or creating) the store.
+func Published(root, commit string) bool {
+	if !mirror.IsFullSHA(commit) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(root, "snapshots", commit, "meta.json"))
+	return err == nil
+}
+
 // Has reports whether a published snapshot of commit exists.
 func (s *Store) Has(commit string) bool {
 	_, err := os.Stat(filepath.Join(s.snapDir(commit), "meta.json"))

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gitfs/gitfs/mirror"
+	"github.com/gitfs/gitfs/snapshot"
 )
 
 func init() {
@@ -125,7 +126,7 @@ func (e *env) resolve(ctx context.Context, repo, rev string) (string, error) {
 		return commit, nil
 	}
 	if errors.Is(err, mirror.ErrUnknownRev) && mirror.IsFullSHA(rev) {
-		if st, serr := e.openSnapshots(); serr == nil && st.Has(rev) {
+		if snapshot.Published(e.root, rev) {
 			return rev, nil
 		}
 	}
