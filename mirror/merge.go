@@ -20,9 +20,6 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("merging %s into %s conflicts in %d path(s): %s", short(e.Head), short(e.Base), len(e.Paths), strings.Join(e.Paths, ", "))
 }
 
-// ConflictPaths lets callers report conflicts without knowing their source.
-func (e *ConflictError) ConflictPaths() []string { return e.Paths }
-
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]

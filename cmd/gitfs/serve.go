@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gitfs/gitfs/daemon"
+)
+
+func init() {
+	var mountpoint string
+	var fetchInterval time.Duration
+	var passthrough bool
+	register(&command{
+		name: "serve", maxArgs: 0,
+		summary: "run the daemon: mount workspaces and browse paths, serve the control socket",
+		help: `Runs in the foreground until SIGTERM or Ctrl-C, which unmount cleanly. Every
+workspace under ROOT/workspaces comes back with its changes, also after a crash.
+The 'ws' commands talk to it over ROOT/gitfs.sock (HTTP+JSON: curl works too).
+
+Inside the mount:
+  MOUNT/NAME/                      a workspace (writable, copy-on-write)
+  MOUNT/@REPO/HEAD/                read-only browse paths, resolved on lookup
+  MOUNT/@REPO/heads/BRANCH/
+  MOUNT/@REPO/tags/TAG/
+  MOUNT/@REPO/commits/SHA/
+
+Example:
+  gitfs serve --mountpoint /mnt/gitfs --fetch-interval 5m &
+  gitfs ws create job1 --repo demo --rev main`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&mountpoint, "mountpoint", "", "directory to mount on (created if missing)")
+			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
+			fs.BoolVar(&passthrough, "passthrough", true, "let the kernel read and write upper-layer files directly (FUSE passthrough)")
+		},
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+			if mountpoint == "" {
+				return usageError{"--mountpoint is required"}
+			}
+			d, err := startDaemon(e, mountpoint, fetchInterval, passthrough)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "gitfs: serving %s at %s; SIGTERM or Ctrl-C unmounts\n", e.root, d.Mountpoint())
+			return waitAndStop(ctx, d)
+		},
+	})
+}
+
+func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough bool) (*daemon.Daemon, error) {
+	// The kernel has already applied the caller's umask to modes it passes
+	// us; applying ours again would turn 0620 into 0600.
+	syscall.Umask(0)
+	st, err := e.openSnapshots()
+	if err != nil {
+		return nil, err
+	}
+	return daemon.Start(daemon.Config{
+		Root:          e.root,
+		Mountpoint:    mountpoint,
+		Mirrors:       e.mirrors,
+		Snapshots:     st,
+		Log:           e.log,
+		FetchInterval: fetchInterval,
+		Passthrough:   passthrough,
+	})
+}
+
+// waitAndStop serves until a signal arrives or the mount goes away.
+func waitAndStop(ctx context.Context, d *daemon.Daemon) error {
+	unmounted := make(chan struct{})
+	go func() {
+		d.Wait()
+		close(unmounted)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-unmounted:
+	}
+	if err := d.Stop(); err != nil {
+		return fmt.Errorf("unmount: %w", err)
+	}
+	return nil
+}

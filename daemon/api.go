@@ -1,0 +1,78 @@
+// Package daemon is gitfs's long-running side: it wires mirrors, snapshots,
+// the FUSE file system and the materializer together, serves the control
+// API over ROOT/gitfs.sock (HTTP+JSON on a unix socket, scriptable with
+// curl), fetches mirrors in the background, and offers a Client for the CLI.
+package daemon
+
+import "time"
+
+// SocketName is the control socket's file name under the root.
+const SocketName = "gitfs.sock"
+
+// CreateRequest asks for a new workspace.
+type CreateRequest struct {
+	Name      string `json:"name"`
+	Repo      string `json:"repo"`
+	Rev       string `json:"rev"`
+	MergeInto string `json:"merge_into,omitempty"`
+}
+
+// CreateResponse says where the workspace is mounted.
+type CreateResponse struct {
+	Path   string `json:"path"`
+	Commit string `json:"commit"`
+}
+
+// UpdateRequest moves a workspace to another commit.
+type UpdateRequest struct {
+	Rev            string `json:"rev,omitempty"` // empty: re-resolve the workspace's own rev
+	Fetch          bool   `json:"fetch,omitempty"`
+	DiscardChanges bool   `json:"discard_changes,omitempty"`
+}
+
+// UpdateResponse reports the commit a workspace moved from and to.
+type UpdateResponse struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// ExportRequest writes a workspace (snapshot plus changes) to a directory.
+type ExportRequest struct {
+	Dir     string `json:"dir"`
+	Workers int    `json:"workers"`
+}
+
+// ExportResponse counts what was written.
+type ExportResponse struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Workspace is one row of `ws list`.
+type Workspace struct {
+	Name         string    `json:"name"`
+	Repo         string    `json:"repo"`
+	Rev          string    `json:"rev"`
+	MergeInto    string    `json:"merge_into,omitempty"`
+	Commit       string    `json:"commit"`
+	Path         string    `json:"path"`
+	Created      time.Time `json:"created"`
+	ChangedFiles int       `json:"changed_files"`
+}
+
+// Change is one line of `ws status`.
+type Change struct {
+	Op   string `json:"op"` // A, M, D or R
+	Path string `json:"path"`
+	From string `json:"from,omitempty"` // renames
+}
+
+// errorBody is how every failed request answers.
+type errorBody struct {
+	Error string `json:"error"`
+	// Conflicts lists paths when a merge or an update is refused for them.
+	Conflicts []string `json:"conflicts,omitempty"`
+	// Kind classifies the failure for the CLI's exit status: "usage",
+	// "not_found", "exists", "conflict" or "internal".
+	Kind string `json:"kind"`
+}

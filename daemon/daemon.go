@@ -1,0 +1,292 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	gfs "github.com/gitfs/gitfs/fs"
+	"github.com/gitfs/gitfs/locks"
+	"github.com/gitfs/gitfs/materialize"
+	"github.com/gitfs/gitfs/mirror"
+	"github.com/gitfs/gitfs/snapshot"
+)
+
+// Config is what a daemon serves.
+type Config struct {
+	Root          string
+	Mountpoint    string
+	Mirrors       *mirror.Set
+	Snapshots     *snapshot.Store
+	Log           *slog.Logger
+	FetchInterval time.Duration // 0: no background fetch
+	Passthrough   bool
+}
+
+// Daemon is a running mount plus its control socket.
+type Daemon struct {
+	cfg      Config
+	fs       *gfs.FS
+	srv      *http.Server
+	lock     *locks.File // ROOT/locks/daemon.lock: one daemon per root
+	sockPath string
+	cancel   context.CancelFunc // stops background work
+	bg       sync.WaitGroup     // background goroutines
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start mounts the file system, restores every workspace, and serves the
+// control socket. Stop undoes all of it.
+func Start(cfg Config) (*Daemon, error) {
+	lock, err := locks.TryExclusive(filepath.Join(cfg.Root, "locks", "daemon.lock"))
+	if errors.Is(err, locks.ErrWouldBlock) {
+		return nil, fmt.Errorf("another 'gitfs serve' is already running for root %s", cfg.Root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, lock: lock, sockPath: filepath.Join(cfg.Root, SocketName)}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Unlock()
+		}
+	}()
+	mp, err := filepath.Abs(cfg.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	d.cfg.Mountpoint = mp
+	if err := os.MkdirAll(mp, 0o755); err != nil {
+		return nil, fmt.Errorf("mountpoint %s: %w", mp, err)
+	}
+	d.fs, err = gfs.New(gfs.Options{
+		Root:        cfg.Root,
+		Snapshots:   cfg.Snapshots,
+		Resolver:    resolver{mirrors: cfg.Mirrors, snapshots: cfg.Snapshots},
+		Log:         cfg.Log,
+		Passthrough: cfg.Passthrough,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.fs.Mount(mp); err != nil {
+		return nil, err
+	}
+	// We hold the daemon lock, so a socket file left here is a dead daemon's.
+	os.Remove(d.sockPath)
+	ln, err := net.Listen("unix", d.sockPath)
+	if err != nil {
+		d.fs.Unmount()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Log.Error("control socket stopped", "err", err)
+		}
+	}()
+	if cfg.FetchInterval > 0 {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.fetchLoop(ctx)
+		}()
+	}
+	ok = true
+	return d, nil
+}
+
+// Mountpoint is where the file system is mounted.
+func (d *Daemon) Mountpoint() string { return d.cfg.Mountpoint }
+
+// Wait blocks until the file system is unmounted.
+func (d *Daemon) Wait() { d.fs.Wait() }
+
+// Stop stops background work and the control socket, and unmounts.
+func (d *Daemon) Stop() error {
+	d.stopOnce.Do(func() {
+		d.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.srv.Shutdown(ctx)
+		d.bg.Wait()
+		os.Remove(d.sockPath)
+		d.stopErr = d.fs.Unmount()
+		d.lock.Unlock()
+	})
+	return d.stopErr
+}
+
+// spec resolves what a workspace should show: rev, merged into mergeInto
+// when given (a synthetic merge commit, shared by every workspace of the
+// same pair).
+func (d *Daemon) spec(ctx context.Context, repo, rev, mergeInto string) (gfs.Spec, error) {
+	m, err := d.cfg.Mirrors.Get(ctx, repo)
+	if err != nil {
+		return gfs.Spec{}, err
+	}
+	commit, err := resolveRev(ctx, m, d.cfg.Snapshots, rev)
+	if err != nil {
+		return gfs.Spec{}, err
+	}
+	spec := gfs.Spec{Repo: repo, Rev: rev, MergeInto: mergeInto, Commit: commit}
+	if mergeInto == "" {
+		return spec, nil
+	}
+	base, err := resolveRev(ctx, m, d.cfg.Snapshots, mergeInto)
+	if err != nil {
+		return gfs.Spec{}, err
+	}
+	merged, err := m.Merge(ctx, base, commit)
+	if err != nil {
+		return gfs.Spec{}, err
+	}
+	spec.Commit, spec.Base = merged, base
+	return spec, nil
+}
+
+func resolveRev(ctx context.Context, m *mirror.Mirror, snaps *snapshot.Store, rev string) (string, error) {
+	commit, err := m.Resolve(ctx, rev)
+	if errors.Is(err, mirror.ErrUnknownRev) && mirror.IsFullSHA(rev) && snaps.Has(rev) {
+		return rev, nil
+	}
+	return commit, err
+}
+
+func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+	if err := gfs.ValidateName(req.Name); err != nil {
+		return CreateResponse{}, usageError{err}
+	}
+	if req.Repo == "" || req.Rev == "" {
+		return CreateResponse{}, usageError{errors.New("a workspace needs --repo and --rev")}
+	}
+	if err := mirror.ValidateName(req.Repo); err != nil {
+		return CreateResponse{}, usageError{err}
+	}
+	for _, w := range d.fs.List() {
+		if w.Name == req.Name {
+			return CreateResponse{}, fmt.Errorf("workspace %q: %w", req.Name, gfs.ErrExists)
+		}
+	}
+	spec, err := d.spec(ctx, req.Repo, req.Rev, req.MergeInto)
+	if err != nil {
+		return CreateResponse{}, err
+	}
+	if p, ok := peerOf(ctx); ok {
+		spec.UID, spec.GID = p.uid, p.gid
+	}
+	path, err := d.fs.Create(ctx, req.Name, spec)
+	if err != nil {
+		return CreateResponse{}, err
+	}
+	d.cfg.Log.Info("workspace created", "name", req.Name, "repo", req.Repo, "rev", req.Rev, "merge_into", req.MergeInto, "commit", spec.Commit)
+	return CreateResponse{Path: path, Commit: spec.Commit}, nil
+}
+
+func (d *Daemon) find(name string) (gfs.Info, error) {
+	for _, w := range d.fs.List() {
+		if w.Name == name {
+			return w, nil
+		}
+	}
+	return gfs.Info{}, fmt.Errorf("workspace %q: %w", name, gfs.ErrNotFound)
+}
+
+func (d *Daemon) update(ctx context.Context, name string, req UpdateRequest) (UpdateResponse, error) {
+	info, err := d.find(name)
+	if err != nil {
+		return UpdateResponse{}, err
+	}
+	if req.Fetch {
+		if _, err := d.cfg.Mirrors.Fetch(ctx, info.Repo); err != nil {
+			return UpdateResponse{}, err
+		}
+	}
+	rev := info.Rev
+	if req.Rev != "" {
+		rev = req.Rev
+	}
+	spec, err := d.spec(ctx, info.Repo, rev, info.MergeInto)
+	if err != nil {
+		return UpdateResponse{}, err
+	}
+	if p, ok := peerOf(ctx); ok {
+		spec.UID, spec.GID = p.uid, p.gid
+	}
+	if err := d.fs.Update(ctx, name, spec, req.DiscardChanges); err != nil {
+		return UpdateResponse{}, err
+	}
+	d.cfg.Log.Info("workspace updated", "name", name, "from", info.Commit, "to", spec.Commit)
+	return UpdateResponse{From: info.Commit, To: spec.Commit}, nil
+}
+
+func (d *Daemon) export(ctx context.Context, name string, req ExportRequest) (ExportResponse, error) {
+	info, err := d.find(name)
+	if err != nil {
+		return ExportResponse{}, err
+	}
+	if !filepath.IsAbs(req.Dir) {
+		return ExportResponse{}, fmt.Errorf("export directory %q must be absolute", req.Dir)
+	}
+	snap, release, err := d.cfg.Snapshots.Get(ctx, info.Repo, info.Commit)
+	if err != nil {
+		return ExportResponse{}, err
+	}
+	defer release()
+	stats, err := materialize.Checkout(ctx, snap, req.Dir, materialize.Options{
+		Workers: req.Workers,
+		Finish:  func(root *os.Root) error { return d.fs.ApplyChanges(name, root) },
+	})
+	if err != nil {
+		return ExportResponse{}, err
+	}
+	return ExportResponse{Files: stats.Files, Bytes: stats.Bytes}, nil
+}
+
+// resolver answers the file system's ref lookups for browse paths from the
+// mirrors, without the health check (it must stay cheap).
+type resolver struct {
+	mirrors   *mirror.Set
+	snapshots *snapshot.Store
+}
+
+func (r resolver) Repos() ([]string, error) {
+	infos, err := r.mirrors.List(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(infos))
+	for i, in := range infos {
+		names[i] = in.Name
+	}
+	return names, nil
+}
+
+func (r resolver) Resolve(ctx context.Context, repo, rev string) (string, error) {
+	m, err := r.mirrors.Lookup(repo)
+	if err != nil {
+		return "", err
+	}
+	return resolveRev(ctx, m, r.snapshots, rev)
+}
+
+func (r resolver) Refs(ctx context.Context, repo, kind string) ([]string, error) {
+	m, err := r.mirrors.Lookup(repo)
+	if err != nil {
+		return nil, err
+	}
+	return m.Refs(ctx, kind)
+}

@@ -1,0 +1,146 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+
+	gfs "github.com/gitfs/gitfs/fs"
+	"github.com/gitfs/gitfs/mirror"
+)
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"root": d.cfg.Root, "mountpoint": d.cfg.Mountpoint, "pid": os.Getpid()})
+	})
+	mux.HandleFunc("GET /v1/workspaces", func(w http.ResponseWriter, r *http.Request) {
+		list := d.fs.List()
+		out := make([]Workspace, 0, len(list))
+		for _, in := range list {
+			out = append(out, d.workspaceOf(in))
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /v1/workspaces", func(w http.ResponseWriter, r *http.Request) {
+		var req CreateRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		respond(w, http.StatusCreated, func() (any, error) { return d.create(r.Context(), req) })
+	})
+	mux.HandleFunc("DELETE /v1/workspaces/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		respond(w, http.StatusOK, func() (any, error) {
+			if err := gfs.ValidateName(name); err != nil {
+				return nil, usageError{err}
+			}
+			if _, err := d.find(name); err != nil {
+				return nil, err
+			}
+			return struct{}{}, d.fs.Remove(name)
+		})
+	})
+	mux.HandleFunc("GET /v1/workspaces/{name}", func(w http.ResponseWriter, r *http.Request) {
+		respond(w, http.StatusOK, func() (any, error) {
+			in, err := d.find(r.PathValue("name"))
+			if err != nil {
+				return nil, err
+			}
+			return d.workspaceOf(in), nil
+		})
+	})
+	mux.HandleFunc("GET /v1/workspaces/{name}/status", func(w http.ResponseWriter, r *http.Request) {
+		respond(w, http.StatusOK, func() (any, error) {
+			changes, err := d.fs.Status(r.PathValue("name"))
+			if err != nil {
+				return nil, err
+			}
+			out := make([]Change, 0, len(changes))
+			for _, c := range changes {
+				out = append(out, Change{Op: string(c.Op), Path: c.Path, From: c.From})
+			}
+			return out, nil
+		})
+	})
+	mux.HandleFunc("POST /v1/workspaces/{name}/update", func(w http.ResponseWriter, r *http.Request) {
+		var req UpdateRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		respond(w, http.StatusOK, func() (any, error) { return d.update(r.Context(), r.PathValue("name"), req) })
+	})
+	mux.HandleFunc("POST /v1/workspaces/{name}/export", func(w http.ResponseWriter, r *http.Request) {
+		var req ExportRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		respond(w, http.StatusOK, func() (any, error) { return d.export(r.Context(), r.PathValue("name"), req) })
+	})
+	return mux
+}
+
+func (d *Daemon) workspaceOf(in gfs.Info) Workspace {
+	return Workspace{
+		Name: in.Name, Repo: in.Repo, Rev: in.Rev, MergeInto: in.MergeInto, Commit: in.Commit,
+		Path: d.cfg.Mountpoint + "/" + in.Name, Created: in.Created, ChangedFiles: in.ChangedFiles,
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("bad request body: %v", err), Kind: "usage"})
+		return false
+	}
+	return true
+}
+
+// respond runs fn and answers with its result or a classified error.
+func respond(w http.ResponseWriter, okStatus int, fn func() (any, error)) {
+	v, err := fn()
+	if err == nil {
+		writeJSON(w, okStatus, v)
+		return
+	}
+	body := errorBody{Error: err.Error(), Kind: "internal"}
+	status := http.StatusInternalServerError
+	var conflict *mirror.ConflictError
+	var wsConflict *gfs.ConflictError
+	var usage usageError
+	switch {
+	case errors.As(err, &conflict):
+		body.Kind, body.Conflicts, status = "conflict", conflict.Paths, http.StatusConflict
+	case errors.As(err, &wsConflict):
+		body.Kind, body.Conflicts, status = "conflict", wsConflict.Paths, http.StatusConflict
+	case errors.As(err, &usage):
+		body.Kind, status = "usage", http.StatusBadRequest
+	case errors.Is(err, os.ErrExist), errors.Is(err, gfs.ErrExists):
+		body.Kind, status = "exists", http.StatusConflict
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, gfs.ErrNotFound), errors.Is(err, mirror.ErrNotFound), errors.Is(err, mirror.ErrUnknownRev):
+		body.Kind, status = "not_found", http.StatusNotFound
+	case errors.Is(err, context.Canceled):
+		body.Kind, status = "canceled", 499
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// usageError marks a request that is wrong in itself (a bad name, a
+// missing field), as opposed to a failure while carrying it out.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
