@@ -654,7 +654,7 @@ func (f *FS) invalidate(root *node, paths []string) {
 			ch := cur.GetChild(comp)
 			if ch == nil || i == len(parts)-1 {
 				notifyEntry(cur, comp)
-				if ch != nil && ch.StableAttr().Mode == syscall.S_IFREG {
+				if ch != nil && ch.StableAttr().Mode != syscall.S_IFDIR {
 					ch.NotifyContent(0, 0)
 				}
 				break

@@ -363,6 +363,12 @@ func (f *FS) Mount(mountpoint string) error {
 			Options:           []string{"default_permissions"},
 			MaxWrite:          1 << 20,
 			MaxBackground:     64,
+			// O_TRUNC arrives with OPEN, so `> file` on an unchanged file
+			// copies up nothing instead of the whole file.
+			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+			// Symlinks are immutable once made (a change is a new inode);
+			// ws update notifies the ones it changes.
+			EnableSymlinkCaching: true,
 		},
 		EntryTimeout:    &long,
 		AttrTimeout:     &long,

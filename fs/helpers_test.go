@@ -90,8 +90,18 @@ func fuseUsable(t *testing.T) {
 
 func newEnv(t *testing.T, files []gittest.File) *env {
 	t.Helper()
+	return newEnvWith(t, files, nil)
+}
+
+// newEnvWith is newEnv with a hook run on the new root before anything is
+// created there.
+func newEnvWith(t *testing.T, files []gittest.File, pre func(root string)) *env {
+	t.Helper()
 	fuseUsable(t)
 	e := &env{t: t, repo: gittest.NewRepo(t), root: t.TempDir(), log: testLog(t)}
+	if pre != nil {
+		pre(e.root)
+	}
 	e.commit = e.repo.Commit(t, "main", "first", files)
 	var err error
 	if e.ms, err = mirror.Open(e.root, e.log); err != nil {
