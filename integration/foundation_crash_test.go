@@ -23,7 +23,7 @@ func TestFoundationCrash(t *testing.T) {
 	e := fndNewEnv(t)
 	repo, first := fndRemote(t, 80, 6)
 	want := gittest.Archive(t, repo.Dir, first)
-	slow := []string{"FND_DELAY=0.15"}
+	slow := []string{"FND_DELAY=0.3"}
 
 	// A root with the mirror and no snapshot, copied for fetch and
 	// checkout runs.

@@ -206,7 +206,7 @@ func (e *fndEnv) leftovers() []string {
 // finish their work unsupervised.
 func fndAwaitNoProcs(t *testing.T, e *fndEnv, d time.Duration) {
 	t.Helper()
-	gitDeadline := time.Now().Add(200 * time.Millisecond)
+	gitDeadline := time.Now().Add(400 * time.Millisecond)
 	for {
 		var writers []string
 		for _, l := range e.leftovers() {
