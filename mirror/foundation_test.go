@@ -503,12 +503,17 @@ func TestFoundationFetch(t *testing.T) {
 			for _, p := range []string{"packed-refs.lock", "refs/heads/main.lock", "objects/pack/tmp_pack_abc", "config.lock"} {
 				fndMust(t, os.WriteFile(filepath.Join(f.dir(), p), []byte("x"), 0o644))
 			}
+			packs, _ := filepath.Glob(filepath.Join(f.dir(), "objects", "pack", "pack-*.pack"))
+			fndMust(t, os.WriteFile(strings.TrimSuffix(packs[0], ".pack")+".keep", []byte("fetch-pack 12345 on host\n"), 0o644))
 			return c, false
 		}, func(t *testing.T, f *fndFixture) {
 			for _, p := range []string{"packed-refs.lock", "refs/heads/main.lock", "objects/pack/tmp_pack_abc", "config.lock"} {
 				if _, err := os.Stat(filepath.Join(f.dir(), p)); err == nil {
 					t.Errorf("%s still there", p)
 				}
+			}
+			if keeps, _ := filepath.Glob(filepath.Join(f.dir(), "objects", "pack", "*.keep")); len(keeps) > 0 {
+				t.Errorf("transient .keep of a killed fetch still there: %v", keeps)
 			}
 		}, nil},
 		{"remote gone: fails, mirror unchanged", func(t *testing.T, f *fndFixture) (string, bool) {
@@ -561,6 +566,27 @@ func TestFoundationFetch(t *testing.T) {
 				tc.after(t, f)
 			}
 		})
+	}
+}
+
+// TestFoundationCleanStaleTemps: gc-time cleanup removes a dead builder's
+// clone temp dir, keeps a live one's and the mirrors and broken copies.
+func TestFoundationCleanStaleTemps(t *testing.T) {
+	f := fndSetup(t)
+	dead := exec.Command("true")
+	fndMust(t, dead.Run())
+	mirrors := filepath.Join(f.root, "mirrors")
+	deadTmp := filepath.Join(mirrors, "x.git"+locks.TempMarker+strconv.Itoa(dead.Process.Pid)+"-aa")
+	liveTmp := filepath.Join(mirrors, "y.git"+locks.TempMarker+strconv.Itoa(os.Getpid())+"-bb")
+	broken := filepath.Join(mirrors, "demo.broken-20260101T000000.000000000")
+	for _, d := range []string{deadTmp, liveTmp, broken} {
+		fndMust(t, os.MkdirAll(filepath.Join(d, "objects"), 0o755))
+	}
+	f.set.CleanStale()
+	for path, want := range map[string]bool{deadTmp: false, liveTmp: true, broken: true, f.dir(): true} {
+		if _, err := os.Stat(path); (err == nil) != want {
+			t.Errorf("%s kept=%v, want %v", filepath.Base(path), err == nil, want)
+		}
 	}
 }
 

@@ -462,12 +462,38 @@ func removeStaleGitLocks(dir string) {
 			os.RemoveAll(p)
 		}
 	}
+	// A fetch killed between indexing a pack and updating refs leaves the
+	// pack's transient .keep, which would stop gc from ever repacking it.
+	keeps, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "pack-*.keep"))
+	for _, k := range keeps {
+		if b, err := os.ReadFile(k); err == nil && (bytes.HasPrefix(b, []byte("fetch-pack ")) || bytes.HasPrefix(b, []byte("receive-pack "))) {
+			os.Remove(k)
+		}
+	}
 	filepath.WalkDir(filepath.Join(dir, "refs"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".lock") {
 			os.Remove(p)
 		}
 		return nil
 	})
+}
+
+// CleanStale removes what killed processes left in ROOT/mirrors: clone
+// temp dirs whose builder is dead (a live builder's are never touched).
+// Broken mirrors moved aside are kept for inspection.
+func (s *Set) CleanStale() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	done := make(map[string]bool)
+	for _, e := range entries {
+		target, _, ok := strings.Cut(e.Name(), locks.TempMarker)
+		if ok && !done[target] {
+			done[target] = true
+			locks.CleanStale(filepath.Join(s.dir, target))
+		}
+	}
 }
 
 func readState(dir string) state {

@@ -150,6 +150,7 @@ func runGC(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "removed %d snapshot(s)\n", len(removed))
+	e.mirrors.CleanStale()
 	infos, err := e.mirrors.List(ctx)
 	if err != nil {
 		return err
