@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -26,6 +27,12 @@ const streamThreshold = 1 << 20
 // index and the delta-base cache are shared (both are goroutine-safe).
 type packSet struct {
 	packs []*pack
+	dir   string // the pack directory
+
+	// The checkout read path (checkout_stream.go), opened on first use.
+	fastOnce sync.Once
+	fast     *fastPacks
+	fastErr  error
 }
 
 type pack struct {
@@ -44,7 +51,7 @@ func openPackSet(packDir string, names []string) (*packSet, error) {
 	if maxOpen < 4 {
 		maxOpen = 4
 	}
-	ps := &packSet{}
+	ps := &packSet{dir: packDir}
 	for _, name := range names {
 		idx, err := readIndex(filepath.Join(packDir, name+".idx"))
 		if err != nil {
@@ -78,6 +85,9 @@ func readIndex(path string) (*idxfile.MemoryIndex, error) {
 }
 
 func (ps *packSet) close() {
+	if ps.fast != nil {
+		ps.fast.close()
+	}
 	for _, p := range ps.packs {
 		for {
 			select {

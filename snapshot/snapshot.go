@@ -197,10 +197,11 @@ func (s *Snapshot) Size(id ID) (int64, error) {
 	return n, nil
 }
 
-// Stream returns a reader of a blob's content and its size. Nothing is
-// cached: it is meant for one pass over many blobs, as a checkout makes.
+// Stream returns a reader of a blob's content and its size. Only delta
+// bases are cached: it is meant for one pass over many blobs, as a
+// checkout makes, and reads the pinned packs directly (checkout_stream.go).
 func (s *Snapshot) Stream(id ID) (io.ReadCloser, int64, error) {
-	return s.packs.content(id, plumbing.BlobObject)
+	return s.packs.stream(id)
 }
 
 // Blob is random access to a blob's content.
