@@ -601,6 +601,7 @@ func (f *FS) Update(ctx context.Context, name string, spec Spec, discardChanges 
 		newRelease()
 		return fmt.Errorf("update workspace %s: %w", name, err)
 	}
+	v.pinOpenFiles()
 	oldRelease := v.release
 	v.meta, v.snap, v.release = m, newSnap, newRelease
 	v.epoch++

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"syscall"
@@ -14,28 +15,62 @@ import (
 	"github.com/gitfs/gitfs/snapshot"
 )
 
-// lowerFile is an open, unchanged file: reads come from the blob opened at
-// open time, so a handle keeps reading what it opened across ws update. If
-// the file is copied up while open (another descriptor writes it), reads
-// switch to the upper file so that the handle sees those writes.
+// lowerFile is an open, unchanged file. Its blob is inflated on the first
+// read that reaches the daemon: with FOPEN_KEEP_CACHE most opens of a file
+// whose pages the kernel holds never read, so they cost no inflation. A
+// handle keeps reading the commit it was opened at across ws update (Update
+// inflates the blobs of open handles before it lets the old snapshot go).
+// If the file is copied up while open (another descriptor writes it),
+// reads switch to the upper file so that the handle sees those writes.
 type lowerFile struct {
 	n    *node
-	blob snapshot.Blob
+	snap *snapshot.Snapshot // the commit the handle shows
+	id   snapshot.ID
 	path string
 
-	mu   sync.Mutex // guards upfd
-	upfd int        // descriptor of the upper copy, once there is one
+	// blobMu guards blob. Order: view.mu before blobMu.
+	blobMu sync.Mutex
+	blob   snapshot.Blob
+
+	// upMu guards upfd. Order: upMu before view.mu.
+	upMu sync.Mutex
+	upfd int // descriptor of the upper copy, once there is one
 }
 
-var (
-	_ gofs.FileReader   = (*lowerFile)(nil)
-	_ gofs.FileReleaser = (*lowerFile)(nil)
-	_ gofs.FileFlusher  = (*lowerFile)(nil)
-)
+// ensureBlob inflates the handle's blob if needed. Caller holds v.mu.
+func (f *lowerFile) ensureBlob() (snapshot.Blob, error) {
+	f.blobMu.Lock()
+	defer f.blobMu.Unlock()
+	if f.blob != nil {
+		return f.blob, nil
+	}
+	b, err := f.snap.Open(f.id)
+	if err != nil {
+		return nil, err
+	}
+	f.blob = b
+	return b, nil
+}
+
+func (f *lowerFile) getBlob() (snapshot.Blob, error) {
+	f.blobMu.Lock()
+	b := f.blob
+	f.blobMu.Unlock()
+	if b != nil {
+		return b, nil
+	}
+	v := f.n.v
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.removed {
+		return nil, errors.New("workspace removed")
+	}
+	return f.ensureBlob()
+}
 
 func (f *lowerFile) upper() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.upMu.Lock()
+	defer f.upMu.Unlock()
 	if f.upfd >= 0 {
 		return f.upfd
 	}
@@ -72,7 +107,12 @@ func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 		}
 		return fuse.ReadResultData(dest[:k]), 0
 	}
-	k, err := f.blob.ReadAt(dest, off)
+	b, err := f.getBlob()
+	if err != nil {
+		f.n.v.ioError("read", f.path, err)
+		return nil, syscall.EIO
+	}
+	k, err := b.ReadAt(dest, off)
 	if err != nil && err != io.EOF {
 		f.n.v.ioError("read", f.path, err)
 		return nil, syscall.EIO
@@ -80,18 +120,46 @@ func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 	return fuse.ReadResultData(dest[:k]), 0
 }
 
-func (f *lowerFile) Flush(ctx context.Context) syscall.Errno { return 0 }
+// Flush: nothing is buffered here. ENOSYS makes the kernel stop sending
+// FLUSH on every close (a round trip saved per file a build opens).
+func (f *lowerFile) Flush(ctx context.Context) syscall.Errno { return syscall.ENOSYS }
 
 func (f *lowerFile) Release(ctx context.Context) syscall.Errno {
 	f.n.openDone(true)
-	f.blob.Close()
-	f.mu.Lock()
+	v := f.n.v
+	v.filesMu.Lock()
+	delete(v.openLower, f)
+	v.filesMu.Unlock()
+	f.blobMu.Lock()
+	if f.blob != nil {
+		f.blob.Close()
+		f.blob = nil
+	}
+	f.blobMu.Unlock()
+	f.upMu.Lock()
 	if f.upfd >= 0 {
 		unix.Close(f.upfd)
 		f.upfd = -1
 	}
-	f.mu.Unlock()
+	f.upMu.Unlock()
 	return 0
+}
+
+// pinOpenFiles inflates the blobs of every open lower handle of v, so that
+// they keep reading their commit after its snapshot is released. Caller
+// holds v.mu for writing.
+func (v *view) pinOpenFiles() {
+	v.filesMu.Lock()
+	files := make([]*lowerFile, 0, len(v.openLower))
+	for f := range v.openLower {
+		files = append(files, f)
+	}
+	v.filesMu.Unlock()
+	for _, f := range files {
+		if _, err := f.ensureBlob(); err != nil {
+			v.ioError("pin open file", f.path, err)
+		}
+	}
 }
 
 // upperFile is an open upper-layer file: every operation is a system call
@@ -168,7 +236,7 @@ func (f *upperFile) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	return uint32(written), 0
 }
 
-func (f *upperFile) Flush(ctx context.Context) syscall.Errno { return 0 }
+func (f *upperFile) Flush(ctx context.Context) syscall.Errno { return syscall.ENOSYS }
 
 func (f *upperFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if flags&1 != 0 {

@@ -452,6 +452,7 @@ func (v *view) close() {
 		return
 	}
 	v.removed = true
+	v.pinOpenFiles()
 	if v.upperFd >= 0 {
 		unix.Close(v.upperFd)
 	}

@@ -890,13 +890,18 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 			if !st.hasLower {
 				return nil, 0, syscall.ENOENT
 			}
-			b, err := v.snap.Open(st.lower.ID)
-			if err != nil {
-				v.ioError("open", st.lowerPath, err)
-				return nil, 0, syscall.EIO
+			if st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable {
+				return nil, 0, syscall.EINVAL
 			}
+			lf := &lowerFile{n: n, snap: v.snap, id: st.lower.ID, path: st.lowerPath, upfd: -1}
 			n.openStart(true)
-			return &lowerFile{n: n, blob: b, path: st.lowerPath, upfd: -1}, fuse.FOPEN_KEEP_CACHE, 0
+			v.filesMu.Lock()
+			if v.openLower == nil {
+				v.openLower = map[*lowerFile]struct{}{}
+			}
+			v.openLower[lf] = struct{}{}
+			v.filesMu.Unlock()
+			return lf, fuse.FOPEN_KEEP_CACHE, 0
 		}
 		v.mu.RUnlock()
 		v.mu.Lock()

@@ -41,6 +41,10 @@ type view struct {
 	removed  bool
 	root     *node
 	uid, gid uint32 // owner of lower entries
+
+	// filesMu guards openLower, the open lower handles (a leaf lock).
+	filesMu   sync.Mutex
+	openLower map[*lowerFile]struct{}
 }
 
 func (v *view) commitTime() time.Time { return v.snap.CommitTime() }
@@ -596,6 +600,8 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	n.v.mu.RLock()
+	defer n.v.mu.RUnlock()
 	fd := n.v.upperFd
 	var s syscall.Statfs_t
 	var err error
