@@ -20,7 +20,7 @@ import (
 // cleanly.
 func TestFoundationPinning(t *testing.T) {
 	e := fndNewEnv(t)
-	repo, c := fndRemote(t, 120, 8)
+	repo, c := fndRemote(t, 60, 8)
 	want := gittest.Archive(t, repo.Dir, c)
 	root := t.TempDir()
 	outs := t.TempDir()

@@ -67,7 +67,7 @@ func TestFoundationPoison(t *testing.T) {
 		{"refs emptied after a snapshot/checkout", emptyRefs, "checkout", true, false},
 	}
 	e := fndNewEnv(t)
-	repo, c := fndRemote(t, 80, 12)
+	repo, c := fndRemote(t, 50, 12)
 	gittest.Git(t, repo.Dir, "tag", "v1")
 	want := gittest.Archive(t, repo.Dir, c)
 	for _, tc := range tests {

@@ -14,7 +14,7 @@ import (
 // and takes its result.
 func TestFoundationReadersNeverWait(t *testing.T) {
 	e := fndNewEnv(t)
-	repo, c := fndRemote(t, 100, 10)
+	repo, c := fndRemote(t, 40, 10)
 	want := gittest.Archive(t, repo.Dir, c)
 	root := t.TempDir()
 	outs := t.TempDir()
