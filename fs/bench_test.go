@@ -113,7 +113,11 @@ func TestMeasureCreateAndTar(t *testing.T) {
 			ws := filepath.Join(e.mnt, "c0")
 			dropPageCache()
 			wTarCold, _ := shTime(t, "cd "+ws+" && tar -cf - . | wc -c")
+			s1 := e.fs.Stats()
 			wTarWarm, wBytes := shTime(t, "cd "+ws+" && tar -cf - . | wc -c")
+			s2 := e.fs.Stats()
+			t.Logf("daemon requests: cold tar %+v; warm tar lookups %d opens %d reads %d (%d bytes) inflations %d", s1,
+				s2.Lookups-s1.Lookups, s2.Opens-s1.Opens, s2.LowerReads-s1.LowerReads, s2.LowerReadBytes-s1.LowerReadBytes, s2.Inflations-s1.Inflations)
 			findW, _ := shTime(t, "cd "+ws+" && find . -type f | wc -l")
 			t.Logf("%d files: ws create median %v (all %v); git clone --shared + checkout %v", n, median(times), times, clone.Round(time.Millisecond))
 			t.Logf("%d files: tar|wc workspace cold %v warm %v (%s bytes); native cold %v warm %v (%s bytes); find over workspace (warm) %v",

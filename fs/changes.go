@@ -648,6 +648,7 @@ func (f *FS) invalidate(root *node, paths []string) {
 	if !mounted {
 		return
 	}
+	dirs := map[*gofs.Inode]bool{}
 	for _, p := range paths {
 		cur := root.EmbeddedInode()
 		parts := strings.Split(p, "/")
@@ -655,6 +656,7 @@ func (f *FS) invalidate(root *node, paths []string) {
 			ch := cur.GetChild(comp)
 			if ch == nil || i == len(parts)-1 {
 				notifyEntry(cur, comp)
+				dirs[cur] = true // its cached listing
 				if ch != nil && ch.StableAttr().Mode != syscall.S_IFDIR {
 					ch.NotifyContent(0, 0)
 				}
@@ -662,6 +664,9 @@ func (f *FS) invalidate(root *node, paths []string) {
 			}
 			cur = ch
 		}
+	}
+	for d := range dirs {
+		d.NotifyContent(0, 0)
 	}
 }
 

@@ -44,6 +44,7 @@ func (f *lowerFile) ensureBlob() (snapshot.Blob, error) {
 	if f.blob != nil {
 		return f.blob, nil
 	}
+	f.n.v.fs.stats.inflations.Add(1)
 	b, err := f.snap.Open(f.id)
 	if err != nil {
 		return nil, err
@@ -107,6 +108,7 @@ func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 		}
 		return fuse.ReadResultData(dest[:k]), 0
 	}
+	f.n.v.fs.stats.lowerReads.Add(1)
 	b, err := f.getBlob()
 	if err != nil {
 		f.n.v.ioError("read", f.path, err)
@@ -117,6 +119,7 @@ func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 		f.n.v.ioError("read", f.path, err)
 		return nil, syscall.EIO
 	}
+	f.n.v.fs.stats.lowerReadBytes.Add(int64(k))
 	return fuse.ReadResultData(dest[:k]), 0
 }
 

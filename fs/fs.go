@@ -137,6 +137,7 @@ type FS struct {
 	isRoot bool
 
 	fdBudget atomic.Int64 // directory descriptors nodes may still cache
+	stats    counters
 
 	mu         sync.Mutex // see the package comment
 	ws         map[string]*view
@@ -146,6 +147,23 @@ type FS struct {
 	root       *rootNode
 	mountpoint string
 	started    time.Time
+}
+
+// Stats counts requests that reached the daemon (the kernel answers the
+// rest from its caches).
+type Stats struct {
+	Lookups, Opens, LowerReads, LowerReadBytes, Inflations, CopyUps int64
+}
+
+type counters struct {
+	lookups, opens, lowerReads, lowerReadBytes, inflations, copyUps atomic.Int64
+}
+
+// Stats returns the request counters since New.
+func (f *FS) Stats() Stats {
+	c := &f.stats
+	return Stats{Lookups: c.lookups.Load(), Opens: c.opens.Load(), LowerReads: c.lowerReads.Load(),
+		LowerReadBytes: c.lowerReadBytes.Load(), Inflations: c.inflations.Load(), CopyUps: c.copyUps.Load()}
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*$`)

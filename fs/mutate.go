@@ -77,6 +77,7 @@ func (n *node) copyUp(withData bool) syscall.Errno {
 		return e
 	}
 	defer done()
+	v.fs.stats.copyUps.Add(1)
 	if e := v.copyUpEntry(pfd, name, st.lower, st.lowerPath, n.StableAttr().Ino, withData); e != 0 {
 		return e
 	}
@@ -874,6 +875,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	v := n.v
+	v.fs.stats.opens.Add(1)
 	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
 	if write && v.readonly {
 		return nil, 0, syscall.EROFS

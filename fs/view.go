@@ -450,6 +450,7 @@ func (n *node) live() syscall.Errno {
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	n.v.fs.stats.lookups.Add(1)
 	n.v.mu.RLock()
 	defer n.v.mu.RUnlock()
 	if e := n.live(); e != 0 {
@@ -463,6 +464,18 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		return nil, e
 	}
 	return n.childNode(ctx, name, &ci), 0
+}
+
+// OpendirHandle lists the directory once per open and lets the kernel keep
+// the listing (FOPEN_CACHE_DIR): a second `ls` or tar of an unchanged tree
+// costs no request. Changes through the mount invalidate it in the kernel;
+// ws update invalidates the directories it changes.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ds, e := n.Readdir(ctx)
+	if e != 0 {
+		return nil, 0, e
+	}
+	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
