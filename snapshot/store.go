@@ -234,8 +234,10 @@ func (s *Store) openSnap(commit string) (*Snapshot, error) {
 		return nil, fmt.Errorf("snapshot %s: meta: %w", commit, err)
 	}
 	packDir := filepath.Join(dir, "objects", "pack")
-	if err := s.checkPinned(packDir, meta.Packs); err != nil {
+	if err := s.checkPinned(packDir, meta.Packs); isCorrupt(err) {
 		return nil, fmt.Errorf("snapshot %s: %w: %w", commit, errCorrupt, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", commit, err)
 	}
 	packs, err := openPackSet(packDir, meta.Packs)
 	if err != nil {
@@ -255,7 +257,7 @@ var errCorrupt = errors.New("pinned pack is corrupt")
 // size is verified in full now.
 func (s *Store) checkPinned(packDir string, packs []string) error {
 	if len(packs) == 0 {
-		return errors.New("no packs")
+		return corruptf("no packs")
 	}
 	for _, name := range packs {
 		if err := s.verifyPack(packDir, name); err != nil {
@@ -274,6 +276,9 @@ func packTrailerMatchesIndex(base string) error {
 	name := filepath.Base(base)
 	read := func(path string, fromEnd int64) ([]byte, error) {
 		f, err := os.Open(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, corruptf("%s is missing", filepath.Base(path))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -283,7 +288,7 @@ func packTrailerMatchesIndex(base string) error {
 			return nil, err
 		}
 		if st.Size() < fromEnd+12 {
-			return nil, fmt.Errorf("%s: truncated", filepath.Base(path))
+			return nil, corruptf("%s: truncated", filepath.Base(path))
 		}
 		b := make([]byte, 20)
 		_, err = f.ReadAt(b, st.Size()-fromEnd)
@@ -298,7 +303,7 @@ func packTrailerMatchesIndex(base string) error {
 		return err
 	}
 	if string(got) != string(want) {
-		return fmt.Errorf("%s: truncated or corrupt (checksum does not match its index)", name)
+		return corruptf("%s: truncated or corrupt (checksum does not match its index)", name)
 	}
 	return nil
 }
@@ -378,6 +383,12 @@ func (s *Store) discardIfCorrupt(commit string) error {
 	}
 	if err == nil {
 		return nil
+	}
+	if !isCorrupt(err) && !errors.Is(err, os.ErrNotExist) {
+		var se *json.SyntaxError
+		if !errors.As(err, &se) {
+			return fmt.Errorf("snapshot %s: %w", commit, err) // unreadable, not known to be bad
+		}
 	}
 	trash, err := os.MkdirTemp(s.dir, ".trash-")
 	if err == nil {
@@ -459,6 +470,9 @@ func (s *Store) verify(ctx context.Context, packDir string, packs []string, comm
 func (s *Store) verifyPack(packDir, name string) error {
 	path := filepath.Join(packDir, name+".pack")
 	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return corruptf("%s.pack is missing", name)
+	}
 	if err != nil {
 		return err
 	}
@@ -472,7 +486,7 @@ func (s *Store) verifyPack(packDir, name string) error {
 	}
 	defer f.Close()
 	if st.Size() < 32 {
-		return fmt.Errorf("%s: truncated", name)
+		return corruptf("%s: truncated", name)
 	}
 	h := sha1.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size()-20)); err != nil {
@@ -484,16 +498,35 @@ func (s *Store) verifyPack(packDir, name string) error {
 	}
 	sum := h.Sum(nil)
 	if hex.EncodeToString(sum) != hex.EncodeToString(trailer) {
-		return fmt.Errorf("%s: checksum mismatch: pack is corrupt", name)
+		return corruptf("%s: checksum mismatch: pack is corrupt", name)
 	}
 	idx, err := readIndex(filepath.Join(packDir, name+".idx"))
 	if err != nil {
-		return err
+		return corruptf("%v", err)
 	}
 	if hex.EncodeToString(idx.PackfileChecksum[:]) != hex.EncodeToString(sum) {
-		return fmt.Errorf("%s: index does not belong to this pack", name)
+		return corruptf("%s: index does not belong to this pack", name)
 	}
-	return os.WriteFile(marker, nil, 0o644)
+	// Only a cache: failing to remember costs a re-check, nothing more.
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		s.log.Debug("cannot remember a verified pack", "pack", name, "err", err)
+	}
+	return nil
+}
+
+// corruptError is damage to a snapshot's content (as opposed to an I/O or
+// permission problem reading it): the snapshot must never be served.
+type corruptError struct{ msg string }
+
+func (e *corruptError) Error() string { return e.msg }
+
+func corruptf(format string, args ...any) error {
+	return &corruptError{fmt.Sprintf(format, args...)}
+}
+
+func isCorrupt(err error) bool {
+	var ce *corruptError
+	return errors.As(err, &ce)
 }
 
 // blobFile returns a read-only descriptor of blob id inflated into the
