@@ -23,6 +23,11 @@ func TestFoundationBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	badRoot := filepath.Join(file, "root") // a root under a regular file
+	oldGit := t.TempDir()                  // a git too old for merge-tree --write-tree
+	if err := os.WriteFile(filepath.Join(oldGit, "git"), []byte("#!/bin/sh\necho git version 2.30.2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	oldGitEnv := []string{"PATH=" + oldGit + ":" + os.Getenv("PATH")}
 	outs := t.TempDir()
 	out := filepath.Join(outs, "out")
 	const (
@@ -35,37 +40,40 @@ func TestFoundationBadInput(t *testing.T) {
 		name string
 		root string
 		args []string
-		want string // in the error line
+		want string   // in the error line
+		env  []string // extra environment
 	}{
-		{"unknown repo/rev-parse", root, []string{"rev-parse", "nope", "main"}, unknownRepo},
-		{"unknown repo/checkout", root, []string{"checkout", "nope", "main", out}, unknownRepo},
-		{"unknown repo/fetch", root, []string{"repo", "fetch", "nope"}, unknownRepo},
-		{"unknown rev/rev-parse", root, []string{"rev-parse", "demo", "nope"}, unknownRev},
-		{"unknown rev/checkout", root, []string{"checkout", "demo", "nope", out}, unknownRev},
-		{"unknown full sha/checkout", root, []string{"checkout", "demo", strings.Repeat("1", 40), out}, unknownRev},
-		{"option as rev", root, []string{"rev-parse", "demo", "--", "--all"}, unknownRev},
-		{"bad URL/missing path", root, []string{"repo", "add", "x", filepath.Join(notRepo, "missing")}, "no such path"},
-		{"bad URL/file URL to nothing", root, []string{"repo", "add", "x", "file://" + filepath.Join(notRepo, "missing.git")}, "clone"},
-		{"bad URL/not a repository", root, []string{"repo", "add", "x", notRepo}, "clone"},
-		{"bad URL/empty", root, []string{"repo", "add", "x", ""}, "empty URL"},
-		{"bad URL/other URL for an existing name", root, []string{"repo", "add", "demo", notRepo}, "already exists"},
-		{"unusable root/add", badRoot, []string{"repo", "add", "demo", repo.Dir}, badRootMsg},
-		{"unusable root/list", badRoot, []string{"repo", "list"}, badRootMsg},
-		{"unusable root/checkout", badRoot, []string{"checkout", "demo", "main", out}, badRootMsg},
-		{"unusable root/gc", badRoot, []string{"gc"}, badRootMsg},
-		{"name/slash", root, []string{"repo", "add", "a/b", repo.Dir}, badName},
-		{"name/dotdot", root, []string{"repo", "add", "..", repo.Dir}, badName},
-		{"name/dot", root, []string{"repo", "add", ".", repo.Dir}, badName},
-		{"name/escape", root, []string{"repo", "add", "../x", repo.Dir}, badName},
-		{"name/empty", root, []string{"repo", "add", "", repo.Dir}, badName},
-		{"name/rev-parse", root, []string{"rev-parse", "a/b", "main"}, badName},
-		{"name/checkout", root, []string{"checkout", "..", "main", out}, badName},
-		{"name/fetch", root, []string{"repo", "fetch", "../demo"}, badName},
+		{"unknown repo/rev-parse", root, []string{"rev-parse", "nope", "main"}, unknownRepo, nil},
+		{"unknown repo/checkout", root, []string{"checkout", "nope", "main", out}, unknownRepo, nil},
+		{"unknown repo/fetch", root, []string{"repo", "fetch", "nope"}, unknownRepo, nil},
+		{"unknown rev/rev-parse", root, []string{"rev-parse", "demo", "nope"}, unknownRev, nil},
+		{"unknown rev/checkout", root, []string{"checkout", "demo", "nope", out}, unknownRev, nil},
+		{"unknown full sha/checkout", root, []string{"checkout", "demo", strings.Repeat("1", 40), out}, unknownRev, nil},
+		{"option as rev", root, []string{"rev-parse", "demo", "--", "--all"}, unknownRev, nil},
+		{"bad URL/missing path", root, []string{"repo", "add", "x", filepath.Join(notRepo, "missing")}, "no such path", nil},
+		{"bad URL/file URL to nothing", root, []string{"repo", "add", "x", "file://" + filepath.Join(notRepo, "missing.git")}, "clone", nil},
+		{"bad URL/not a repository", root, []string{"repo", "add", "x", notRepo}, "clone", nil},
+		{"bad URL/empty", root, []string{"repo", "add", "x", ""}, "empty URL", nil},
+		{"bad URL/other URL for an existing name", root, []string{"repo", "add", "demo", notRepo}, "already exists", nil},
+		{"unusable root/add", badRoot, []string{"repo", "add", "demo", repo.Dir}, badRootMsg, nil},
+		{"unusable root/list", badRoot, []string{"repo", "list"}, badRootMsg, nil},
+		{"unusable root/checkout", badRoot, []string{"checkout", "demo", "main", out}, badRootMsg, nil},
+		{"unusable root/gc", badRoot, []string{"gc"}, badRootMsg, nil},
+		{"name/slash", root, []string{"repo", "add", "a/b", repo.Dir}, badName, nil},
+		{"name/dotdot", root, []string{"repo", "add", "..", repo.Dir}, badName, nil},
+		{"name/dot", root, []string{"repo", "add", ".", repo.Dir}, badName, nil},
+		{"name/escape", root, []string{"repo", "add", "../x", repo.Dir}, badName, nil},
+		{"name/empty", root, []string{"repo", "add", "", repo.Dir}, badName, nil},
+		{"name/rev-parse", root, []string{"rev-parse", "a/b", "main"}, badName, nil},
+		{"name/checkout", root, []string{"checkout", "..", "main", out}, badName, nil},
+		{"name/fetch", root, []string{"repo", "fetch", "../demo"}, badName, nil},
+		{"git too old/checkout", root, []string{"checkout", "demo", "main", out}, "needs git >= 2.38", oldGitEnv},
+		{"git too old/add", root, []string{"repo", "add", "x", repo.Dir}, "needs git >= 2.38", oldGitEnv},
 	}
 	before := fndState(t, root)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.run(t, nil, tc.root, tc.args...)
+			r := e.run(t, tc.env, tc.root, tc.args...)
 			if r.code != 1 {
 				t.Errorf("exit %d, want 1", r.code)
 			}
