@@ -429,8 +429,10 @@ func TestFoundationFetchCoalesces(t *testing.T) {
 		maxFetch  int
 		coalesced int // at least
 	}{
-		{"one process", 1, 8, 1, 7},
-		{"four processes", 4, 2, 1, 7},
+		// One fetch is what happens; a second is tolerated for a caller
+		// so slow to start (loaded CI) that the first had already finished.
+		{"one process", 1, 8, 2, 6},
+		{"four processes", 4, 2, 2, 6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
