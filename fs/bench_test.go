@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,17 @@ func TestMeasureCreateAndTar(t *testing.T) {
 			e.mount()
 			ws := filepath.Join(e.mnt, "c0")
 			dropPageCache()
+			if pf := os.Getenv("GITFS_FS_PROFILE"); pf != "" {
+				out, err := os.Create(pf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pprof.StartCPUProfile(out)
+			}
 			wTarCold, _ := shTime(t, "cd "+ws+" && tar -cf - . | wc -c")
+			if os.Getenv("GITFS_FS_PROFILE") != "" {
+				pprof.StopCPUProfile()
+			}
 			s1 := e.fs.Stats()
 			wTarWarm, wBytes := shTime(t, "cd "+ws+" && tar -cf - . | wc -c")
 			s2 := e.fs.Stats()

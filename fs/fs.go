@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -139,6 +140,13 @@ type FS struct {
 	fdBudget atomic.Int64 // directory descriptors nodes may still cache
 	stats    counters
 
+	// Listing a directory queues its files' blobs for inflation by
+	// background workers (one per CPU), so that a tree walk's cold reads
+	// find them inflated. Best effort: a full queue drops work.
+	prefetchq    chan prefetchJob
+	prefetchWG   sync.WaitGroup
+	stopPrefetch sync.Once
+
 	mu         sync.Mutex // see the package comment
 	ws         map[string]*view
 	creating   map[string]bool
@@ -152,18 +160,52 @@ type FS struct {
 // Stats counts requests that reached the daemon (the kernel answers the
 // rest from its caches).
 type Stats struct {
-	Lookups, Opens, LowerReads, LowerReadBytes, Inflations, CopyUps int64
+	Lookups, Opens, LowerReads, LowerReadBytes, Inflations, CopyUps, Prefetched int64
 }
 
 type counters struct {
-	lookups, opens, lowerReads, lowerReadBytes, inflations, copyUps atomic.Int64
+	lookups, opens, lowerReads, lowerReadBytes, inflations, copyUps, prefetched atomic.Int64
 }
 
 // Stats returns the request counters since New.
 func (f *FS) Stats() Stats {
 	c := &f.stats
 	return Stats{Lookups: c.lookups.Load(), Opens: c.opens.Load(), LowerReads: c.lowerReads.Load(),
-		LowerReadBytes: c.lowerReadBytes.Load(), Inflations: c.inflations.Load(), CopyUps: c.copyUps.Load()}
+		LowerReadBytes: c.lowerReadBytes.Load(), Inflations: c.inflations.Load(), CopyUps: c.copyUps.Load(),
+		Prefetched: c.prefetched.Load()}
+}
+
+type prefetchJob struct {
+	v     *view
+	epoch uint64
+	id    snapshot.ID
+}
+
+// prefetch queues blob id of v's current commit for inflation. Caller
+// holds v.mu.
+func (f *FS) prefetch(v *view, id snapshot.ID) {
+	if f.prefetchq == nil {
+		return
+	}
+	select {
+	case f.prefetchq <- prefetchJob{v: v, epoch: v.epoch, id: id}:
+	default:
+	}
+}
+
+func (f *FS) prefetcher() {
+	defer f.prefetchWG.Done()
+	for j := range f.prefetchq {
+		v := j.v
+		v.mu.RLock()
+		if !v.removed && v.epoch == j.epoch {
+			if b, err := v.snap.Open(j.id); err == nil {
+				b.Close()
+				f.stats.prefetched.Add(1)
+			}
+		}
+		v.mu.RUnlock()
+	}
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*$`)
@@ -195,6 +237,11 @@ func New(opts Options) (*FS, error) {
 		creating: map[string]bool{},
 		browse:   map[string]*view{},
 		started:  time.Now(),
+	}
+	f.prefetchq = make(chan prefetchJob, 4096)
+	for i := 0; i < runtime.NumCPU(); i++ {
+		f.prefetchWG.Add(1)
+		go f.prefetcher()
 	}
 	f.xp = "user.gitfs."
 	if f.isRoot {
@@ -373,14 +420,13 @@ func (f *FS) Mount(mountpoint string) error {
 	root := &rootNode{fs: f}
 	opts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			AllowOther:        true,
-			DirectMount:       f.isRoot,
-			DirectMountStrict: f.isRoot,
-			FsName:            "gitfs",
-			Name:              "gitfs",
-			Options:           []string{"default_permissions"},
-			MaxWrite:          1 << 20,
-			MaxBackground:     64,
+			AllowOther:    true,
+			DirectMount:   f.isRoot, // falls back to fusermount3 if mount(2) fails
+			FsName:        "gitfs",
+			Name:          "gitfs",
+			Options:       []string{"default_permissions"},
+			MaxWrite:      1 << 20,
+			MaxBackground: 64,
 			// O_TRUNC arrives with OPEN, so `> file` on an unchanged file
 			// copies up nothing instead of the whole file.
 			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
@@ -406,9 +452,12 @@ func (f *FS) Mount(mountpoint string) error {
 			v.root = nil
 		}
 		f.mu.Unlock()
-		how := "mount(2) as root"
+		how := "mount(2) as root, then fusermount3"
 		if !f.isRoot {
 			how = "fusermount3"
+		}
+		if _, lerr := exec.LookPath("fusermount3"); lerr != nil {
+			how += " (not installed)"
 		}
 		return fmt.Errorf("mount %s with %s: %w", abs, how, err)
 	}
@@ -452,7 +501,14 @@ func (f *FS) Unmount() error {
 	}
 	f.ws, f.browse = map[string]*view{}, map[string]*view{}
 	f.server = nil
+	q := f.prefetchq
 	f.mu.Unlock()
+	if q != nil {
+		f.stopPrefetch.Do(func() {
+			close(q)
+			f.prefetchWG.Wait()
+		})
+	}
 	for _, v := range views {
 		v.close()
 	}
@@ -543,6 +599,17 @@ func (f *FS) Create(ctx context.Context, name string, spec Spec) (string, error)
 	}
 	if err == nil {
 		err = os.Mkdir(filepath.Join(tmp, "upper"), 0o755)
+	}
+	if err == nil {
+		// The workspace's root directory belongs to its user, as a checkout would.
+		err = os.Chmod(filepath.Join(tmp, "upper"), 0o755)
+		if err == nil && f.isRoot {
+			err = os.Chown(filepath.Join(tmp, "upper"), int(spec.UID), int(spec.GID))
+		}
+		if err == nil {
+			ct := snap.CommitTime()
+			err = os.Chtimes(filepath.Join(tmp, "upper"), ct, ct)
+		}
 	}
 	if err == nil {
 		err = os.Mkdir(filepath.Join(tmp, "work"), 0o755)

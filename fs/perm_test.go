@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
 )
 
@@ -79,6 +80,17 @@ func TestPermissions(t *testing.T) {
 	var st unix.Stat_t
 	if err := unix.Stat(filepath.Join(ws, "data/n"), &st); err != nil || st.Uid != 65534 || st.Gid != 65534 {
 		t.Errorf("file created by nobody: uid %d gid %d %v", st.Uid, st.Gid, err)
+	}
+	// A workspace created for nobody is nobody's to change.
+	if _, err := e.fs.Create(t.Context(), "nobodys", gitfs.Spec{Repo: "demo", Commit: e.commit, UID: 65534, GID: 65534}); err != nil {
+		t.Fatal(err)
+	}
+	nws := filepath.Join(e.mnt, "nobodys")
+	if out, err := asNobody(t, "echo x >> "+nws+"/README.md && echo y > "+nws+"/top && mkdir "+nws+"/src/d && mv "+nws+"/src "+nws+"/src2"); err != nil {
+		t.Errorf("nobody in own workspace: %q %v", out, err)
+	}
+	if got := readFile(t, nws+"/README.md"); got != "hello gitfs\nx\n" {
+		t.Errorf("nobody's write: %q", got)
 	}
 	// statfs reports the upper layer's disk.
 	var sfs, want unix.Statfs_t

@@ -521,6 +521,9 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			continue
 		}
 		list = append(list, fuse.DirEntry{Name: le.Name, Mode: kindMode(le.Kind), Ino: v.lowerIno(joinPath(st.lowerPath, le.Name), le.Kind)})
+		if le.Kind == snapshot.File || le.Kind == snapshot.Executable {
+			v.fs.prefetch(v, le.ID)
+		}
 	}
 	list = append(list, uppers...)
 	return gofs.NewListDirStream(list), 0
