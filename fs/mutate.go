@@ -896,6 +896,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 				return nil, 0, syscall.EINVAL
 			}
 			lf := &lowerFile{n: n, snap: v.snap, id: st.lower.ID, path: st.lowerPath, upfd: -1}
+			n.prefetchSiblings()
 			n.openStart(true)
 			v.filesMu.Lock()
 			if v.openLower == nil {

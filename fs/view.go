@@ -169,6 +169,10 @@ type node struct {
 
 	onForget func() // browse roots: release the view's lease
 
+	// prefetched is v.epoch+1 once this directory's files were queued for
+	// inflation (on the first open of one of them).
+	prefetched uint64
+
 	// cachedOpens counts open handles served through the page cache (not
 	// passthrough). The kernel refuses (EIO) to mix cached and passthrough
 	// opens of one inode, so while any is open new opens are cached too.
@@ -321,6 +325,32 @@ func (n *node) dropDirFd() {
 	if fd >= 0 {
 		unix.Close(fd)
 		n.v.fs.fdBudget.Add(1)
+	}
+}
+
+// prefetchSiblings queues the blobs of the other files in n's directory the
+// first time one of them is opened for reading: a tree walk that reads
+// content (tar, grep, a build) then finds them inflated by the background
+// workers, while walks that only list (find, ls) inflate nothing. Caller
+// holds v.mu.
+func (n *node) prefetchSiblings() {
+	p, _ := n.parent()
+	if p == nil {
+		return
+	}
+	v := n.v
+	p.mu.Lock()
+	first := p.prefetched != v.epoch+1
+	p.prefetched = v.epoch + 1
+	p.mu.Unlock()
+	if !first {
+		return
+	}
+	entries, _ := p.lowerEntries(p.state())
+	for _, e := range entries {
+		if e.Kind == snapshot.File || e.Kind == snapshot.Executable {
+			v.fs.prefetch(v, e.ID)
+		}
 	}
 }
 
@@ -521,9 +551,6 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			continue
 		}
 		list = append(list, fuse.DirEntry{Name: le.Name, Mode: kindMode(le.Kind), Ino: v.lowerIno(joinPath(st.lowerPath, le.Name), le.Kind)})
-		if le.Kind == snapshot.File || le.Kind == snapshot.Executable {
-			v.fs.prefetch(v, le.ID)
-		}
 	}
 	list = append(list, uppers...)
 	return gofs.NewListDirStream(list), 0
