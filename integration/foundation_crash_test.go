@@ -19,10 +19,12 @@ import (
 // After each kill: no git the killed gitfs started lives on, nothing
 // half-made is visible (a mirror or snapshot is complete or absent), the
 // same command then succeeds, its result is right, and no temp dir is left.
-// A slow upload-pack widens the window in which git is running.
+// A slow upload-pack widens the window in which git is running. The runs go
+// two at a time (go test's default -parallel on 2 cores), each with its own
+// root.
 func TestFoundationCrash(t *testing.T) {
 	e := fndNewEnv(t)
-	repo, first := fndRemote(t, 80, 6)
+	repo, first := fndRemote(t, 50, 6)
 	want := gittest.Archive(t, repo.Dir, first)
 	slow := []string{"FND_DELAY=0.3"}
 
@@ -46,7 +48,8 @@ func TestFoundationCrash(t *testing.T) {
 	}
 	addDur := timeIt(filepath.Join(t.TempDir(), "cal-add"), "repo", "add", "demo", repo.Dir)
 	calFetch := copyRoot(t)
-	repo.Commit(t, "main", "calibrate", gittest.Generate(80, 7))
+	// Every fetch run starts from base, whose main is first.
+	newMain := repo.Commit(t, "main", "second", gittest.Generate(50, 7))
 	fetchDur := timeIt(calFetch, "repo", "fetch", "demo")
 	calCheckout := copyRoot(t)
 	p := e.start(t, nil, calCheckout, "checkout", "demo", first, filepath.Join(t.TempDir(), "out"))
@@ -70,6 +73,8 @@ func TestFoundationCrash(t *testing.T) {
 		case 0:
 			delay := at(addDur)
 			t.Run(fmt.Sprintf("%02d-add-kill-at-%v", run, delay.Round(time.Millisecond)), func(t *testing.T) {
+				t.Parallel()
+				e := e.sub(t)
 				root := filepath.Join(t.TempDir(), "root")
 				p := e.start(t, slow, root, "repo", "add", "demo", repo.Dir)
 				time.Sleep(delay)
@@ -78,12 +83,12 @@ func TestFoundationCrash(t *testing.T) {
 				mirror := filepath.Join(root, "mirrors", "demo.git")
 				if _, err := os.Stat(mirror); err == nil {
 					// Published: it must be complete.
-					if got, err := gittest.GitErr(mirror, "rev-parse", "main"); err != nil || got != fndMain(t, repo) {
+					if got, err := gittest.GitErr(mirror, "rev-parse", "main"); err != nil || got != newMain {
 						t.Fatalf("killed add published a mirror whose main is %q (%v)", got, err)
 					}
 				}
 				e.must(t, nil, root, "repo", "add", "demo", repo.Dir)
-				if got := e.must(t, nil, root, "rev-parse", "demo", "main").stdout; got != fndMain(t, repo)+"\n" {
+				if got := e.must(t, nil, root, "rev-parse", "demo", "main").stdout; got != newMain+"\n" {
 					t.Fatalf("main = %q after re-add", got)
 				}
 				fndNoTemps(t, root)
@@ -91,8 +96,9 @@ func TestFoundationCrash(t *testing.T) {
 		case 1:
 			delay := at(fetchDur)
 			t.Run(fmt.Sprintf("%02d-fetch-kill-at-%v", run, delay.Round(time.Millisecond)), func(t *testing.T) {
+				t.Parallel()
+				e := e.sub(t)
 				root := copyRoot(t)
-				newMain := repo.Commit(t, "main", fmt.Sprint("run ", run), gittest.Generate(80, int64(100+run)))
 				p := e.start(t, slow, root, "repo", "fetch", "demo")
 				time.Sleep(delay)
 				p.kill9()
@@ -120,6 +126,8 @@ func TestFoundationCrash(t *testing.T) {
 				delay = at(snapDur * 6 / 5)
 			}
 			t.Run(fmt.Sprintf("%02d-checkout-kill-at-%v", run, delay.Round(time.Millisecond)), func(t *testing.T) {
+				t.Parallel()
+				e := e.sub(t)
 				root := copyRoot(t)
 				outs := t.TempDir()
 				killed := filepath.Join(outs, "killed")
@@ -145,11 +153,6 @@ func TestFoundationCrash(t *testing.T) {
 			})
 		}
 	}
-}
-
-func fndMain(t *testing.T, repo *gittest.Repo) string {
-	t.Helper()
-	return gittest.Git(t, repo.Dir, "rev-parse", "main")
 }
 
 // TestFoundationInterrupt: SIGTERM or SIGINT to a gitfs whose git is stuck

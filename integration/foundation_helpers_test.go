@@ -69,6 +69,16 @@ exec '` + filepath.Join(real, "git-upload-pack") + `' "$@"
 	return e
 }
 
+// sub returns an env sharing e's exec path with a marker of its own, for a
+// parallel subtest whose leftover-process checks must not see its siblings.
+func (e *fndEnv) sub(t *testing.T) *fndEnv {
+	var b [8]byte
+	rand.Read(b[:])
+	c := &fndEnv{marker: "FND_TEST_ID=" + hex.EncodeToString(b[:]), execPath: e.execPath}
+	t.Cleanup(func() { fndReap(t, c, 10*time.Second) })
+	return c
+}
+
 func (e *fndEnv) environ(extra []string) []string {
 	// GORACE: a -race binary otherwise sleeps a second before exiting.
 	return append(append(os.Environ(), e.marker, "GIT_EXEC_PATH="+e.execPath, "GORACE=atexit_sleep_ms=0"), extra...)

@@ -72,6 +72,8 @@ func TestFoundationPoison(t *testing.T) {
 	want := gittest.Archive(t, repo.Dir, c)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := e.sub(t)
 			root := t.TempDir()
 			outs := t.TempDir()
 			e.must(t, nil, root, "repo", "add", "demo", repo.Dir)
