@@ -70,7 +70,9 @@ func TestMeasurePassthrough(t *testing.T) {
 			warm, _ := shTime(t, "cat "+p+" > /dev/null")
 			dropPageCache()
 			cold, _ := shTime(t, "cat "+p+" > /dev/null")
+			s0 := e.fs.Stats()
 			rw, _ := shTime(t, "dd if=/dev/zero of="+p+" bs=4k count=20000 conv=notrunc 2>/dev/null")
+			t.Logf("4 KiB writes: getxattr requests %d", e.fs.Stats().Getxattrs-s0.Getxattrs)
 			small, _ := shTime(t, "cd "+ws+" && mkdir s && for i in $(seq 1 500); do echo hello > s/f$i; done && cat s/* > /dev/null")
 			mb := float64(size) / (1 << 20)
 			t.Logf("passthrough=%s: write %d MiB in 1 MiB writes %.0f MiB/s; 4 KiB writes %.0f MiB/s; read after write %.0f MiB/s, warm %.0f MiB/s, cold %.0f MiB/s; 500 small files create+read %v",

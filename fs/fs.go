@@ -160,11 +160,11 @@ type FS struct {
 // Stats counts requests that reached the daemon (the kernel answers the
 // rest from its caches).
 type Stats struct {
-	Lookups, Opens, LowerReads, LowerReadBytes, Inflations, CopyUps, Prefetched int64
+	Lookups, Opens, LowerReads, LowerReadBytes, Inflations, CopyUps, Prefetched, Getxattrs int64
 }
 
 type counters struct {
-	lookups, opens, lowerReads, lowerReadBytes, inflations, copyUps, prefetched atomic.Int64
+	lookups, opens, lowerReads, lowerReadBytes, inflations, copyUps, prefetched, getxattrs atomic.Int64
 }
 
 // Stats returns the request counters since New.
@@ -172,7 +172,7 @@ func (f *FS) Stats() Stats {
 	c := &f.stats
 	return Stats{Lookups: c.lookups.Load(), Opens: c.opens.Load(), LowerReads: c.lowerReads.Load(),
 		LowerReadBytes: c.lowerReadBytes.Load(), Inflations: c.inflations.Load(), CopyUps: c.copyUps.Load(),
-		Prefetched: c.prefetched.Load()}
+		Prefetched: c.prefetched.Load(), Getxattrs: c.getxattrs.Load()}
 }
 
 type prefetchJob struct {

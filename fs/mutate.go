@@ -950,6 +950,7 @@ func (n *node) xattrTarget() (int, string, func(), syscall.Errno) {
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	v := n.v
+	v.fs.stats.getxattrs.Add(1)
 	if v.reservedXattr(attr) {
 		return 0, syscall.ENODATA
 	}
