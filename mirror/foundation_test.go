@@ -607,6 +607,15 @@ func TestFoundationMirrorConfig(t *testing.T) {
 	if out, _ := gittest.GitErr(f.dir(), "config", "--get-regexp", "lowspeed"); out != "" {
 		t.Errorf("mirror sets a low-speed limit that would kill slow healthy fetches: %s", out)
 	}
+	// Fetches keep packs, even of a single new object.
+	f.repo.Commit(t, "main", "one more", append(gittest.Generate(20, 1), gittest.File{Path: "new", Content: []byte("x")}))
+	if _, err := f.set.Fetch(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := f.set.Get(context.Background(), "demo")
+	if loose, err := m.looseObjects(); err != nil || len(loose) > 0 {
+		t.Errorf("fetch left %d loose objects (%v): it should keep packs", len(loose), err)
+	}
 }
 
 // fndProcGone reports whether pid has exited (gone or a zombie).
