@@ -605,8 +605,10 @@ func (f *FS) Update(ctx context.Context, name string, spec Spec, discardChanges 
 	oldRelease := v.release
 	v.meta, v.snap, v.release = m, newSnap, newRelease
 	v.epoch++
-	root := v.root
 	v.mu.Unlock()
+	f.mu.Lock()
+	root := v.root
+	f.mu.Unlock()
 	oldRelease()
 	if root != nil {
 		f.invalidate(root, append(changed, bad...))
