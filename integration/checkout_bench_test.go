@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +86,21 @@ type matRun struct {
 
 func matExec(t testing.TB, dir string, name string, args ...string) matRun {
 	t.Helper()
+	// Peak RSS comes from /usr/bin/time, which forks its child normally:
+	// a child started straight from this (large) test process would
+	// inherit its high-water mark through vfork+exec.
+	var rssFile string
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		f, err := os.CreateTemp("", "mat-rss-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		rssFile = f.Name()
+		defer os.Remove(rssFile)
+		args = append([]string{"-f", "%M", "-o", rssFile, name}, args...)
+		name = "/usr/bin/time"
+	}
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	var stderr strings.Builder
@@ -98,8 +112,10 @@ func matExec(t testing.TB, dir string, name string, args ...string) matRun {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024
+	if rssFile != "" {
+		b, _ := os.ReadFile(rssFile)
+		kb, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		rss = kb * 1024
 	}
 	return matRun{wall: wall, maxRSS: rss}
 }
