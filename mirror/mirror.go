@@ -489,10 +489,19 @@ func (s *Set) CleanStale() {
 	done := make(map[string]bool)
 	for _, e := range entries {
 		target, _, ok := strings.Cut(e.Name(), locks.TempMarker)
-		if ok && !done[target] {
-			done[target] = true
-			locks.CleanStale(filepath.Join(s.dir, target))
+		name, isMirror := strings.CutSuffix(target, ".git")
+		if !ok || !isMirror || done[target] || ValidateName(name) != nil {
+			continue
 		}
+		done[target] = true
+		// Clones run under the mirror lock: skip a name being cloned (by a
+		// process whose pid we may not see, in another pid namespace).
+		lock, err := locks.TryExclusive(s.lockPath(name))
+		if err != nil {
+			continue
+		}
+		locks.CleanStale(filepath.Join(s.dir, target))
+		lock.Unlock()
 	}
 }
 

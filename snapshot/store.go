@@ -607,7 +607,14 @@ func (s *Store) GC(ctx context.Context, keep map[string]bool) ([]string, error) 
 	for _, e := range entries {
 		name := e.Name()
 		if strings.Contains(name, locks.TempMarker) {
-			locks.CleanStale(filepath.Join(s.dir, strings.SplitN(name, locks.TempMarker, 2)[0]))
+			// Builds run under the build lock: skip a commit being built.
+			commit := strings.SplitN(name, locks.TempMarker, 2)[0]
+			if mirror.IsFullSHA(commit) {
+				if lock, err := locks.TryExclusive(s.buildPath(commit)); err == nil {
+					locks.CleanStale(filepath.Join(s.dir, commit))
+					lock.Unlock()
+				}
+			}
 			continue
 		}
 		if !mirror.IsFullSHA(name) || keep[name] {
