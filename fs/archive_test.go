@@ -3,7 +3,10 @@ package fs_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -30,6 +33,14 @@ func TestWorkspaceAndBrowseEqualGitArchive(t *testing.T) {
 		if d := gittest.Diff(want, got, 10); len(d) > 0 {
 			t.Errorf("%s differs from git archive: %v", dir, d)
 		}
+	}
+	// Shell tools agree: find sees every path, ls -a shows . and ..
+	out, err := exec.Command("sh", "-c", "cd "+ws+" && find . | wc -l && ls -a | head -2").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, wantLines := strings.Fields(string(out)), []string{strconv.Itoa(len(want) + 1), ".", ".."}; strings.Join(got, " ") != strings.Join(wantLines, " ") {
+		t.Errorf("find | wc -l; ls -a: %q, want %q", got, wantLines)
 	}
 	// Unchanged files report the commit time, every time.
 	st1, err := os.Stat(filepath.Join(ws, "src/a.go"))

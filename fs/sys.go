@@ -116,6 +116,12 @@ func statToAttr(st *unix.Stat_t, out *fuse.Attr) {
 	out.Ctimensec = uint32(st.Ctim.Nsec)
 	out.Mode = st.Mode
 	out.Nlink = uint32(st.Nlink)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// A merged directory's entries are not all in the upper directory:
+		// report 1 ("unknown", as btrfs does) so that no tool counts
+		// subdirectories by link count.
+		out.Nlink = 1
+	}
 	out.Uid = st.Uid
 	out.Gid = st.Gid
 	out.Rdev = uint32(st.Rdev)

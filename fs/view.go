@@ -517,6 +517,12 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	}
 	st := n.state()
 	var list, uppers []fuse.DirEntry
+	parentIno := uint64(1)
+	if _, p := n.Parent(); p != nil {
+		parentIno = p.StableAttr().Ino
+	}
+	list = append(list, fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: n.StableAttr().Ino},
+		fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: parentIno})
 	hidden := map[string]bool{}
 	if st.upper {
 		dfd, done, e := n.dirFd()
