@@ -60,8 +60,9 @@ type Stats struct {
 	Bytes    int64 // bytes of regular files
 	Dirs     int64 // directories, including gitlinks' empty ones
 	Symlinks int64
-	// Collided lists paths that another path of the tree overwrote on a
-	// case-insensitive file system (git warns about the same).
+	// Collided lists paths whose names fold together on a case-insensitive
+	// file system; of each such group only the last in tree order is on
+	// disk (git does and warns the same).
 	Collided []string
 }
 

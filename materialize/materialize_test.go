@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/snapshot"
 )
@@ -414,6 +415,34 @@ func TestCaseFolding(t *testing.T) {
 	}
 	if foldKey("ǅ") != foldKey("ǆ") || foldKey("Straße") == foldKey("strasse") {
 		t.Errorf("foldKey folds wrongly")
+	}
+}
+
+// TestCollidedWriter runs the sequential path for colliding files; on this
+// case-sensitive machine both names survive, each with its own content.
+func TestCollidedWriter(t *testing.T) {
+	f := newFake()
+	src := f.withRoot(f.file("README", "1"), f.exec("ReadMe", "2"), f.file("x", "3"))
+	p, err := makePlan(context.Background(), src, 10, true, defaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rootfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rootfd)
+	w := newWriter(src, rootfd, p, true, src.CommitTime())
+	if err := w.run(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"README": "file:1", "ReadMe": "exec:2", "x": "file:3"}
+	if d := diffMaps(want, readTree(t, dir)); len(d) > 0 {
+		t.Errorf("collided writer: %v", d)
+	}
+	if len(w.collided) != 2 || w.files.Load() != 3 {
+		t.Errorf("collided %v, files %d", w.collided, w.files.Load())
 	}
 }
 
