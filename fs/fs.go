@@ -476,20 +476,27 @@ func (f *FS) Unmount() error {
 	f.mu.Unlock()
 	var err error
 	if server != nil {
-		for i := 0; i < 20; i++ {
+		for i := 0; i < 4; i++ {
 			if err = server.Unmount(); err == nil {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if err != nil {
-			// Never leave a dead mount behind: detach it lazily.
-			if derr := unix.Unmount(mnt, unix.MNT_DETACH); derr == nil {
-				f.log.Warn("gitfs: mount busy, detached lazily", "mountpoint", mnt, "err", err)
-				err = nil
+		if err == nil {
+			server.Wait()
+		} else if derr := unix.Unmount(mnt, unix.MNT_DETACH); derr == nil {
+			// Busy (a process has a file or directory open in it): detach
+			// it, so that no dead mount stays behind. Open handles keep
+			// working until closed, then the serve loop ends by itself.
+			f.log.Warn("gitfs: mount busy, detached lazily", "mountpoint", mnt, "err", err)
+			err = nil
+			done := make(chan struct{})
+			go func() { server.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
 			}
 		}
-		server.Wait()
 	}
 	f.mu.Lock()
 	views := make([]*view, 0, len(f.ws)+len(f.browse))
