@@ -340,6 +340,7 @@ func TestFoundationBrokenMirror(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := &fndFixture{repo: gittest.NewRepo(t), root: t.TempDir(), log: &fndSyncBuffer{}}
 			f.commit = f.repo.Commit(t, "main", "first", gittest.Generate(40, 4))
 			if tc.enclosingRepo {
@@ -537,6 +538,7 @@ func TestFoundationFetch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := fndSetup(t)
 			ctx := context.Background()
 			wantMain, wantErr := tc.setup(t, f)
