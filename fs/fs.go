@@ -143,7 +143,8 @@ type FS struct {
 	// Listing a directory queues its files' blobs for inflation by
 	// background workers (one per CPU), so that a tree walk's cold reads
 	// find them inflated. Best effort: a full queue drops work.
-	prefetchq    chan prefetchJob
+	prefetchq    chan prefetchJob // never closed: requests may still come after Unmount
+	prefetchQuit chan struct{}
 	prefetchWG   sync.WaitGroup
 	stopPrefetch sync.Once
 
@@ -195,7 +196,13 @@ func (f *FS) prefetch(v *view, id snapshot.ID) {
 
 func (f *FS) prefetcher() {
 	defer f.prefetchWG.Done()
-	for j := range f.prefetchq {
+	for {
+		var j prefetchJob
+		select {
+		case <-f.prefetchQuit:
+			return
+		case j = <-f.prefetchq:
+		}
 		v := j.v
 		v.mu.RLock()
 		if !v.removed && v.epoch == j.epoch {
@@ -239,6 +246,7 @@ func New(opts Options) (*FS, error) {
 		started:  time.Now(),
 	}
 	f.prefetchq = make(chan prefetchJob, 4096)
+	f.prefetchQuit = make(chan struct{})
 	for i := 0; i < runtime.NumCPU(); i++ {
 		f.prefetchWG.Add(1)
 		go f.prefetcher()
@@ -508,14 +516,11 @@ func (f *FS) Unmount() error {
 	}
 	f.ws, f.browse = map[string]*view{}, map[string]*view{}
 	f.server = nil
-	q := f.prefetchq
 	f.mu.Unlock()
-	if q != nil {
-		f.stopPrefetch.Do(func() {
-			close(q)
-			f.prefetchWG.Wait()
-		})
-	}
+	f.stopPrefetch.Do(func() {
+		close(f.prefetchQuit)
+		f.prefetchWG.Wait()
+	})
 	for _, v := range views {
 		v.close()
 	}
