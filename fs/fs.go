@@ -388,7 +388,7 @@ func (f *FS) openView(dir string, m wsMeta, snap *snapshot.Snapshot, release fun
 }
 
 func (v *view) newRoot() *node {
-	return &node{v: v, isRoot: true, dirfd: -1, upper: v.upperFd >= 0,
+	return &node{v: v, isRoot: true, dirfd: -1, anonFd: -1, upper: v.upperFd >= 0,
 		hasLowerPath: true, hasLower: true, lower: snapshot.Entry{Kind: snapshot.Dir, ID: v.snap.Root()}, epoch: v.epoch}
 }
 

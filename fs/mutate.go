@@ -258,7 +258,7 @@ func (n *node) prepareDir(name string) syscall.Errno {
 func (n *node) newNode(ctx context.Context, st *unix.Stat_t, opaque bool, out *fuse.EntryOut) *gofs.Inode {
 	ci := childInfo{mode: st.Mode & syscall.S_IFMT, ino: hashIno(n.v.id, "U", strconv.FormatUint(st.Ino, 10)), upper: true, opaque: opaque, st: *st}
 	statToAttr(st, &out.Attr)
-	cn := &node{v: n.v, dirfd: -1}
+	cn := &node{v: n.v, dirfd: -1, anonFd: -1}
 	cn.setState(&ci, n.v.epoch)
 	return n.NewInode(ctx, cn, gofs.StableAttr{Mode: ci.mode, Ino: ci.ino})
 }
@@ -307,6 +307,61 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if cn == nil {
 		cn = n
 	}
+	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// Tmpfile makes an unnamed file in this directory (open(2) with O_TMPFILE)
+// in the upper layer; it gets a name if linked into place.
+func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	v := n.v
+	if v.readonly {
+		return nil, nil, 0, syscall.EROFS
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := n.live(); e != 0 {
+		return nil, nil, 0, e
+	}
+	if e := n.copyUp(true); e != 0 {
+		return nil, nil, 0, e
+	}
+	pfd, done, e := n.dirFd()
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	defer done()
+	fd, err := unix.Openat(pfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC|int(flags&syscall.O_APPEND), 0o600)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	err = unix.Fchmod(fd, mode&0o7777)
+	if err == nil && v.fs.isRoot {
+		if uid, gid, ok := caller(ctx); ok {
+			err = unix.Fchown(fd, int(uid), int(gid))
+		}
+	}
+	var st unix.Stat_t
+	if err == nil {
+		err = unix.Fstat(fd, &st)
+	}
+	var keep int
+	if err == nil {
+		keep, err = unix.Dup(fd)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, 0, errno(err)
+	}
+	ch := n.newNode(ctx, &st, false, out)
+	cn, _ := ch.Operations().(*node)
+	if cn == nil {
+		unix.Close(keep)
+		unix.Close(fd)
+		return nil, nil, 0, syscall.EIO
+	}
+	cn.mu.Lock()
+	cn.anonFd = keep
+	cn.mu.Unlock()
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
 
@@ -449,22 +504,32 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if e := n.prepareDir(name); e != 0 {
 		return nil, e
 	}
-	if e := tn.copyUp(true); e != 0 {
-		return nil, e
-	}
-	tpfd, tname, tdone, e := tn.loc()
-	if e != 0 {
-		return nil, e
-	}
-	defer tdone()
 	pfd, done, e := n.dirFd()
 	if e != 0 {
 		return nil, e
 	}
 	defer done()
-	e = v.place(pfd, name, false, func(dfd int, nm string) error {
-		return unix.Linkat(tpfd, tname, dfd, nm, 0)
-	})
+	tn.mu.Lock()
+	anon := tn.anonFd
+	tn.mu.Unlock()
+	if p, _ := tn.parent(); p == nil && anon >= 0 {
+		// An O_TMPFILE file getting its first name.
+		e = v.place(pfd, name, false, func(dfd int, nm string) error {
+			return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(anon), dfd, nm, unix.AT_SYMLINK_FOLLOW)
+		})
+	} else {
+		if e := tn.copyUp(true); e != 0 {
+			return nil, e
+		}
+		tpfd, tname, tdone, e := tn.loc()
+		if e != 0 {
+			return nil, e
+		}
+		defer tdone()
+		e = v.place(pfd, name, false, func(dfd int, nm string) error {
+			return unix.Linkat(tpfd, tname, dfd, nm, 0)
+		})
+	}
 	if e != 0 {
 		return nil, e
 	}

@@ -173,6 +173,10 @@ type node struct {
 	// inflation (on the first open of one of them).
 	prefetched uint64
 
+	// anonFd holds an O_TMPFILE file, which has no name to be found by, so
+	// that it can be linked into place; -1 otherwise.
+	anonFd int
+
 	// cachedOpens counts open handles served through the page cache (not
 	// passthrough). The kernel refuses (EIO) to mix cached and passthrough
 	// opens of one inode, so while any is open new opens are cached too.
@@ -356,6 +360,12 @@ func (n *node) prefetchSiblings() {
 
 func (n *node) OnForget() {
 	n.dropDirFd()
+	n.mu.Lock()
+	if n.anonFd >= 0 {
+		unix.Close(n.anonFd)
+		n.anonFd = -1
+	}
+	n.mu.Unlock()
 	if n.onForget != nil {
 		n.onForget()
 	}
@@ -467,7 +477,7 @@ func (n *node) childNode(ctx context.Context, name string, ci *childInfo) *gofs.
 			return old
 		}
 	}
-	cn := &node{v: n.v, dirfd: -1}
+	cn := &node{v: n.v, dirfd: -1, anonFd: -1}
 	cn.setState(ci, n.v.epoch)
 	return n.NewInode(ctx, cn, gofs.StableAttr{Mode: ci.mode, Ino: ci.ino})
 }
