@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building gitfs:", err)
 		os.Exit(1)
 	}
+	// A -race binary sleeps a second at exit by default; every gitfs run
+	// in these tests would pay it.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
