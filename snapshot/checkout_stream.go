@@ -27,7 +27,7 @@ import (
 // share delta chains.
 
 const (
-	streamBaseCacheBytes = 64 << 20 // delta bases kept per open snapshot (scattered chains need room)
+	streamBaseCacheBytes = 32 << 20 // delta bases kept per open snapshot; bounds a checkout's memory
 	streamBaseItemMax    = 4 << 20  // larger objects are rebuilt, not cached
 	streamMaxChain       = 10000    // deeper chains are corrupt (or hostile)
 )

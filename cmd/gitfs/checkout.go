@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/spf13/pflag"
 
@@ -51,6 +52,13 @@ Examples:
 				return err
 			}
 			defer release()
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// A checkout streams through bounded buffers and caches;
+				// without a limit the default GC pacing lets garbage
+				// (inflated delta bases) double its footprint. 160 MiB
+				// keeps peak RSS under 200 MiB on 100k-file trees.
+				debug.SetMemoryLimit(160 << 20)
+			}
 			opts := materialize.Options{Workers: workers, Git: withGit}
 			if isTerminal(os.Stderr) {
 				opts.Progress = os.Stderr
