@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,8 +56,26 @@ func isMounted(dir string) bool {
 type daemonProc struct {
 	cmd    *exec.Cmd
 	mnt    string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan struct{}
+}
+
+// syncBuffer collects a daemon's output while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex // guards b: the exec copier writes while tests read
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // serve starts `gitfs serve` on root at a fresh mount point (or mnt, when
@@ -70,13 +89,13 @@ func serve(t testing.TB, root, mnt string, extra ...string) *daemonProc {
 	}
 	args := append([]string{"--root", root, "--log-level", "info", "serve", "--mountpoint", mnt}, extra...)
 	cmd := exec.Command(gitfsBin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	cmd.Stdout = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start serve: %v", err)
 	}
-	d := &daemonProc{cmd: cmd, mnt: mnt, stderr: &stderr, done: make(chan struct{})}
+	d := &daemonProc{cmd: cmd, mnt: mnt, stderr: stderr, done: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(d.done)
