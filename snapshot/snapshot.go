@@ -231,7 +231,7 @@ func (s *Snapshot) Open(id ID) (Blob, error) {
 		}
 		return fileBlob{f, size}, nil
 	}
-	r, _, err := s.packs.content(id, plumbing.BlobObject)
+	r, _, err := s.packs.stream(id)
 	if err != nil {
 		return nil, err
 	}

@@ -540,7 +540,7 @@ func (s *Store) blobFile(snap *Snapshot, id ID, size int64) (*os.File, error) {
 		if _, err := os.Stat(path); err == nil {
 			return nil, nil
 		}
-		r, _, err := snap.packs.content(id, plumbing.BlobObject)
+		r, _, err := snap.packs.stream(id)
 		if err != nil {
 			return nil, err
 		}
