@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // The checkout read path. A checkout reads every blob of a tree once, from
@@ -329,84 +330,12 @@ func (ps *packSet) resolve(fp *fastPacks, p *pack, off int64, h objHeader) (int,
 		if err != nil {
 			return 0, nil, err
 		}
-		if base, err = applyDelta(base, delta); err != nil {
+		if base, err = packfile.PatchDelta(base, delta); err != nil {
 			return 0, nil, fmt.Errorf("pack %s at %d: %w", l.p.name, l.o, err)
 		}
 		fp.cache.put(l.p, l.o, typ, base)
 	}
 	return typ, base, nil
-}
-
-// applyDelta builds a git delta's target from its base.
-func applyDelta(base, delta []byte) ([]byte, error) {
-	bad := errors.New("malformed delta")
-	varint := func() (int64, bool) {
-		var v int64
-		for shift := 0; shift < 64; shift += 7 {
-			if len(delta) == 0 {
-				return 0, false
-			}
-			c := delta[0]
-			delta = delta[1:]
-			v |= int64(c&0x7f) << shift
-			if c&0x80 == 0 {
-				return v, true
-			}
-		}
-		return 0, false
-	}
-	srcSize, ok1 := varint()
-	dstSize, ok2 := varint()
-	if !ok1 || !ok2 || srcSize != int64(len(base)) || dstSize < 0 || dstSize > 1<<40 {
-		return nil, bad
-	}
-	out := make([]byte, 0, dstSize)
-	for len(delta) > 0 {
-		op := delta[0]
-		delta = delta[1:]
-		switch {
-		case op&0x80 != 0: // copy from base
-			var offset, size int64
-			for bit := 0; bit < 4; bit++ {
-				if op&(1<<bit) != 0 {
-					if len(delta) == 0 {
-						return nil, bad
-					}
-					offset |= int64(delta[0]) << (8 * bit)
-					delta = delta[1:]
-				}
-			}
-			for bit := 0; bit < 3; bit++ {
-				if op&(0x10<<bit) != 0 {
-					if len(delta) == 0 {
-						return nil, bad
-					}
-					size |= int64(delta[0]) << (8 * bit)
-					delta = delta[1:]
-				}
-			}
-			if size == 0 {
-				size = 0x10000
-			}
-			if offset+size > int64(len(base)) || int64(len(out))+size > dstSize {
-				return nil, bad
-			}
-			out = append(out, base[offset:offset+size]...)
-		case op != 0: // insert the next op bytes
-			n := int(op)
-			if n > len(delta) || int64(len(out)+n) > dstSize {
-				return nil, bad
-			}
-			out = append(out, delta[:n]...)
-			delta = delta[n:]
-		default:
-			return nil, bad
-		}
-	}
-	if int64(len(out)) != dstSize {
-		return nil, bad
-	}
-	return out, nil
 }
 
 // baseCache is an LRU of rebuilt objects, bounded in bytes; the slices it
