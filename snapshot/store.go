@@ -617,7 +617,7 @@ func (s *Store) GC(ctx context.Context, keep map[string]bool) ([]string, error) 
 			}
 			continue
 		}
-		if !mirror.IsFullSHA(name) || keep[name] {
+		if !mirror.IsFullSHA(name) || keep[name] || s.held(name) {
 			continue
 		}
 		lease, err := locks.TryExclusive(s.leasePath(name))

@@ -67,6 +67,12 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if withGit {
+				// DIR's .git borrows the snapshot's objects: keep it.
+				if err := st.AddHolder(commit, args[2]); err != nil {
+					return err
+				}
+			}
 			if n := len(stats.Collided); n > 0 {
 				// As git does: the tree has paths this file system cannot
 				// tell apart; the last one in tree order was kept.
