@@ -69,8 +69,17 @@ func kindClass(k snapshot.Kind) string {
 	return "f"
 }
 
-func (v *view) lowerIno(p string, k snapshot.Kind) uint64 {
-	return hashIno(v.id, "L", kindClass(k), p)
+// lowerIno is the inode number of an unchanged entry. A file's number
+// includes its blob, so that `ws update` replaces a changed file with a new
+// inode as a checkout would: the kernel's page cache is per inode, and a
+// handle opened before the update must keep reading the old bytes.
+// Directories keep theirs across updates.
+func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
+	class := kindClass(e.Kind)
+	if class == "d" {
+		return hashIno(v.id, "L", class, p)
+	}
+	return hashIno(v.id, "L", class, p, e.ID.String())
 }
 
 // upperIno is the inode number of the upper entry name in dfd: the number
@@ -249,6 +258,10 @@ func (n *node) state() nodeState {
 			n.hasLower = false
 		case !n.hasLower && n.upper && kindMode(e.Kind) != syscall.S_IFDIR:
 			n.hasLower = false
+		case n.hasLower && !n.upper && kindClass(e.Kind) != "d" && e.ID != n.lower.ID:
+			// The path now holds other content, which lookups give a new
+			// inode (see lowerIno); this inode stays the old file, so a
+			// handle opened before the update sees old bytes and size.
 		default:
 			n.hasLower, n.lower = true, e
 		}
@@ -456,7 +469,7 @@ func (n *node) lookupChild(name string) (childInfo, syscall.Errno) {
 	ci.hasLowerPath, ci.lowerPath = true, joinPath(st.lowerPath, name)
 	ci.hasLower, ci.lower = true, le
 	ci.mode = kindMode(le.Kind)
-	ci.ino = v.lowerIno(ci.lowerPath, le.Kind)
+	ci.ino = v.lowerIno(ci.lowerPath, le)
 	return ci, 0
 }
 
@@ -566,7 +579,7 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		if hidden[le.Name] {
 			continue
 		}
-		list = append(list, fuse.DirEntry{Name: le.Name, Mode: kindMode(le.Kind), Ino: v.lowerIno(joinPath(st.lowerPath, le.Name), le.Kind)})
+		list = append(list, fuse.DirEntry{Name: le.Name, Mode: kindMode(le.Kind), Ino: v.lowerIno(joinPath(st.lowerPath, le.Name), le)})
 	}
 	list = append(list, uppers...)
 	return gofs.NewListDirStream(list), 0
