@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -180,22 +179,6 @@ func (ps *packSet) size(id plumbing.Hash) (int64, error) {
 	}
 	p.release(pf)
 	return n, nil
-}
-
-// content returns a reader of the object's bytes and its size.
-func (ps *packSet) content(id plumbing.Hash, want plumbing.ObjectType) (io.ReadCloser, int64, error) {
-	obj, err := ps.object(id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if want != plumbing.AnyObject && obj.Type() != want {
-		return nil, 0, fmt.Errorf("object %s is a %s, not a %s", id, obj.Type(), want)
-	}
-	r, err := obj.Reader()
-	if err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w", id, err)
-	}
-	return r, obj.Size(), nil
 }
 
 // packNames lists the pack base names ("pack-<sha>") in dir.
