@@ -121,7 +121,9 @@ func (d *Daemon) Stop() error {
 		d.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		d.srv.Shutdown(ctx)
+		if err := d.srv.Shutdown(ctx); err != nil {
+			d.cfg.Log.Warn("control socket did not close cleanly", "err", err)
+		}
 		d.bg.Wait()
 		os.Remove(d.sockPath)
 		d.stopErr = d.fs.Unmount()

@@ -85,8 +85,10 @@ func (m *Mirror) Merge(ctx context.Context, base, head string) (string, error) {
 	}
 	if err := os.MkdirAll(filepath.Dir(memo), 0o755); err == nil {
 		tmp := fmt.Sprintf("%s.tmp-%d", memo, os.Getpid())
-		if os.WriteFile(tmp, []byte(commit+"\n"), 0o644) == nil {
-			os.Rename(tmp, memo)
+		// The memo only saves a merge-tree run: failing to write it is
+		// harmless, but never leave the temp file behind.
+		if os.WriteFile(tmp, []byte(commit+"\n"), 0o644) != nil || os.Rename(tmp, memo) != nil {
+			os.Remove(tmp)
 		}
 	}
 	return commit, nil
