@@ -54,12 +54,34 @@ func TestMatCheckoutEqualsArchive(t *testing.T) {
 			commit := repo.Commit(t, "main", tc.name, tc.files)
 			root := t.TempDir()
 			mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
-			out := filepath.Join(t.TempDir(), "out")
-			mustGitfs(t, root, "checkout", "demo", commit, out, "--workers", "3")
 			want := gittest.Archive(t, repo.Dir, commit)
-			got := gittest.ReadDir(t, out)
-			if d := gittest.Diff(want, got, 10); len(d) > 0 {
-				t.Fatalf("checkout differs from git archive:\n%s", strings.Join(d, "\n"))
+			contents := filepath.Join(root, "snapshots", commit, "contents")
+			// The first run inflates the blobs into the snapshot's
+			// contents file, the second copies from it, the third (with
+			// the file gone and --no-inflate) streams from the packs.
+			for _, run := range []struct {
+				name     string
+				args     []string
+				contents bool // the contents file exists afterwards
+			}{
+				{"first (inflating)", nil, true},
+				{"second (from contents)", nil, true},
+				{"--no-inflate", []string{"--no-inflate"}, false},
+			} {
+				if run.name == "--no-inflate" {
+					if err := os.Remove(contents); err != nil {
+						t.Fatal(err)
+					}
+				}
+				out := filepath.Join(t.TempDir(), "out")
+				mustGitfs(t, root, append([]string{"checkout", "demo", commit, out, "--workers", "3"}, run.args...)...)
+				got := gittest.ReadDir(t, out)
+				if d := gittest.Diff(want, got, 10); len(d) > 0 {
+					t.Fatalf("%s checkout differs from git archive:\n%s", run.name, strings.Join(d, "\n"))
+				}
+				if _, err := os.Stat(contents); (err == nil) != run.contents {
+					t.Fatalf("after the %s checkout: contents file: %v, want it present: %v", run.name, err, run.contents)
+				}
 			}
 		})
 	}
@@ -278,17 +300,22 @@ func TestMatKill9(t *testing.T) {
 	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
 	want := gittest.Archive(t, repo.Dir, commit)
 	base := t.TempDir()
-	// Build the snapshot, then time one checkout to spread the kills over
-	// (a little past its end, so some runs complete).
-	mustGitfs(t, root, "checkout", "demo", commit, filepath.Join(base, "warm"))
+	// Time a first checkout (building the snapshot and inflating its
+	// contents) to spread the kills over, a little past its end so some
+	// runs complete. Every other run starts without the contents file, so
+	// kills land in inflating as well as in writing.
 	start := time.Now()
-	mustGitfs(t, root, "checkout", "demo", commit, filepath.Join(base, "warm2"))
+	mustGitfs(t, root, "checkout", "demo", commit, filepath.Join(base, "warm"))
 	span := time.Since(start) * 5 / 4
+	contents := filepath.Join(root, "snapshots", commit, "contents")
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	out := filepath.Join(base, "out")
 	complete := 0
 	for i := 0; i < 20; i++ {
 		os.RemoveAll(out)
+		if i%2 == 1 {
+			os.Remove(contents)
+		}
 		delay := time.Duration(rng.Int63n(int64(span)))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		cmd := exec.CommandContext(ctx, gitfsBin, "--root", root, "checkout", "demo", commit, out)
@@ -320,5 +347,11 @@ func TestMatKill9(t *testing.T) {
 	left, _ := filepath.Glob(out + ".gitfs-tmp-*")
 	if len(left) > 0 {
 		t.Errorf("stale temp dirs not cleaned: %v", left)
+	}
+	if left, _ := filepath.Glob(contents + ".gitfs-tmp-*"); len(left) > 0 {
+		t.Errorf("stale contents temp files not cleaned: %v", left)
+	}
+	if _, err := os.Stat(contents); err != nil {
+		t.Errorf("contents file after a complete checkout: %v", err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,6 +53,14 @@ type Options struct {
 	// (ws export applies a workspace's changes here). The root confines
 	// it to the tree.
 	Finish func(root *os.Root) error
+	// NoInflate leaves the snapshot's contents file unmade when it does
+	// not exist: blobs are inflated from the packs straight into DIR.
+	// By default the first checkout of a commit inflates every blob once
+	// into the snapshot, and every checkout copies from there.
+	NoInflate bool
+	// Log receives notes on fallbacks (e.g. contents not inflated); nil
+	// discards them.
+	Log *slog.Logger
 }
 
 // Stats counts what was written.
@@ -117,7 +126,10 @@ func checkout(ctx context.Context, src source, dir string, opts Options, lim lim
 	}
 	w := newWriter(src, rootfd, p, opts.Git, mtimeFor(src.CommitTime(), time.Now()))
 	prog := startProgress(opts.Progress, len(p.files)+len(p.links), &w.files, &w.bytes)
-	err = w.run(ctx, workers)
+	w.contents, err = contentsFor(ctx, src, workers, opts, prog)
+	if err == nil {
+		err = w.run(ctx, workers)
+	}
 	prog.stop(err == nil)
 	if err != nil {
 		return stats, err
@@ -149,6 +161,43 @@ func checkout(ctx context.Context, src source, dir string, opts Options, lim lim
 	}
 	published = true
 	return stats, nil
+}
+
+// contentsSource is a source whose blobs can be inflated once into a file
+// and then copied from it.
+type contentsSource interface {
+	Contents() (*snapshot.Contents, error)
+	Inflate(ctx context.Context, opts snapshot.InflateOptions) (*snapshot.Contents, error)
+}
+
+// contentsFor returns the snapshot's contents file, making it first unless
+// opts.NoInflate, or nil when the blobs are to be read from the packs: the
+// source has none, or it cannot be made now (another process is making
+// it, or the disk is full). Only cancellation is an error.
+func contentsFor(ctx context.Context, src source, workers int, opts Options, prog *progress) (*snapshot.Contents, error) {
+	cs, ok := src.(contentsSource)
+	if !ok {
+		return nil, nil
+	}
+	c, err := cs.Contents()
+	if err == nil {
+		return c, nil
+	}
+	if errors.Is(err, snapshot.ErrNoContents) && !opts.NoInflate {
+		prog.phase("inflating")
+		c, err = cs.Inflate(ctx, snapshot.InflateOptions{Workers: workers, Progress: prog.inflated})
+		prog.phase("")
+		if err == nil {
+			return c, nil
+		}
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	if !errors.Is(err, snapshot.ErrNoContents) && opts.Log != nil {
+		opts.Log.Info("reading blobs from the packs", "commit", src.Commit(), "reason", err.Error())
+	}
+	return nil, nil
 }
 
 // checkTarget accepts an absent or empty directory (not a symlink to

@@ -21,15 +21,20 @@ type progress struct {
 	files *atomic.Int64
 	bytes *atomic.Int64
 	start time.Time
-	done  chan struct{}
-	wg    sync.WaitGroup
-	shown bool
+	// inflated counts bytes inflated into the snapshot's contents file,
+	// shown while phaseName is "inflating".
+	inflated  *atomic.Int64
+	phaseName atomic.Pointer[string]
+	done      chan struct{}
+	wg        sync.WaitGroup
+	shown     bool
 }
 
 // startProgress reports files and bytes written to out until stop; nil
 // out reports nothing.
 func startProgress(out io.Writer, total int, files, bytes *atomic.Int64) *progress {
-	p := &progress{out: out, total: total, files: files, bytes: bytes, start: time.Now(), done: make(chan struct{})}
+	p := &progress{out: out, total: total, files: files, bytes: bytes, start: time.Now(),
+		inflated: new(atomic.Int64), done: make(chan struct{})}
 	if out == nil {
 		return p
 	}
@@ -55,9 +60,17 @@ func startProgress(out io.Writer, total int, files, bytes *atomic.Int64) *progre
 	return p
 }
 
+// phase names what the run is doing before it writes files; "" is writing.
+func (p *progress) phase(name string) { p.phaseName.Store(&name) }
+
 func (p *progress) draw(prefix string) {
 	p.shown = true
-	fmt.Fprintf(p.out, "%sgitfs checkout: %d/%d files, %.1f MiB, %s", prefix,
+	if ph := p.phaseName.Load(); ph != nil && *ph != "" {
+		fmt.Fprintf(p.out, "%sgitfs checkout: %s, %.1f MiB, %s\x1b[K", prefix, *ph,
+			float64(p.inflated.Load())/(1<<20), time.Since(p.start).Round(100*time.Millisecond))
+		return
+	}
+	fmt.Fprintf(p.out, "%sgitfs checkout: %d/%d files, %.1f MiB, %s\x1b[K", prefix,
 		p.files.Load(), p.total, float64(p.bytes.Load())/(1<<20), time.Since(p.start).Round(100*time.Millisecond))
 }
 

@@ -29,11 +29,12 @@ func statOf(st *unix.Stat_t) statData {
 
 // writer carries out a plan under rootfd.
 type writer struct {
-	src    source
-	rootfd int
-	p      *plan
-	git    bool
-	times  []unix.Timespec // atime (left alone), mtime
+	src      source
+	contents *snapshot.Contents // blobs inflated once; nil: inflate from the packs
+	rootfd   int
+	p        *plan
+	git      bool
+	times    []unix.Timespec // atime (left alone), mtime
 
 	files, bytes atomic.Int64
 	fileStats    []statData // by index in p.files, when git
@@ -298,12 +299,19 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 			err = fmt.Errorf("write %q: close: %w", w.p.filePath(f), cerr)
 		}
 	}()
-	rc, size, err := w.src.Stream(f.id)
-	if err != nil {
-		return fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
+	var n, size int64
+	if off, sz, ok := w.contentsOf(f.id); ok {
+		size = sz
+		n, err = copyRange(fd, int(w.contents.File().Fd()), off, size, fw.buf)
+	} else {
+		var rc io.ReadCloser
+		rc, size, err = w.src.Stream(f.id)
+		if err != nil {
+			return fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
+		}
+		n, err = copyToFD(fd, rc, fw.buf)
+		rc.Close()
 	}
-	n, err := copyToFD(fd, rc, fw.buf)
-	rc.Close()
 	if err != nil {
 		return fmt.Errorf("write %q: %w", w.p.filePath(f), err)
 	}
@@ -323,6 +331,66 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 	w.files.Add(1)
 	w.bytes.Add(n)
 	return nil
+}
+
+func (w *writer) contentsOf(id snapshot.ID) (off, size int64, ok bool) {
+	if w.contents == nil {
+		return 0, 0, false
+	}
+	return w.contents.Locate(id)
+}
+
+// noCopyRange is set once copy_file_range has been refused between the
+// contents file and the target (different file systems on old kernels,
+// or a file system without it); pread and write are used from then on.
+var noCopyRange atomic.Bool
+
+// copyRange copies size bytes at off in src to fd, in the kernel when it
+// can (copy_file_range: no bytes pass through this process).
+func copyRange(fd, src int, off, size int64, buf []byte) (int64, error) {
+	var done int64
+	for done < size && !noCopyRange.Load() {
+		roff := off + done
+		n, err := unix.CopyFileRange(src, &roff, fd, nil, int(min(size-done, 1<<30)), 0)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+				noCopyRange.Store(true)
+				break
+			}
+			return done, err
+		}
+		if n == 0 {
+			return done, fmt.Errorf("contents file ends early")
+		}
+		done += int64(n)
+	}
+	for done < size {
+		n, err := unix.Pread(src, buf[:min(int64(len(buf)), size-done)], off+done)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return done, err
+		}
+		if n == 0 {
+			return done, fmt.Errorf("contents file ends early")
+		}
+		for w := 0; w < n; {
+			m, err := unix.Write(fd, buf[w:n])
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return done, err
+			}
+			w += m
+		}
+		done += int64(n)
+	}
+	return done, nil
 }
 
 // copyToFD copies r to fd through buf with raw write(2)s: no *os.File

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -79,6 +80,9 @@ type Snapshot struct {
 	packs *packSet
 	store *Store
 	refs  int // guarded by store.mu
+
+	contentsMu sync.Mutex // guards contents, opened once on first use
+	contents   *Contents
 }
 
 // Commit is the snapshot's 40-hex commit id.

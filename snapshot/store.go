@@ -220,6 +220,7 @@ func (s *Store) releaseSnap(snap *Snapshot) {
 	if snap.refs == 0 {
 		delete(s.open, snap.meta.Commit)
 		snap.packs.close()
+		snap.contents.close()
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 func init() {
 	var workers int
-	var withGit bool
+	var withGit, noInflate bool
 	register(&command{
 		name: "checkout", args: "REPO REV DIR", minArgs: 3, maxArgs: 3,
 		summary: "write a commit's tree into DIR (absent or empty), in parallel",
@@ -28,12 +28,18 @@ time as their mtime. With --git, DIR/.git borrows the snapshot's objects
 written files' stat data, so 'git status' is clean at once. Progress is shown
 on stderr when it is a terminal.
 
+The first checkout of a commit inflates each of its blobs once into the
+snapshot (ROOT/snapshots/COMMIT/contents, about the tree's size on disk);
+every checkout of that commit then copies from there in the kernel instead
+of decompressing again. --no-inflate skips making that file.
+
 Examples:
   gitfs checkout demo main ./out
   gitfs checkout demo v1.2 ./out --workers 8 --git`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&workers, "workers", runtime.NumCPU(), "parallel file writers")
 			fs.BoolVar(&withGit, "git", false, "also make DIR a git working tree at REV, with a clean 'git status'")
+			fs.BoolVar(&noInflate, "no-inflate", false, "do not keep the commit's blobs inflated in its snapshot (saves the tree's size on disk; later checkouts decompress again)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			if workers < 1 {
@@ -59,7 +65,7 @@ Examples:
 				// keeps peak RSS under 200 MiB on 100k-file trees.
 				debug.SetMemoryLimit(160 << 20)
 			}
-			opts := materialize.Options{Workers: workers, Git: withGit}
+			opts := materialize.Options{Workers: workers, Git: withGit, NoInflate: noInflate, Log: e.log}
 			if isTerminal(os.Stderr) {
 				opts.Progress = os.Stderr
 			}

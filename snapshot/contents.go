@@ -1,0 +1,466 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gitfs/gitfs/locks"
+)
+
+// A snapshot's contents file holds every blob of its tree inflated, once,
+// so that later checkouts and reads copy bytes instead of inflating them:
+// inflating with Go's zlib costs about as much CPU as git's whole checkout,
+// and a checkout from this file is create + copy_file_range per file.
+// It is derived data, made on demand (by the first checkout, or by the
+// daemon for its workspaces), published by one rename and removed with
+// the snapshot; it roughly doubles a snapshot's disk use.
+//
+// Layout: the blobs' bytes, in tree order (the order checkouts write them),
+// each once; then the index, one record per blob sorted by id; then a
+// trailer. The index's SHA-256 in the trailer catches a torn or truncated
+// file; the blob bytes themselves are trusted as the pinned packs are.
+const (
+	contentsName     = "contents"
+	contentsMagic    = "GFSCNT01"
+	contentsRecord   = 20 + 8 + 8 // id, offset, size
+	contentsTrailer  = 8 + 8 + 8 + sha256.Size
+	contentsBatchMax = 256 << 10 // small blobs are gathered into writes of this size
+)
+
+// ErrNoContents means the snapshot's contents file has not been made.
+var ErrNoContents = errors.New("snapshot contents not inflated")
+
+// ErrContentsBusy means another process is making the contents file.
+var ErrContentsBusy = errors.New("snapshot contents being inflated by another process")
+
+// Contents is random access to a snapshot's inflated blobs. It stays valid
+// while the snapshot is held, and must not be closed by its users.
+type Contents struct {
+	f     *os.File
+	index []byte // records sorted by id
+	end   int64  // where the blob bytes end
+}
+
+// File is the contents file, for copy_file_range and pread at the offsets
+// Locate gives. It must not be closed.
+func (c *Contents) File() *os.File { return c.f }
+
+// Blobs is the number of distinct blobs in the file.
+func (c *Contents) Blobs() int { return len(c.index) / contentsRecord }
+
+// Locate returns where blob id's bytes are in File.
+func (c *Contents) Locate(id ID) (off, size int64, ok bool) {
+	n := c.Blobs()
+	i := sort.Search(n, func(i int) bool {
+		return bytes.Compare(c.index[i*contentsRecord:i*contentsRecord+20], id[:]) >= 0
+	})
+	if i == n {
+		return 0, 0, false
+	}
+	r := c.index[i*contentsRecord : (i+1)*contentsRecord]
+	if !bytes.Equal(r[:20], id[:]) {
+		return 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(r[20:])), int64(binary.BigEndian.Uint64(r[28:])), true
+}
+
+func (c *Contents) close() {
+	if c != nil {
+		c.f.Close()
+	}
+}
+
+// openContents opens and checks a published contents file.
+func openContents(path string) (*Contents, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoContents
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := readContents(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func readContents(f *os.File) (*Contents, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() < contentsTrailer {
+		return nil, corruptf("contents file truncated")
+	}
+	var tr [contentsTrailer]byte
+	if _, err := f.ReadAt(tr[:], st.Size()-contentsTrailer); err != nil {
+		return nil, err
+	}
+	if string(tr[:8]) != contentsMagic {
+		return nil, corruptf("contents file: bad trailer")
+	}
+	end := int64(binary.BigEndian.Uint64(tr[8:]))
+	count := int64(binary.BigEndian.Uint64(tr[16:]))
+	if count < 0 || count > 1<<32 || end < 0 || end+count*contentsRecord+contentsTrailer != st.Size() {
+		return nil, corruptf("contents file: size does not match its trailer")
+	}
+	index := make([]byte, count*contentsRecord)
+	if _, err := f.ReadAt(index, end); err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(index); !bytes.Equal(sum[:], tr[24:]) {
+		return nil, corruptf("contents file: index checksum mismatch")
+	}
+	for i := int64(0); i < count; i++ {
+		r := index[i*contentsRecord : (i+1)*contentsRecord]
+		if i > 0 && bytes.Compare(index[(i-1)*contentsRecord:(i-1)*contentsRecord+20], r[:20]) >= 0 {
+			return nil, corruptf("contents file: index not sorted")
+		}
+		off, size := binary.BigEndian.Uint64(r[20:]), binary.BigEndian.Uint64(r[28:])
+		if off > uint64(end) || size > uint64(end)-off {
+			return nil, corruptf("contents file: blob out of range")
+		}
+	}
+	return &Contents{f: f, index: index, end: end}, nil
+}
+
+// Contents returns the snapshot's contents file, or ErrNoContents if it has
+// not been made (see Inflate).
+func (s *Snapshot) Contents() (*Contents, error) {
+	s.contentsMu.Lock()
+	defer s.contentsMu.Unlock()
+	if s.contents != nil {
+		return s.contents, nil
+	}
+	c, err := openContents(filepath.Join(s.dir, contentsName))
+	if isCorrupt(err) {
+		// Derived data: say so and let it be made again.
+		s.store.log.Warn("snapshot contents file is damaged: removing it", "commit", s.meta.Commit, "problem", err.Error())
+		if rmErr := s.removeContents(); rmErr != nil {
+			return nil, fmt.Errorf("snapshot %s: %w (and removing it: %v)", s.meta.Commit, err, rmErr)
+		}
+		return nil, ErrNoContents
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.contents = c
+	return c, nil
+}
+
+// removeContents removes a damaged contents file under the contents lock,
+// unless another process holds it (then it is being replaced anyway).
+func (s *Snapshot) removeContents() error {
+	lock, err := locks.TryExclusive(s.store.contentsLockPath(s.meta.Commit))
+	if errors.Is(err, locks.ErrWouldBlock) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if err := os.Remove(filepath.Join(s.dir, contentsName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// InflateOptions tune Inflate.
+type InflateOptions struct {
+	Workers  int           // goroutines inflating; at least 1
+	Progress *atomic.Int64 // if set, bytes inflated so far are added here
+}
+
+// Inflate makes the snapshot's contents file if it does not exist yet and
+// returns it. If another process is making it, it returns ErrContentsBusy
+// at once rather than wait: callers can read from the packs meanwhile.
+func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents, error) {
+	if c, err := s.Contents(); err == nil || !errors.Is(err, ErrNoContents) {
+		return c, err
+	}
+	lock, err := locks.TryExclusive(s.store.contentsLockPath(s.meta.Commit))
+	if errors.Is(err, locks.ErrWouldBlock) {
+		return nil, ErrContentsBusy
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if c, err := s.Contents(); err == nil || !errors.Is(err, ErrNoContents) {
+		return c, err // made by another process before we got the lock
+	}
+	// Leftovers of a killed run: we hold the lock, so nobody is writing them.
+	if old, _ := filepath.Glob(filepath.Join(s.dir, contentsName+locks.TempMarker+"*")); old != nil {
+		for _, p := range old {
+			os.Remove(p)
+		}
+	}
+	ids, err := s.blobIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
+	}
+	tmp, err := os.CreateTemp(s.dir, contentsName+locks.TempMarker+"*")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer tmp.Close()
+	start := time.Now()
+	size, err := s.writeContents(ctx, tmp, ids, opts)
+	if err == nil {
+		err = tmp.Chmod(0o444)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, contentsName)); err != nil {
+		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
+	}
+	if d, err := os.Open(s.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	s.store.log.Info("snapshot contents inflated", "commit", s.meta.Commit, "blobs", len(ids),
+		"bytes", size, "took", time.Since(start).Round(time.Millisecond))
+	return s.Contents()
+}
+
+// blobIDs lists every distinct blob of the tree, in tree order.
+func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
+	seen := make(map[ID]struct{})
+	var ids []ID
+	var walk func(tree ID) error
+	walk = func(tree ID) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := s.Tree(tree)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			switch e.Kind {
+			case Dir:
+				if err := walk(e.ID); err != nil {
+					return err
+				}
+			case File, Executable, Symlink:
+				if _, ok := seen[e.ID]; !ok {
+					seen[e.ID] = struct{}{}
+					ids = append(ids, e.ID)
+				}
+			}
+		}
+		return nil
+	}
+	return ids, walk(s.tree)
+}
+
+// writeContents inflates ids into f with opts.Workers goroutines, then
+// appends the index and trailer and syncs f; it returns the file's size.
+// Workers take ids in small
+// runs, so the file stays close to tree order, and gather small blobs into
+// one write.
+func (s *Snapshot) writeContents(ctx context.Context, f *os.File, ids []ID, opts InflateOptions) (int64, error) {
+	workers := max(1, opts.Workers)
+	const run = 16
+	var next atomic.Int64 // index into ids of the next run to take
+	var end atomic.Int64  // end of the data reserved so far
+	records := make([][]byte, workers)
+	g, ctx := errgroup.WithContext(ctx)
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			iw := &contentsWriter{s: s, f: f, end: &end, progress: opts.Progress, buf: make([]byte, 0, contentsBatchMax)}
+			for {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				lo := int(next.Add(run)) - run
+				if lo >= len(ids) {
+					break
+				}
+				for _, id := range ids[lo:min(lo+run, len(ids))] {
+					if err := iw.add(id); err != nil {
+						return err
+					}
+				}
+			}
+			if err := iw.flush(); err != nil {
+				return err
+			}
+			records[w] = iw.records
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	index := bytes.Join(records, nil)
+	n := len(index) / contentsRecord
+	sort.Sort(recordSort{index, make([]byte, contentsRecord)})
+	for i := 1; i < n; i++ {
+		if bytes.Equal(index[(i-1)*contentsRecord:(i-1)*contentsRecord+20], index[i*contentsRecord:i*contentsRecord+20]) {
+			return 0, fmt.Errorf("internal error: blob %x inflated twice", index[i*contentsRecord:i*contentsRecord+20])
+		}
+	}
+	dataEnd := end.Load()
+	var tr [contentsTrailer]byte
+	copy(tr[:], contentsMagic)
+	binary.BigEndian.PutUint64(tr[8:], uint64(dataEnd))
+	binary.BigEndian.PutUint64(tr[16:], uint64(n))
+	sum := sha256.Sum256(index)
+	copy(tr[24:], sum[:])
+	if _, err := f.WriteAt(append(index, tr[:]...), dataEnd); err != nil {
+		return 0, err
+	}
+	// Published only once on disk: a file that reads back as zeros after a
+	// crash would be served as blob bytes.
+	syncStart := time.Now()
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	s.store.log.Debug("contents synced", "took", time.Since(syncStart))
+	return dataEnd + int64(len(index)) + contentsTrailer, nil
+}
+
+// contentsWriter is one inflating goroutine's state.
+type contentsWriter struct {
+	s        *Snapshot
+	f        *os.File
+	end      *atomic.Int64
+	progress *atomic.Int64
+	buf      []byte // small blobs gathered for one write
+	pending  []int  // records (by index) whose offsets are relative to buf
+	records  []byte
+}
+
+func (w *contentsWriter) record(id ID, off, size int64) {
+	var r [contentsRecord]byte
+	copy(r[:20], id[:])
+	binary.BigEndian.PutUint64(r[20:], uint64(off))
+	binary.BigEndian.PutUint64(r[28:], uint64(size))
+	w.records = append(w.records, r[:]...)
+}
+
+func (w *contentsWriter) add(id ID) error {
+	rc, size, err := w.s.packs.stream(id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if size > int64(cap(w.buf)-len(w.buf)) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if size <= int64(cap(w.buf)) {
+		start := len(w.buf)
+		w.buf = w.buf[:start+int(size)]
+		if _, err := io.ReadFull(rc, w.buf[start:]); err != nil {
+			return fmt.Errorf("blob %s: %w", id, err)
+		}
+		if err := expectEOF(rc, id); err != nil {
+			return err
+		}
+		w.pending = append(w.pending, len(w.records)/contentsRecord)
+		w.record(id, int64(start), size)
+		return nil
+	}
+	// A large blob: its own range, streamed through buf.
+	off := w.end.Add(size) - size
+	chunk := w.buf[:cap(w.buf)]
+	var done int64
+	for done < size {
+		n, err := io.ReadFull(rc, chunk[:min(int64(len(chunk)), size-done)])
+		if n > 0 {
+			if _, werr := w.f.WriteAt(chunk[:n], off+done); werr != nil {
+				return werr
+			}
+			done += int64(n)
+			if w.progress != nil {
+				w.progress.Add(int64(n))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", id, err)
+		}
+	}
+	if err := expectEOF(rc, id); err != nil {
+		return err
+	}
+	w.record(id, off, size)
+	return nil
+}
+
+// flush writes the gathered small blobs in one range and fixes their
+// records' offsets.
+func (w *contentsWriter) flush() error {
+	if len(w.buf) == 0 {
+		w.pending = w.pending[:0]
+		return nil
+	}
+	off := w.end.Add(int64(len(w.buf))) - int64(len(w.buf))
+	if _, err := w.f.WriteAt(w.buf, off); err != nil {
+		return err
+	}
+	for _, i := range w.pending {
+		r := w.records[i*contentsRecord : (i+1)*contentsRecord]
+		binary.BigEndian.PutUint64(r[20:], binary.BigEndian.Uint64(r[20:])+uint64(off))
+	}
+	if w.progress != nil {
+		w.progress.Add(int64(len(w.buf)))
+	}
+	w.buf, w.pending = w.buf[:0], w.pending[:0]
+	return nil
+}
+
+// expectEOF checks that a blob stream has nothing beyond its size.
+func expectEOF(r io.Reader, id ID) error {
+	var one [1]byte
+	n, err := r.Read(one[:])
+	if n > 0 {
+		return fmt.Errorf("blob %s: longer than its size", id)
+	}
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("blob %s: %w", id, err)
+	}
+	return nil
+}
+
+// recordSort sorts index records by id in place.
+type recordSort struct {
+	b   []byte
+	tmp []byte
+}
+
+func (r recordSort) Len() int { return len(r.b) / contentsRecord }
+func (r recordSort) Less(i, j int) bool {
+	return bytes.Compare(r.b[i*contentsRecord:i*contentsRecord+20], r.b[j*contentsRecord:j*contentsRecord+20]) < 0
+}
+func (r recordSort) Swap(i, j int) {
+	a, b := r.b[i*contentsRecord:(i+1)*contentsRecord], r.b[j*contentsRecord:(j+1)*contentsRecord]
+	copy(r.tmp, a)
+	copy(a, b)
+	copy(b, r.tmp)
+}
+
+// contentsLockPath is the flock held while a snapshot's contents file is
+// made or removed.
+func (s *Store) contentsLockPath(commit string) string {
+	return filepath.Join(s.lockDir, "snapshot-"+commit+".contents")
+}
