@@ -34,3 +34,37 @@ func TestCheckoutGitSurvivesGC(t *testing.T) {
 		t.Fatalf("snapshot kept after its only --git checkout was removed: %v", err)
 	}
 }
+
+// TestGCContents: `gc --contents` removes the inflated contents file of a
+// snapshot it keeps, and the next checkout of the commit makes it again.
+func TestGCContents(t *testing.T) {
+	repo := gittest.NewRepo(t)
+	commit := repo.Commit(t, "main", "c1", gittest.Generate(40, 5))
+	root := t.TempDir()
+	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
+	keep := filepath.Join(t.TempDir(), "keep")
+	mustGitfs(t, root, "checkout", "--git", "demo", "main", keep) // holds the snapshot
+	contents := filepath.Join(root, "snapshots", commit, "contents")
+	if _, err := os.Stat(contents); err != nil {
+		t.Fatalf("first checkout made no contents file: %v", err)
+	}
+	mustGitfs(t, root, "gc")
+	if _, err := os.Stat(contents); err != nil {
+		t.Fatalf("plain gc removed the contents file of a kept snapshot: %v", err)
+	}
+	mustGitfs(t, root, "gc", "--contents")
+	if _, err := os.Stat(contents); !os.IsNotExist(err) {
+		t.Fatalf("gc --contents kept the contents file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "snapshots", commit, "meta.json")); err != nil {
+		t.Fatalf("gc --contents removed a held snapshot: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	mustGitfs(t, root, "checkout", "demo", "main", out)
+	if d := gittest.Diff(gittest.Archive(t, repo.Dir, commit), gittest.ReadDir(t, out), 5); len(d) > 0 {
+		t.Fatalf("checkout after gc --contents: %v", d)
+	}
+	if _, err := os.Stat(contents); err != nil {
+		t.Fatalf("checkout after gc --contents made no contents file: %v", err)
+	}
+}

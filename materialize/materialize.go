@@ -130,6 +130,9 @@ func checkout(ctx context.Context, src source, dir string, opts Options, lim lim
 	if err == nil {
 		err = w.run(ctx, workers)
 	}
+	if w.contents != nil {
+		w.contents.Close()
+	}
 	prog.stop(err == nil)
 	if err != nil {
 		return stats, err
@@ -170,8 +173,8 @@ type contentsSource interface {
 	Inflate(ctx context.Context, opts snapshot.InflateOptions) (*snapshot.Contents, error)
 }
 
-// contentsFor returns the snapshot's contents file, making it first unless
-// opts.NoInflate, or nil when the blobs are to be read from the packs: the
+// contentsFor returns the snapshot's contents file (to be closed), making
+// it first unless opts.NoInflate, or nil when the blobs are to be read from the packs: the
 // source has none, or it cannot be made now (another process is making
 // it, or the disk is full). Only cancellation is an error.
 func contentsFor(ctx context.Context, src source, workers int, opts Options, prog *progress) (*snapshot.Contents, error) {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gitfs/gitfs/locks"
+	"github.com/gitfs/gitfs/mirror"
 )
 
 // A snapshot's contents file holds every blob of its tree inflated, once,
@@ -45,17 +46,35 @@ var ErrNoContents = errors.New("snapshot contents not inflated")
 // ErrContentsBusy means another process is making the contents file.
 var ErrContentsBusy = errors.New("snapshot contents being inflated by another process")
 
-// Contents is random access to a snapshot's inflated blobs. It stays valid
-// while the snapshot is held, and must not be closed by its users.
+// Contents is random access to a snapshot's inflated blobs. Whoever gets
+// one from Snapshot.Contents or Snapshot.Inflate closes it when done.
 type Contents struct {
 	f     *os.File
 	index []byte // records sorted by id
 	end   int64  // where the blob bytes end
+	// refs counts the snapshot's hold and every open blob reading f: a
+	// blob stays readable after the snapshot is released (open files of a
+	// workspace that moved to another commit read their old bytes).
+	refs atomic.Int64
+}
+
+func (c *Contents) hold() { c.refs.Add(1) }
+
+func (c *Contents) drop() {
+	if c.refs.Add(-1) == 0 {
+		c.f.Close()
+	}
 }
 
 // File is the contents file, for copy_file_range and pread at the offsets
-// Locate gives. It must not be closed.
+// Locate gives, until Close. It must not be closed itself.
 func (c *Contents) File() *os.File { return c.f }
+
+// Close releases the caller's hold on the file.
+func (c *Contents) Close() error {
+	c.drop()
+	return nil
+}
 
 // Blobs is the number of distinct blobs in the file.
 func (c *Contents) Blobs() int { return len(c.index) / contentsRecord }
@@ -76,9 +95,10 @@ func (c *Contents) Locate(id ID) (off, size int64, ok bool) {
 	return int64(binary.BigEndian.Uint64(r[20:])), int64(binary.BigEndian.Uint64(r[28:])), true
 }
 
+// close drops the snapshot's own hold.
 func (c *Contents) close() {
 	if c != nil {
-		c.f.Close()
+		c.drop()
 	}
 }
 
@@ -136,17 +156,30 @@ func readContents(f *os.File) (*Contents, error) {
 			return nil, corruptf("contents file: blob out of range")
 		}
 	}
-	return &Contents{f: f, index: index, end: end}, nil
+	c := &Contents{f: f, index: index, end: end}
+	c.refs.Store(1)
+	return c, nil
 }
 
 // Contents returns the snapshot's contents file, or ErrNoContents if it has
-// not been made (see Inflate).
+// not been made (see Inflate). The caller closes it.
 func (s *Snapshot) Contents() (*Contents, error) {
+	c, err := s.loadContents()
+	if err != nil {
+		return nil, err
+	}
+	c.hold()
+	return c, nil
+}
+
+// loadContents returns the snapshot's own Contents, opening it on first use.
+func (s *Snapshot) loadContents() (*Contents, error) {
 	s.contentsMu.Lock()
 	defer s.contentsMu.Unlock()
 	if s.contents != nil {
 		return s.contents, nil
 	}
+	s.contentsLooked = time.Now()
 	c, err := openContents(filepath.Join(s.dir, contentsName))
 	if isCorrupt(err) {
 		// Derived data: say so and let it be made again.
@@ -161,6 +194,23 @@ func (s *Snapshot) Contents() (*Contents, error) {
 	}
 	s.contents = c
 	return c, nil
+}
+
+// contentsRecheck is how long the read path trusts that a snapshot has no
+// contents file before looking again (one may be made by a checkout).
+const contentsRecheck = 10 * time.Second
+
+// presentContents returns the contents file if it exists, for the read
+// path: it looks on disk at most every contentsRecheck, and never inflates.
+func (s *Snapshot) presentContents() *Contents {
+	s.contentsMu.Lock()
+	c, looked := s.contents, s.contentsLooked
+	s.contentsMu.Unlock()
+	if c != nil || time.Since(looked) < contentsRecheck {
+		return c
+	}
+	c, _ = s.loadContents()
+	return c
 }
 
 // removeContents removes a damaged contents file under the contents lock,
@@ -187,7 +237,7 @@ type InflateOptions struct {
 }
 
 // Inflate makes the snapshot's contents file if it does not exist yet and
-// returns it. If another process is making it, it returns ErrContentsBusy
+// returns it; the caller closes it. If another process is making it, it returns ErrContentsBusy
 // at once rather than wait: callers can read from the packs meanwhile.
 func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents, error) {
 	if c, err := s.Contents(); err == nil || !errors.Is(err, ErrNoContents) {
@@ -457,6 +507,52 @@ func (r recordSort) Swap(i, j int) {
 	copy(r.tmp, a)
 	copy(a, b)
 	copy(b, r.tmp)
+}
+
+// DropContents removes the contents file of every snapshot, returning how
+// many bytes it freed. Open readers keep reading what they opened; the
+// next checkout of each commit inflates it again. A file being made is
+// left alone.
+func (s *Store) DropContents() (int64, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, err
+	}
+	var freed int64
+	for _, e := range entries {
+		commit := e.Name()
+		if !mirror.IsFullSHA(commit) {
+			continue
+		}
+		path := filepath.Join(s.snapDir(commit), contentsName)
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		lock, err := locks.TryExclusive(s.contentsLockPath(commit))
+		if errors.Is(err, locks.ErrWouldBlock) {
+			continue
+		}
+		if err != nil {
+			return freed, err
+		}
+		err = os.Remove(path)
+		lock.Unlock()
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return freed, fmt.Errorf("snapshot %s: drop contents: %w", commit, err)
+		}
+		freed += fi.Size()
+	}
+	// Open snapshots look for the file again when they next need it.
+	s.mu.Lock()
+	for _, snap := range s.open {
+		snap.contentsMu.Lock()
+		snap.contents.close()
+		snap.contents, snap.contentsLooked = nil, time.Time{}
+		snap.contentsMu.Unlock()
+	}
+	s.mu.Unlock()
+	return freed, nil
 }
 
 // contentsLockPath is the flock held while a snapshot's contents file is

@@ -114,6 +114,7 @@ func TestInflateMatchesContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	checkContents(t, snap, c, files)
 	var total int64
 	seen := map[snapshot.ID]bool{}
@@ -127,9 +128,11 @@ func TestInflateMatchesContent(t *testing.T) {
 		t.Errorf("progress counted %d bytes, the distinct blobs hold %d", progress.Load(), total)
 	}
 	// Inflating again is a no-op that returns the same file.
-	if c2, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 1}); err != nil || c2 != c {
+	c2, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 1})
+	if err != nil || c2 != c {
 		t.Fatalf("second Inflate: %v (same file: %v)", err, c2 == c)
 	}
+	c2.Close()
 	fndNoTemps(t, filepath.Join(root, "snapshots", commit))
 	fi, err := os.Stat(filepath.Join(root, "snapshots", commit, "contents"))
 	if err != nil {
@@ -154,10 +157,11 @@ func TestInflateMatchesContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release2()
-	c2, err := snap2.Contents()
+	c2, err = snap2.Contents()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c2.Close()
 	checkContents(t, snap2, c2, files)
 }
 
@@ -201,9 +205,11 @@ func TestContentsDamaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2}); err != nil {
+			c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+			if err != nil {
 				t.Fatal(err)
 			}
+			c.Close()
 			release()
 			path := filepath.Join(root, "snapshots", commit, "contents")
 			fi, err := os.Stat(path)
@@ -229,10 +235,11 @@ func TestContentsDamaged(t *testing.T) {
 			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("damaged contents file left in place: %v", err)
 			}
-			c, err := snap2.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+			c, err = snap2.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer c.Close()
 			checkContents(t, snap2, c, files)
 		})
 	}
@@ -283,6 +290,7 @@ func TestInflateBusyAndStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	checkContents(t, snap, c, files)
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stale temp file kept: %v", err)
@@ -307,4 +315,99 @@ func TestInflateCanceled(t *testing.T) {
 		t.Fatalf("Contents after a canceled Inflate: %v", err)
 	}
 	fndNoTemps(t, filepath.Join(root, "snapshots", commit))
+}
+
+// TestOpenFromContents: once the contents file exists, Open serves small
+// blobs from it, and a blob opened before the snapshot is released stays
+// readable after (a workspace's open files keep their commit's bytes
+// when the workspace moves to another commit).
+func TestOpenFromContents(t *testing.T) {
+	files := contentsFiles()
+	st, _, _, commit := setup(t, files) // MemBlobMax 1000: larger blobs use ROOT/blobs
+	snap, release, err := st.Get(context.Background(), "demo", commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	ids := blobsOf(t, snap)
+	type open struct {
+		path string
+		b    snapshot.Blob
+	}
+	var opened []open
+	for _, f := range files {
+		b, err := snap.Open(ids[f.Path])
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		opened = append(opened, open{f.Path, b})
+	}
+	release()
+	want := map[string][]byte{}
+	for _, f := range files {
+		want[f.Path] = f.Content
+	}
+	for _, o := range opened {
+		got := make([]byte, o.b.Size())
+		if _, err := o.b.ReadAt(got, 0); err != nil && !(err == io.EOF && len(got) == 0) {
+			t.Errorf("%s after release: %v", o.path, err)
+		} else if !bytes.Equal(got, want[o.path]) {
+			t.Errorf("%s after release: %d bytes differ from the %d committed", o.path, len(got), len(want[o.path]))
+		}
+		o.b.Close()
+		o.b.Close() // twice is harmless
+	}
+}
+
+// TestDropContents: gc can drop contents files; open blobs keep reading,
+// and the next Inflate makes the file again.
+func TestDropContents(t *testing.T) {
+	files := contentsFiles()[180:]
+	st, _, root, commit := setup(t, files)
+	snap, release, err := st.Get(context.Background(), "demo", commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	f := files[0]
+	b, err := snap.Open(blobsOf(t, snap)[f.Path])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	freed, err := st.DropContents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if freed == 0 {
+		t.Error("DropContents freed nothing")
+	}
+	if _, err := os.Stat(filepath.Join(root, "snapshots", commit, "contents")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("contents file after DropContents: %v", err)
+	}
+	got := make([]byte, b.Size())
+	if _, err := b.ReadAt(got, 0); err != nil && !(err == io.EOF && len(got) == 0) {
+		t.Fatalf("blob opened before the drop: %v", err)
+	}
+	if !bytes.Equal(got, f.Content) {
+		t.Fatalf("blob opened before the drop reads %d bytes that differ from the %d committed", len(got), len(f.Content))
+	}
+	if _, err := snap.Contents(); !errors.Is(err, snapshot.ErrNoContents) {
+		t.Fatalf("Contents after DropContents: %v", err)
+	}
+	c, err = snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	checkContents(t, snap, c, files)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -81,8 +82,9 @@ type Snapshot struct {
 	store *Store
 	refs  int // guarded by store.mu
 
-	contentsMu sync.Mutex // guards contents, opened once on first use
-	contents   *Contents
+	contentsMu     sync.Mutex // guards contents (opened once, on first use) and contentsLooked
+	contents       *Contents
+	contentsLooked time.Time // when the file was last looked for
 }
 
 // Commit is the snapshot's 40-hex commit id.
@@ -215,14 +217,21 @@ type Blob interface {
 	io.Closer
 }
 
-// Open returns random access to a blob. Small blobs are served from a
-// memory cache bounded in bytes; large ones from a content-addressed file
-// in ROOT/blobs, inflated once and shared by every reader (and, through
-// BlobFile, by FUSE passthrough).
+// Open returns random access to a blob. Large blobs come from a
+// content-addressed file in ROOT/blobs, inflated once and shared by every
+// reader (and, through BlobFile, by FUSE passthrough). Small ones come
+// from the snapshot's contents file when a checkout has made it, else
+// from a memory cache bounded in bytes.
 func (s *Snapshot) Open(id ID) (Blob, error) {
 	key := string(id[:])
 	if v, ok := s.store.blobs.Get(key); ok {
 		return memBlob{bytes.NewReader(v)}, nil
+	}
+	if c := s.presentContents(); c != nil {
+		if off, size, ok := c.Locate(id); ok && size <= s.store.opts.MemBlobMax {
+			c.hold()
+			return &contentsBlob{SectionReader: io.NewSectionReader(c.f, off, size), c: c}, nil
+		}
 	}
 	size, err := s.Size(id)
 	if err != nil {
@@ -270,6 +279,21 @@ func (s *Snapshot) ReadLink(id ID) (string, error) {
 type memBlob struct{ *bytes.Reader }
 
 func (memBlob) Close() error { return nil }
+
+// contentsBlob is a range of the snapshot's contents file; it holds the
+// file open until closed.
+type contentsBlob struct {
+	*io.SectionReader
+	c      *Contents
+	closed atomic.Bool
+}
+
+func (b *contentsBlob) Close() error {
+	if b.closed.CompareAndSwap(false, true) {
+		b.c.drop()
+	}
+	return nil
+}
 
 type fileBlob struct {
 	*os.File

@@ -97,12 +97,26 @@ Example:
 			return nil
 		},
 	})
+	var dropContents bool
 	register(&command{
 		name: "gc", maxArgs: 0,
 		summary: "drop snapshots no one uses, then let each mirror collect garbage",
 		help: `A snapshot is kept while any process holds a lease on it (a checkout in
-progress, a mounted workspace) or any workspace is based on it.`,
-		run: runGC,
+progress, a mounted workspace) or any workspace is based on it.
+
+With --contents, the kept snapshots also lose their contents files (their
+blobs inflated by a checkout, about the tree's size each); the next checkout
+of each commit makes its file again.
+
+Examples:
+  gitfs gc
+  gitfs gc --contents`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&dropContents, "contents", false, "also remove kept snapshots' inflated contents files")
+		},
+		run: func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+			return runGC(ctx, e, dropContents)
+		},
 	})
 }
 
@@ -136,7 +150,7 @@ func (e *env) resolve(ctx context.Context, repo, rev string) (string, error) {
 	return "", err
 }
 
-func runGC(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+func runGC(ctx context.Context, e *env, dropContents bool) error {
 	st, err := e.openSnapshots()
 	if err != nil {
 		return err
@@ -150,6 +164,13 @@ func runGC(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "removed %d snapshot(s)\n", len(removed))
+	if dropContents {
+		freed, err := st.DropContents()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed contents files: %.1f MiB freed\n", float64(freed)/(1<<20))
+	}
 	e.mirrors.CleanStale()
 	infos, err := e.mirrors.List(ctx)
 	if err != nil {
