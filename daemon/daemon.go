@@ -28,6 +28,10 @@ type Config struct {
 	Log           *slog.Logger
 	FetchInterval time.Duration // 0: no background fetch
 	Passthrough   bool
+	// Inflate makes every workspace's snapshot inflate its blobs into its
+	// contents file in the background, so that cold reads and checkouts
+	// of it copy instead of decompressing.
+	Inflate bool
 }
 
 // Daemon is a running mount plus its control socket.
@@ -41,6 +45,7 @@ type Daemon struct {
 	bg       sync.WaitGroup     // background goroutines
 	stopOnce sync.Once
 	stopErr  error
+	inflateq chan inflateJob // nil unless Config.Inflate
 }
 
 // Start mounts the file system, restores every workspace, and serves the
@@ -98,6 +103,17 @@ func Start(cfg Config) (*Daemon, error) {
 			cfg.Log.Error("control socket stopped", "err", err)
 		}
 	}()
+	if cfg.Inflate {
+		d.inflateq = make(chan inflateJob, 256)
+		for _, w := range d.fs.List() {
+			d.queueInflate(w.Repo, w.Commit)
+		}
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.inflateLoop(ctx)
+		}()
+	}
 	if cfg.FetchInterval > 0 {
 		d.bg.Add(1)
 		go func() {
@@ -195,6 +211,7 @@ func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse,
 		return CreateResponse{}, err
 	}
 	d.cfg.Log.Info("workspace created", "name", req.Name, "repo", req.Repo, "rev", req.Rev, "merge_into", req.MergeInto, "commit", spec.Commit)
+	d.queueInflate(req.Repo, spec.Commit)
 	return CreateResponse{Path: path, Commit: spec.Commit}, nil
 }
 
@@ -232,6 +249,7 @@ func (d *Daemon) update(ctx context.Context, name string, req UpdateRequest) (Up
 		return UpdateResponse{}, err
 	}
 	d.cfg.Log.Info("workspace updated", "name", name, "from", info.Commit, "to", spec.Commit)
+	d.queueInflate(info.Repo, spec.Commit)
 	return UpdateResponse{From: info.Commit, To: spec.Commit}, nil
 }
 

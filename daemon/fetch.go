@@ -80,5 +80,6 @@ func (d *Daemon) precomputeMerges(ctx context.Context, repo string) {
 		}
 		release()
 		d.cfg.Log.Info("merge precomputed: 'gitfs ws update' switches to it", "workspace", w.Name, "commit", spec.Commit)
+		d.queueInflate(repo, spec.Commit)
 	}
 }

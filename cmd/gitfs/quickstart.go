@@ -50,7 +50,7 @@ Example (from a clone of gitfs):
 			if err != nil {
 				return err
 			}
-			d, err := startDaemon(e, mp, 0, true)
+			d, err := startDaemon(e, mp, 0, true, false)
 			if err != nil {
 				return err
 			}

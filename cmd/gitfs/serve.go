@@ -14,7 +14,7 @@ import (
 func init() {
 	var mountpoint string
 	var fetchInterval time.Duration
-	var passthrough bool
+	var passthrough, inflate bool
 	register(&command{
 		name: "serve", maxArgs: 0,
 		summary: "run the daemon: mount workspaces and browse paths, serve the control socket",
@@ -36,12 +36,13 @@ Example:
 			fs.StringVar(&mountpoint, "mountpoint", "", "directory to mount on (created if missing)")
 			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
 			fs.BoolVar(&passthrough, "passthrough", true, "let the kernel read and write upper-layer files directly (FUSE passthrough)")
+			fs.BoolVar(&inflate, "inflate", false, "inflate each workspace's commit into its snapshot in the background (one core; costs the tree's size on disk per commit): cold reads and checkouts then copy instead of decompressing")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 			if mountpoint == "" {
 				return usageError{"--mountpoint is required"}
 			}
-			d, err := startDaemon(e, mountpoint, fetchInterval, passthrough)
+			d, err := startDaemon(e, mountpoint, fetchInterval, passthrough, inflate)
 			if err != nil {
 				return err
 			}
@@ -51,7 +52,7 @@ Example:
 	})
 }
 
-func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough bool) (*daemon.Daemon, error) {
+func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough, inflate bool) (*daemon.Daemon, error) {
 	// The kernel has already applied the caller's umask to modes it passes
 	// us; applying ours again would turn 0620 into 0600.
 	syscall.Umask(0)
@@ -67,6 +68,7 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 		Log:           e.log,
 		FetchInterval: fetchInterval,
 		Passthrough:   passthrough,
+		Inflate:       inflate,
 	})
 }
 
