@@ -188,7 +188,7 @@ func contentsFor(ctx context.Context, src source, workers int, opts Options, pro
 	}
 	if errors.Is(err, snapshot.ErrNoContents) && !opts.NoInflate {
 		prog.phase("inflating")
-		c, err = cs.Inflate(ctx, snapshot.InflateOptions{Workers: workers, Progress: prog.inflated})
+		c, err = cs.Inflate(ctx, snapshot.InflateOptions{Workers: workers, Progress: prog.inflated, Early: true})
 		prog.phase("")
 		if err == nil {
 			return c, nil

@@ -56,6 +56,9 @@ type Contents struct {
 	// blob stays readable after the snapshot is released (open files of a
 	// workspace that moved to another commit read their old bytes).
 	refs atomic.Int64
+	// published, when not nil, is closed once an early Inflate has synced
+	// and published the file (or given up).
+	published chan struct{}
 }
 
 func (c *Contents) hold() { c.refs.Add(1) }
@@ -70,8 +73,12 @@ func (c *Contents) drop() {
 // Locate gives, until Close. It must not be closed itself.
 func (c *Contents) File() *os.File { return c.f }
 
-// Close releases the caller's hold on the file.
+// Close releases the caller's hold on the file, after waiting for an
+// early Inflate's background publish.
 func (c *Contents) Close() error {
+	if c.published != nil {
+		<-c.published
+	}
 	c.drop()
 	return nil
 }
@@ -234,11 +241,16 @@ func (s *Snapshot) removeContents() error {
 type InflateOptions struct {
 	Workers  int           // goroutines inflating; at least 1
 	Progress *atomic.Int64 // if set, bytes inflated so far are added here
+	// Early returns as soon as every blob is written: the file is synced
+	// and published in the background while the caller reads it, and the
+	// returned Contents' Close waits for that.
+	Early bool
 }
 
 // Inflate makes the snapshot's contents file if it does not exist yet and
-// returns it; the caller closes it. If another process is making it, it returns ErrContentsBusy
-// at once rather than wait: callers can read from the packs meanwhile.
+// returns it; the caller closes it. If another process is making it, it
+// returns ErrContentsBusy at once rather than wait: callers can read from
+// the packs meanwhile.
 func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents, error) {
 	if c, err := s.Contents(); err == nil || !errors.Is(err, ErrNoContents) {
 		return c, err
@@ -250,7 +262,12 @@ func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents,
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			lock.Unlock()
+		}
+	}()
 	if c, err := s.Contents(); err == nil || !errors.Is(err, ErrNoContents) {
 		return c, err // made by another process before we got the lock
 	}
@@ -268,26 +285,66 @@ func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents,
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	defer tmp.Close()
 	start := time.Now()
 	size, err := s.writeContents(ctx, tmp, ids, opts)
+	var c *Contents
 	if err == nil {
-		err = tmp.Chmod(0o444)
+		c, err = readContents(tmp)
 	}
 	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, contentsName)); err != nil {
-		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
+	// The file is complete in the page cache and this process may read it
+	// now. Others may only once it is on disk and published: a file that
+	// read back as zeros after a crash would be served as blob bytes.
+	publish := func() error {
+		err := tmp.Sync()
+		if err == nil {
+			err = tmp.Chmod(0o444)
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), filepath.Join(s.dir, contentsName))
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("snapshot %s: publish contents: %w", s.meta.Commit, err)
+		}
+		if d, err := os.Open(s.dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
+		s.store.log.Info("snapshot contents inflated", "commit", s.meta.Commit, "blobs", len(ids),
+			"bytes", size, "took", time.Since(start).Round(time.Millisecond))
+		return nil
 	}
-	if d, err := os.Open(s.dir); err == nil {
-		d.Sync()
-		d.Close()
+	if !opts.Early {
+		if err := publish(); err != nil {
+			c.close()
+			return nil, err
+		}
+	} else {
+		c.published = make(chan struct{})
+		locked = false
+		go func() {
+			defer close(c.published)
+			defer lock.Unlock()
+			if err := publish(); err != nil {
+				s.store.log.Warn("snapshot contents not kept", "commit", s.meta.Commit, "err", err)
+			}
+		}()
 	}
-	s.store.log.Info("snapshot contents inflated", "commit", s.meta.Commit, "blobs", len(ids),
-		"bytes", size, "took", time.Since(start).Round(time.Millisecond))
-	return s.Contents()
+	s.contentsMu.Lock()
+	if s.contents == nil {
+		s.contents = c // the snapshot's hold
+	} else {
+		c.close() // impossible under the lock; keep the first
+		c = s.contents
+	}
+	s.contentsMu.Unlock()
+	c.hold()
+	return c, nil
 }
 
 // blobIDs lists every distinct blob of the tree, in tree order.
@@ -322,7 +379,7 @@ func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
 }
 
 // writeContents inflates ids into f with opts.Workers goroutines, then
-// appends the index and trailer and syncs f; it returns the file's size.
+// appends the index and trailer; it returns the file's size.
 // Workers take ids in small
 // runs, so the file stays close to tree order, and gather small blobs into
 // one write.
@@ -378,13 +435,6 @@ func (s *Snapshot) writeContents(ctx context.Context, f *os.File, ids []ID, opts
 	if _, err := f.WriteAt(append(index, tr[:]...), dataEnd); err != nil {
 		return 0, err
 	}
-	// Published only once on disk: a file that reads back as zeros after a
-	// crash would be served as blob bytes.
-	syncStart := time.Now()
-	if err := f.Sync(); err != nil {
-		return 0, err
-	}
-	s.store.log.Debug("contents synced", "took", time.Since(syncStart))
 	return dataEnd + int64(len(index)) + contentsTrailer, nil
 }
 

@@ -411,3 +411,37 @@ func TestDropContents(t *testing.T) {
 	defer c.Close()
 	checkContents(t, snap, c, files)
 }
+
+// TestInflateEarly: an early Inflate hands back a usable file before it is
+// synced and published; Close waits for the publish.
+func TestInflateEarly(t *testing.T) {
+	files := contentsFiles()[150:]
+	st, _, root, commit := setup(t, files)
+	snap, release, err := st.Get(context.Background(), "demo", commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2, Early: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkContents(t, snap, c, files)
+	c.Close()
+	path := filepath.Join(root, "snapshots", commit, "contents")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("contents file not published once Close returned: %v", err)
+	}
+	if fi.Mode().Perm() != 0o444 {
+		t.Errorf("contents file mode %v, want read-only", fi.Mode().Perm())
+	}
+	fndNoTemps(t, filepath.Join(root, "snapshots", commit))
+	// The snapshot keeps using it, and another Inflate is a no-op.
+	c2, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 1, Early: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	checkContents(t, snap, c2, files)
+}
