@@ -239,6 +239,31 @@ func (v *view) place(pfd int, name string, isDir bool, mk func(dfd int, nm strin
 	return 0
 }
 
+// lockNewEntry is the common start of every handler that adds a name
+// (Create, Mkdir, Mknod, Symlink, Link): it takes the view lock for
+// writing, checks that name is free in n, makes n an upper directory and
+// returns its descriptor. unlock releases both, in order.
+func (n *node) lockNewEntry(name string) (pfd int, unlock func(), e syscall.Errno) {
+	v := n.v
+	if v.readonly {
+		return -1, nil, syscall.EROFS
+	}
+	v.mu.Lock()
+	if e := n.prepareDir(name); e != 0 {
+		v.mu.Unlock()
+		return -1, nil, e
+	}
+	pfd, done, e := n.dirFd()
+	if e != 0 {
+		v.mu.Unlock()
+		return -1, nil, e
+	}
+	return pfd, func() {
+		done()
+		v.mu.Unlock()
+	}, 0
+}
+
 // prepareDir checks that name is free in n and makes n an upper directory.
 func (n *node) prepareDir(name string) syscall.Errno {
 	if n.v.readonly {
@@ -265,19 +290,11 @@ func (n *node) newNode(ctx context.Context, st *unix.Stat_t, opaque bool, out *f
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	v := n.v
-	if v.readonly {
-		return nil, nil, 0, syscall.EROFS
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.prepareDir(name); e != 0 {
-		return nil, nil, 0, e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	defer done()
+	defer unlock()
 	fd := -1
 	e = v.place(pfd, name, false, func(dfd int, nm string) error {
 		f, err := unix.Openat(dfd, nm, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|int(flags&syscall.O_APPEND), 0o600)
@@ -367,19 +384,11 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	v := n.v
-	if v.readonly {
-		return nil, syscall.EROFS
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.prepareDir(name); e != 0 {
-		return nil, e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, e
 	}
-	defer done()
+	defer unlock()
 	var st unix.Stat_t
 	e = v.place(pfd, name, true, func(dfd int, nm string) error {
 		if err := unix.Mkdirat(dfd, nm, 0o700); err != nil {
@@ -424,16 +433,11 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	default:
 		return nil, syscall.EPERM // no device nodes in a workspace (0/0 is a whiteout)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.prepareDir(name); e != 0 {
-		return nil, e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, e
 	}
-	defer done()
+	defer unlock()
 	e = v.place(pfd, name, false, func(dfd int, nm string) error {
 		if err := unix.Mknodat(dfd, nm, mode&syscall.S_IFMT|0o600, 0); err != nil {
 			return err
@@ -457,19 +461,11 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	v := n.v
-	if v.readonly {
-		return nil, syscall.EROFS
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.prepareDir(name); e != 0 {
-		return nil, e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, e
 	}
-	defer done()
+	defer unlock()
 	e = v.place(pfd, name, false, func(dfd int, nm string) error {
 		if err := unix.Symlinkat(target, dfd, nm); err != nil {
 			return err
@@ -499,16 +495,11 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if kindIsDir(tn) {
 		return nil, syscall.EPERM
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.prepareDir(name); e != 0 {
-		return nil, e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, e
 	}
-	defer done()
+	defer unlock()
 	tn.mu.Lock()
 	anon := tn.anonFd
 	tn.mu.Unlock()
