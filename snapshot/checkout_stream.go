@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -278,6 +279,71 @@ func (ps *packSet) stream(id plumbing.Hash) (io.ReadCloser, int64, error) {
 		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
 	}
 	return nil, 0, fmt.Errorf("object %s is not a blob", id)
+}
+
+// streamCaching is stream for one pass over many blobs in pack order
+// (inflating a snapshot's contents): a plain blob up to streamBaseItemMax
+// is inflated whole and kept in the base cache, since the deltas that
+// follow it in the pack are built on it, and an object in the cache is
+// never inflated again. In tree order the same pass inflated about twice
+// the bytes it wrote.
+func (ps *packSet) streamCaching(id plumbing.Hash) (io.ReadCloser, int64, error) {
+	fp, err := ps.fastReader()
+	if err != nil {
+		return nil, 0, err
+	}
+	p, off, ok := ps.find(id)
+	if !ok {
+		return nil, 0, fmt.Errorf("object %s: %w", id, plumbing.ErrObjectNotFound)
+	}
+	if typ, data, ok := fp.cache.get(p, off); ok {
+		if typ != packBlob {
+			return nil, 0, fmt.Errorf("object %s is not a blob", id)
+		}
+		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}
+	h, err := fp.header(p, off)
+	if err != nil {
+		return nil, 0, fmt.Errorf("object %s: %w", id, err)
+	}
+	if h.typ == packBlob && h.size <= streamBaseItemMax {
+		data, err := fp.inflateAll(p, h)
+		if err != nil {
+			return nil, 0, fmt.Errorf("object %s: %w", id, err)
+		}
+		fp.cache.put(p, off, packBlob, data)
+		return io.NopCloser(bytes.NewReader(data)), h.size, nil
+	}
+	return ps.stream(id)
+}
+
+// sortByPackOrder orders ids as their objects lie in the packs, where a
+// delta's base comes before it. Objects not found keep their place at
+// the end, to fail when read.
+func (ps *packSet) sortByPackOrder(ids []plumbing.Hash) {
+	type pos struct {
+		pack int
+		off  int64
+	}
+	index := make(map[*pack]int, len(ps.packs))
+	for i, p := range ps.packs {
+		index[p] = i
+	}
+	where := make(map[plumbing.Hash]pos, len(ids))
+	for _, id := range ids {
+		if p, off, ok := ps.find(id); ok {
+			where[id] = pos{index[p], off}
+		} else {
+			where[id] = pos{len(ps.packs), 0}
+		}
+	}
+	sort.SliceStable(ids, func(i, j int) bool {
+		a, b := where[ids[i]], where[ids[j]]
+		if a.pack != b.pack {
+			return a.pack < b.pack
+		}
+		return a.off < b.off
+	})
 }
 
 type chainLink struct {

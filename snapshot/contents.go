@@ -28,8 +28,8 @@ import (
 // daemon for its workspaces), published by one rename and removed with
 // the snapshot; it roughly doubles a snapshot's disk use.
 //
-// Layout: the blobs' bytes, in tree order (the order checkouts write them),
-// each once; then the index, one record per blob sorted by id; then a
+// Layout: the blobs' bytes, each once, in pack order (so that every delta
+// base is inflated once and found in the cache by the deltas after it); then the index, one record per blob sorted by id; then a
 // trailer. The index's SHA-256 in the trailer catches a torn or truncated
 // file; the blob bytes themselves are trusted as the pinned packs are.
 const (
@@ -281,6 +281,7 @@ func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents,
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
 	}
+	s.packs.sortByPackOrder(ids)
 	tmp, err := os.CreateTemp(s.dir, contentsName+locks.TempMarker+"*")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
@@ -381,7 +382,7 @@ func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
 // writeContents inflates ids into f with opts.Workers goroutines, then
 // appends the index and trailer; it returns the file's size.
 // Workers take ids in small
-// runs, so the file stays close to tree order, and gather small blobs into
+// runs, so the file stays close to the order of ids, and gather small blobs into
 // one write.
 func (s *Snapshot) writeContents(ctx context.Context, f *os.File, ids []ID, opts InflateOptions) (int64, error) {
 	workers := max(1, opts.Workers)
@@ -458,7 +459,7 @@ func (w *contentsWriter) record(id ID, off, size int64) {
 }
 
 func (w *contentsWriter) add(id ID) error {
-	rc, size, err := w.s.packs.stream(id)
+	rc, size, err := w.s.packs.streamCaching(id)
 	if err != nil {
 		return err
 	}
