@@ -153,6 +153,19 @@ func matMedian(runs []matRun) time.Duration {
 	return ds[len(ds)/2]
 }
 
+// matPairedRatios formats the median, least and greatest of a[i]/b[i].
+func matPairedRatios(a, b []matRun) string {
+	r := make([]float64, 0, len(a))
+	for i := range min(len(a), len(b)) {
+		r = append(r, float64(a[i].wall)/float64(b[i].wall))
+	}
+	if len(r) == 0 {
+		return "none"
+	}
+	sort.Float64s(r)
+	return fmt.Sprintf("%.2f [%.2f-%.2f]", r[len(r)/2], r[0], r[len(r)-1])
+}
+
 func matMaxRSS(runs []matRun) int64 {
 	var m int64
 	for _, r := range runs {
@@ -216,6 +229,11 @@ func matCompare(t testing.TB, n, runs int) (gitfsMed, gitMed time.Duration, rss 
 		float64(gitfsMed)/float64(gitMed), runs)
 	t.Logf("%d files: first gitfs checkout of the commit (inflating its contents file) median %v (peak RSS %d MiB): ratio %.2f to git",
 		n, firstMed.Round(time.Millisecond), matMaxRSS(first)>>20, float64(firstMed)/float64(gitMed))
+	// The file system's speed drifts within a run (on these machines,
+	// creating files is slow for minutes after mass deletions); ratios of
+	// the runs made side by side are steadier than ratios of medians.
+	t.Logf("%d files: per-round ratios to git, median [min-max]: gitfs %s, first gitfs checkout %s",
+		n, matPairedRatios(f, g), matPairedRatios(first, g))
 	return gitfsMed, gitMed, rss
 }
 
