@@ -249,6 +249,20 @@ func (fp *fastPacks) inflateAll(p *pack, h objHeader) ([]byte, error) {
 
 // stream returns a reader of blob id's content and its size.
 func (ps *packSet) stream(id plumbing.Hash) (io.ReadCloser, int64, error) {
+	return ps.readBlob(id, false)
+}
+
+// streamCaching is stream for one pass over many blobs in pack order
+// (inflating a snapshot's contents): a plain blob up to streamBaseItemMax
+// is inflated whole and kept in the base cache, since the deltas that
+// follow it in the pack are built on it, and an object in the cache is
+// never inflated again. In tree order the same pass inflated about twice
+// the bytes it wrote.
+func (ps *packSet) streamCaching(id plumbing.Hash) (io.ReadCloser, int64, error) {
+	return ps.readBlob(id, true)
+}
+
+func (ps *packSet) readBlob(id plumbing.Hash, caching bool) (io.ReadCloser, int64, error) {
 	fp, err := ps.fastReader()
 	if err != nil {
 		return nil, 0, err
@@ -257,12 +271,31 @@ func (ps *packSet) stream(id plumbing.Hash) (io.ReadCloser, int64, error) {
 	if !ok {
 		return nil, 0, fmt.Errorf("object %s: %w", id, plumbing.ErrObjectNotFound)
 	}
+	whole := func(typ int, data []byte) (io.ReadCloser, int64, error) {
+		if typ != packBlob {
+			return nil, 0, fmt.Errorf("object %s is not a blob", id)
+		}
+		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}
+	if caching {
+		if typ, data, ok := fp.cache.get(p, off); ok {
+			return whole(typ, data)
+		}
+	}
 	h, err := fp.header(p, off)
 	if err != nil {
 		return nil, 0, fmt.Errorf("object %s: %w", id, err)
 	}
 	switch h.typ {
 	case packBlob:
+		if caching && h.size <= streamBaseItemMax {
+			data, err := fp.inflateAll(p, h)
+			if err != nil {
+				return nil, 0, fmt.Errorf("object %s: %w", id, err)
+			}
+			fp.cache.put(p, off, packBlob, data)
+			return whole(packBlob, data)
+		}
 		in, err := fp.inflate(p, h)
 		if err != nil {
 			return nil, 0, fmt.Errorf("object %s: %w", id, err)
@@ -273,48 +306,9 @@ func (ps *packSet) stream(id plumbing.Hash) (io.ReadCloser, int64, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("object %s: %w", id, err)
 		}
-		if typ != packBlob {
-			return nil, 0, fmt.Errorf("object %s is not a blob", id)
-		}
-		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+		return whole(typ, data)
 	}
 	return nil, 0, fmt.Errorf("object %s is not a blob", id)
-}
-
-// streamCaching is stream for one pass over many blobs in pack order
-// (inflating a snapshot's contents): a plain blob up to streamBaseItemMax
-// is inflated whole and kept in the base cache, since the deltas that
-// follow it in the pack are built on it, and an object in the cache is
-// never inflated again. In tree order the same pass inflated about twice
-// the bytes it wrote.
-func (ps *packSet) streamCaching(id plumbing.Hash) (io.ReadCloser, int64, error) {
-	fp, err := ps.fastReader()
-	if err != nil {
-		return nil, 0, err
-	}
-	p, off, ok := ps.find(id)
-	if !ok {
-		return nil, 0, fmt.Errorf("object %s: %w", id, plumbing.ErrObjectNotFound)
-	}
-	if typ, data, ok := fp.cache.get(p, off); ok {
-		if typ != packBlob {
-			return nil, 0, fmt.Errorf("object %s is not a blob", id)
-		}
-		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
-	}
-	h, err := fp.header(p, off)
-	if err != nil {
-		return nil, 0, fmt.Errorf("object %s: %w", id, err)
-	}
-	if h.typ == packBlob && h.size <= streamBaseItemMax {
-		data, err := fp.inflateAll(p, h)
-		if err != nil {
-			return nil, 0, fmt.Errorf("object %s: %w", id, err)
-		}
-		fp.cache.put(p, off, packBlob, data)
-		return io.NopCloser(bytes.NewReader(data)), h.size, nil
-	}
-	return ps.stream(id)
 }
 
 // sortByPackOrder orders ids as their objects lie in the packs, where a

@@ -75,22 +75,9 @@ func TestStreamMatchesContent(t *testing.T) {
 		id   snapshot.ID
 	}
 	var items []item
-	var walk func(id snapshot.ID, dir string)
-	walk = func(id snapshot.ID, dir string) {
-		entries, err := snap.Tree(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			p := strings.TrimPrefix(dir+"/"+e.Name, "/")
-			if e.Kind == snapshot.Dir {
-				walk(e.ID, p)
-			} else {
-				items = append(items, item{p, e.ID})
-			}
-		}
+	for p, id := range blobsOf(t, snap) {
+		items = append(items, item{p, id})
 	}
-	walk(snap.Root(), "")
 	if len(items) != len(files) {
 		t.Fatalf("tree has %d files, committed %d", len(items), len(files))
 	}

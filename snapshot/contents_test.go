@@ -101,11 +101,7 @@ func checkContents(t *testing.T, snap *snapshot.Snapshot, c *snapshot.Contents, 
 func TestInflateMatchesContent(t *testing.T) {
 	files := contentsFiles()
 	st, _, root, commit := setup(t, files)
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	snap := leased(t, st, commit)
 	if _, err := snap.Contents(); !errors.Is(err, snapshot.ErrNoContents) {
 		t.Fatalf("Contents before Inflate: %v, want ErrNoContents", err)
 	}
@@ -268,11 +264,7 @@ func flip(t *testing.T, path string, off int64) {
 func TestInflateBusyAndStale(t *testing.T) {
 	files := contentsFiles()[190:]
 	st, _, root, commit := setup(t, files)
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	snap := leased(t, st, commit)
 	lock, err := locks.TryExclusive(filepath.Join(root, "locks", "snapshot-"+commit+".contents"))
 	if err != nil {
 		t.Fatal(err)
@@ -301,11 +293,7 @@ func TestInflateBusyAndStale(t *testing.T) {
 // temp file.
 func TestInflateCanceled(t *testing.T) {
 	st, _, root, commit := setup(t, contentsFiles())
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	snap := leased(t, st, commit)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := snap.Inflate(ctx, snapshot.InflateOptions{Workers: 2}); !errors.Is(err, context.Canceled) {
@@ -368,11 +356,7 @@ func TestOpenFromContents(t *testing.T) {
 func TestDropContents(t *testing.T) {
 	files := contentsFiles()[180:]
 	st, _, root, commit := setup(t, files)
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	snap := leased(t, st, commit)
 	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -417,11 +401,7 @@ func TestDropContents(t *testing.T) {
 func TestInflateEarly(t *testing.T) {
 	files := contentsFiles()[150:]
 	st, _, root, commit := setup(t, files)
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	snap := leased(t, st, commit)
 	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2, Early: true})
 	if err != nil {
 		t.Fatal(err)
@@ -444,4 +424,15 @@ func TestInflateEarly(t *testing.T) {
 	}
 	defer c2.Close()
 	checkContents(t, snap, c2, files)
+}
+
+// leased returns the snapshot of commit, released when the test ends.
+func leased(t *testing.T, st *snapshot.Store, commit string) *snapshot.Snapshot {
+	t.Helper()
+	snap, release, err := st.Get(context.Background(), "demo", commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return snap
 }
