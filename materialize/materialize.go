@@ -14,8 +14,10 @@
 //     range of the file list (so workers stay in different directories)
 //     and steals from the others' tails when it runs dry. Files are
 //     created with O_CREAT|O_EXCL|O_NOFOLLOW relative to a directory
-//     descriptor opened with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, and
-//     blobs are streamed, never held whole.
+//     descriptor opened with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS. Bytes
+//     come from the snapshot's contents file (every blob inflated once,
+//     by the first checkout of the commit) with copy_file_range, or are
+//     streamed from the packs, never held whole.
 //  4. Write colliding files, then symlinks, sequentially. No symlink
 //     exists while any file is written, and symlinks never replace
 //     anything, so no write can be redirected through one.
