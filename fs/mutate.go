@@ -438,7 +438,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		return nil, e
 	}
 	defer unlock()
-	e = v.place(pfd, name, false, func(dfd int, nm string) error {
+	return n.addEntry(ctx, pfd, name, out, func(dfd int, nm string) error {
 		if err := unix.Mknodat(dfd, nm, mode&syscall.S_IFMT|0o600, 0); err != nil {
 			return err
 		}
@@ -449,14 +449,6 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		v.own(ctx, dfd, nm)
 		return nil
 	})
-	if e != 0 {
-		return nil, e
-	}
-	st, err := lstatAt(pfd, name)
-	if err != nil {
-		return nil, errno(err)
-	}
-	return n.newNode(ctx, &st, false, out), 0
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -466,14 +458,19 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 		return nil, e
 	}
 	defer unlock()
-	e = v.place(pfd, name, false, func(dfd int, nm string) error {
+	return n.addEntry(ctx, pfd, name, out, func(dfd int, nm string) error {
 		if err := unix.Symlinkat(target, dfd, nm); err != nil {
 			return err
 		}
 		v.own(ctx, dfd, nm)
 		return nil
 	})
-	if e != 0 {
+}
+
+// addEntry places the non-directory entry that make creates as name in
+// pfd (see place) and returns its node.
+func (n *node) addEntry(ctx context.Context, pfd int, name string, out *fuse.EntryOut, make func(dfd int, nm string) error) (*gofs.Inode, syscall.Errno) {
+	if e := n.v.place(pfd, name, false, make); e != 0 {
 		return nil, e
 	}
 	st, err := lstatAt(pfd, name)

@@ -2,10 +2,8 @@ package snapshot_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/gitfs/gitfs/internal/gittest"
-	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 )
 
@@ -37,17 +34,7 @@ func TestStreamMatchesContent(t *testing.T) {
 	}
 	files = append(files, gittest.File{Path: "big.bin", Content: big}, gittest.File{Path: "empty", Content: nil})
 
-	repo := gittest.NewRepo(t)
-	commit := repo.Commit(t, "main", "stream", files)
-	root := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ms, err := mirror.Open(root, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ms.Add(context.Background(), "demo", repo.Dir); err != nil {
-		t.Fatal(err)
-	}
+	st, _, root, commit := setup(t, files)
 	packs, _ := filepath.Glob(filepath.Join(root, "mirrors", "demo.git", "objects", "pack", "*.idx"))
 	out, err := exec.Command("git", append([]string{"verify-pack", "-v"}, packs...)...).Output()
 	if err != nil {
@@ -56,15 +43,7 @@ func TestStreamMatchesContent(t *testing.T) {
 	if !strings.Contains(string(out), "chain length = ") {
 		t.Fatalf("test repository has no deltas; the delta path would go untested")
 	}
-	st, err := snapshot.NewStore(root, ms, log, snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	snap := leased(t, st, commit)
 
 	want := make(map[string][]byte, len(files))
 	for _, f := range files {

@@ -201,11 +201,7 @@ func TestContentsDamaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Close()
+			inflate(t, snap)
 			release()
 			path := filepath.Join(root, "snapshots", commit, "contents")
 			fi, err := os.Stat(path)
@@ -231,7 +227,7 @@ func TestContentsDamaged(t *testing.T) {
 			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("damaged contents file left in place: %v", err)
 			}
-			c, err = snap2.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+			c, err := snap2.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -316,11 +312,7 @@ func TestOpenFromContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
+	inflate(t, snap)
 	ids := blobsOf(t, snap)
 	type open struct {
 		path string
@@ -357,11 +349,7 @@ func TestDropContents(t *testing.T) {
 	files := contentsFiles()[180:]
 	st, _, root, commit := setup(t, files)
 	snap := leased(t, st, commit)
-	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
+	inflate(t, snap)
 	f := files[0]
 	b, err := snap.Open(blobsOf(t, snap)[f.Path])
 	if err != nil {
@@ -388,7 +376,7 @@ func TestDropContents(t *testing.T) {
 	if _, err := snap.Contents(); !errors.Is(err, snapshot.ErrNoContents) {
 		t.Fatalf("Contents after DropContents: %v", err)
 	}
-	c, err = snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,4 +423,14 @@ func leased(t *testing.T, st *snapshot.Store, commit string) *snapshot.Snapshot 
 	}
 	t.Cleanup(release)
 	return snap
+}
+
+// inflate makes snap's contents file.
+func inflate(t *testing.T, snap *snapshot.Snapshot) {
+	t.Helper()
+	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
