@@ -331,21 +331,38 @@ func TestRefusesHostileTrees(t *testing.T) {
 
 func ruleFirstWords(rule string) string { return strings.Join(strings.Fields(rule)[:3], " ") }
 
-func TestCheckName(t *testing.T) {
-	ok := []string{"git", ".github", ".gitignore", ".gitattributes", "foo.git", ".git2", "git~", "git~1a", "a..b", "...", "a b", "ü", `back\slash`, ".gitmodules"}
-	for _, n := range ok {
-		if rule := checkName(n, false); rule != "" {
-			t.Errorf("checkName(%q) = %q, want accepted", n, rule)
-		}
+// refusingSrc is a source whose Tree refuses one tree as a snapshot does
+// when it decodes a hostile tree (it knows the tree, not its path).
+type refusingSrc struct {
+	*fakeSrc
+	bad snapshot.ID
+}
+
+func (r refusingSrc) Tree(id snapshot.ID) ([]snapshot.Entry, error) {
+	if id == r.bad {
+		return nil, &snapshot.RefusedError{Path: ".git", Rule: snapshot.RuleDotGit, Tree: id}
 	}
-	bad := []string{".git", ".GiT", "GIT~1", "git~2", ".git.", ".git  ", ".git:stream", "\u200d.git", ".gi\u206at", `x\.git`, `.git\x`, "..", "."}
-	for _, n := range bad {
-		if checkName(n, false) == "" {
-			t.Errorf("checkName(%q) accepted, want refused", n)
-		}
+	return r.fakeSrc.Tree(id)
+}
+
+// TestRefusalFromSnapshotNamesPath: a tree the snapshot refuses while the
+// plan reads it is reported as the plan's own refusals are: at its full
+// path, nothing written.
+func TestRefusalFromSnapshotNamesPath(t *testing.T) {
+	f := newFake()
+	sub := f.dir("sub", f.file("ok", "x"))
+	src := refusingSrc{f.withRoot(f.dir("a", sub)), sub.ID}
+	out := filepath.Join(t.TempDir(), "out")
+	_, err := checkout(context.Background(), src, out, Options{}, defaultLimits)
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Path != "a/sub/.git" || re.Rule != ruleDotGit {
+		t.Fatalf("err = %v, want a refusal of a/sub/.git", err)
 	}
-	if checkName(".GITMODULES.", true) == "" {
-		t.Errorf("symlinked .GITMODULES. accepted")
+	if !strings.Contains(err.Error(), "nothing was written") {
+		t.Errorf("error does not say nothing was written: %v", err)
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("target exists after a refusal: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package materialize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -80,6 +81,12 @@ func makePlan(ctx context.Context, src source, dirLen int, foldCase bool, lim li
 			return err
 		}
 		entries, err := src.Tree(id)
+		if re := (*RefusedError)(nil); errors.As(err, &re) {
+			// The snapshot refused this tree as it read it: report it at
+			// its path here, as the plan's own refusals are.
+			re = re.Under(p.dirs[dir].path)
+			return refuse(re.Path, re.Rule)
+		}
 		if err != nil {
 			return fmt.Errorf("read tree of %q: %w", displayPath(p.dirs[dir].path), err)
 		}
@@ -101,7 +108,7 @@ func makePlan(ctx context.Context, src source, dirLen int, foldCase bool, lim li
 		collide := make([]bool, len(entries))
 		for i, e := range entries {
 			path := joinPath(parent, e.Name)
-			if rule := checkName(e.Name, e.Kind == snapshot.Symlink); rule != "" {
+			if rule := snapshot.CheckName(e.Name, e.Kind); rule != "" {
 				return refuse(path, rule)
 			}
 			if _, dup := seen[e.Name]; dup {

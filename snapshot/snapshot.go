@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // ID is a git object id.
@@ -103,7 +103,10 @@ func (s *Snapshot) CommitTime() time.Time { return s.meta.CommitTime }
 // fit for objects/info/alternates.
 func (s *Snapshot) ObjectsDir() string { return filepath.Join(s.dir, "objects") }
 
-// Tree returns the entries of tree id, in git order.
+// Tree returns the entries of tree id, in git order. A tree that breaks
+// the rules of names.go gives a *RefusedError (naming the entry and id) and
+// is never cached: asking again decodes and refuses it again, which costs
+// at most Options.MaxTreeEntries entries.
 func (s *Snapshot) Tree(id ID) ([]Entry, error) {
 	key := string(id[:])
 	if v, ok := s.store.trees.Get(key); ok {
@@ -113,14 +116,23 @@ func (s *Snapshot) Tree(id ID) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	cost := int64(64)
+	// Counted on the slice's capacity, not its length: decodeTree sizes it
+	// from the object's size, which may overestimate.
+	cost := 64 + int64(cap(entries))*48
 	for _, e := range entries {
-		cost += int64(len(e.Name)) + 48
+		cost += int64(len(e.Name))
 	}
 	s.store.trees.Set(key, entries, cost)
 	return entries, nil
 }
 
+// readTree decodes tree id and validates it as it goes: every name
+// (CheckName), strict git order without duplicates, and at most
+// Options.MaxTreeEntries entries, so a tree bomb costs a bounded read, not
+// the daemon's memory. Every tree anything reads goes through here: the
+// build's verify walk refuses a bad tree before a snapshot is published,
+// and snapshots published before these checks existed are covered lazily,
+// tree by tree, when they are read.
 func (s *Snapshot) readTree(id ID) ([]Entry, error) {
 	obj, err := s.packs.object(id)
 	if err != nil {
@@ -129,19 +141,104 @@ func (s *Snapshot) readTree(id ID) ([]Entry, error) {
 	if obj.Type() != plumbing.TreeObject {
 		return nil, fmt.Errorf("tree %s: object is a %s", id, obj.Type())
 	}
-	var t object.Tree
-	if err := t.Decode(obj); err != nil {
+	r, err := obj.Reader()
+	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w", id, err)
 	}
-	entries := make([]Entry, 0, len(t.Entries))
-	for _, te := range t.Entries {
-		k, err := kindOf(te.Mode)
-		if err != nil {
-			return nil, fmt.Errorf("tree %s: entry %q: %w", id, te.Name, err)
+	defer r.Close()
+	entries, err := decodeTree(r, obj.Size(), s.store.opts.MaxTreeEntries)
+	if err != nil {
+		var re *RefusedError
+		if errors.As(err, &re) {
+			re.Tree = id
+			return nil, re
 		}
-		entries = append(entries, Entry{Name: te.Name, Kind: k, ID: te.Hash})
+		return nil, fmt.Errorf("tree %s: %w", id, err)
 	}
 	return entries, nil
+}
+
+// minTreeEntry is the smallest encoding of one entry: a 5-digit mode, a
+// space, a one-byte name, its NUL and a 20-byte id.
+const minTreeEntry = 5 + 1 + 1 + 1 + 20
+
+// decodeTree decodes a tree object's body of size bytes. Refusals come back
+// as a *RefusedError whose Path is the entry's name; a malformed encoding
+// as a plain error.
+func decodeTree(r io.Reader, size int64, maxEntries int) ([]Entry, error) {
+	// Names longer than the buffer are refused without being read whole.
+	br := bufio.NewReaderSize(r, 4096)
+	n := size / minTreeEntry
+	if n > int64(maxEntries) {
+		n = int64(maxEntries)
+	}
+	entries := make([]Entry, 0, n)
+	var order orderCheck
+	for {
+		modeStr, err := br.ReadSlice(' ')
+		if err == io.EOF && len(modeStr) == 0 {
+			return entries, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("malformed tree: entry %d: mode: %w", len(entries), noEOF(err))
+		}
+		mode, err := filemode.New(string(modeStr[:len(modeStr)-1]))
+		if err != nil {
+			return nil, fmt.Errorf("malformed tree: entry %d: mode %q", len(entries), modeStr[:len(modeStr)-1])
+		}
+		rawName, err := br.ReadSlice(0)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, &RefusedError{Path: string(rawName[:NameMax]) + "...", Rule: RuleNameMax}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("malformed tree: entry %d: name: %w", len(entries), noEOF(err))
+		}
+		name := string(rawName[:len(rawName)-1])
+		var e Entry
+		if _, err := io.ReadFull(br, e.ID[:]); err != nil {
+			return nil, fmt.Errorf("malformed tree: entry %q: object id: %w", name, noEOF(err))
+		}
+		if e.Kind, err = kindOf(canonicalMode(mode)); err != nil {
+			return nil, &RefusedError{Path: name, Rule: err.Error()}
+		}
+		if len(entries) == maxEntries {
+			return nil, &RefusedError{Path: name, Rule: fmt.Sprintf(RuleEntries, maxEntries)}
+		}
+		if rule := CheckName(name, e.Kind); rule != "" {
+			return nil, &RefusedError{Path: name, Rule: rule}
+		}
+		if rule := order.next(name, e.Kind == Dir); rule != "" {
+			return nil, &RefusedError{Path: name, Rule: rule}
+		}
+		e.Name = name
+		entries = append(entries, e)
+	}
+}
+
+// noEOF turns an end of input inside an entry into what it is: truncation.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// canonicalMode maps a tree entry's mode as git's canon_mode does (and
+// go-git's tree decoder did here before): any regular file is 644 or 755,
+// and a mode of no known type is a gitlink.
+func canonicalMode(m filemode.FileMode) filemode.FileMode {
+	switch m & 0o170000 {
+	case 0o040000:
+		return filemode.Dir
+	case 0o100000:
+		if m&0o111 != 0 {
+			return filemode.Executable
+		}
+		return filemode.Regular
+	case 0o120000:
+		return filemode.Symlink
+	}
+	return filemode.Submodule
 }
 
 func kindOf(m filemode.FileMode) (Kind, error) {
@@ -167,11 +264,15 @@ func (s *Snapshot) Lookup(p string) (Entry, error) {
 	if p == "" {
 		return cur, nil
 	}
-	for _, name := range strings.Split(p, "/") {
+	names := strings.Split(p, "/")
+	for i, name := range names {
 		if cur.Kind != Dir {
 			return Entry{}, fmt.Errorf("%s: %w", p, ErrNotExist)
 		}
 		entries, err := s.Tree(cur.ID)
+		if re := (*RefusedError)(nil); errors.As(err, &re) {
+			return Entry{}, re.Under(strings.Join(names[:i], "/"))
+		}
 		if err != nil {
 			return Entry{}, err
 		}

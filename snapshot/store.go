@@ -3,7 +3,10 @@
 // gc can take objects away), verified before they are published by one
 // rename, leased while in use, and read in-process through go-git with
 // caches bounded in bytes. fs and materialize read trees and blobs only
-// through this package.
+// through this package, and no tree reaches them unchecked: every tree is
+// decoded against the rules of names.go (no ".", "..", ".git" or aliases,
+// "/", NUL, duplicates, mis-sorted or oversized trees), and a build that
+// meets a bad tree, or one nested deeper than MaxDepth, publishes nothing.
 package snapshot
 
 import (
@@ -31,11 +34,18 @@ import (
 	"github.com/gitfs/gitfs/mirror"
 )
 
-// Options bound the store's caches.
+// Options bound the store's caches and what one tree may hold.
 type Options struct {
 	TreeCacheBytes int64 // decoded trees; default 64 MiB
 	BlobCacheBytes int64 // small blob contents; default 256 MiB
 	MemBlobMax     int64 // larger blobs go to the on-disk cache; default 4 MiB
+	// MaxTreeEntries refuses a tree with more entries (default
+	// DefaultMaxTreeEntries, 262144). It bounds what decoding or browsing
+	// one tree can pin in memory (~70 bytes an entry decoded, more in the
+	// FUSE layer's listing): a "tree bomb", one tree of 1.5 M entries that
+	// passes git fsck, grew the daemon to 2 GB when browsed. Real
+	// directories stay far below it.
+	MaxTreeEntries int
 }
 
 // Store creates, leases, reads and collects snapshots under one root.
@@ -70,6 +80,9 @@ func NewStore(root string, mirrors *mirror.Set, log *slog.Logger, opts Options) 
 	}
 	if opts.MemBlobMax == 0 {
 		opts.MemBlobMax = 4 << 20
+	}
+	if opts.MaxTreeEntries <= 0 {
+		opts.MaxTreeEntries = DefaultMaxTreeEntries
 	}
 	s := &Store{
 		root:    root,
@@ -404,8 +417,11 @@ func (s *Store) discardIfCorrupt(commit string) error {
 }
 
 // verify checks, without inflating any blob, that the commit and every tree
-// it reaches parse and every blob it names is in the pinned packs, and that
-// each pack's trailing checksum is right (once per pack, ever).
+// it reaches parse and pass the tree rules (readTree: names, order,
+// duplicates, entries per tree), that no path is nested deeper than
+// MaxDepth, that every blob it names is in the pinned packs, and that each
+// pack's trailing checksum is right (once per pack, ever). A refusal names
+// the entry's path (its first path, for a tree reached by several).
 func (s *Store) verify(ctx context.Context, packDir string, packs []string, commit string) (Meta, error) {
 	sort.Strings(packs)
 	for _, p := range packs {
@@ -430,42 +446,110 @@ func (s *Store) verify(ctx context.Context, packDir string, packs []string, comm
 		return Meta{}, fmt.Errorf("commit: %w", err)
 	}
 	meta := Meta{Commit: commit, Tree: c.TreeHash.String(), CommitTime: c.Committer.When.UTC(), Packs: packs}
-	tmpSnap := &Snapshot{packs: ps, store: s}
-	seen := make(map[ID]bool)
-	var walk func(id ID, depth int) error
-	walk = func(id ID, depth int) error {
-		if seen[id] {
-			return nil
-		}
-		seen[id] = true
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		entries, err := tmpSnap.readTree(id)
-		if err != nil {
-			return err
-		}
-		meta.Trees++
-		for _, e := range entries {
-			switch e.Kind {
-			case Dir:
-				if err := walk(e.ID, depth+1); err != nil {
-					return err
-				}
-			case Gitlink:
-			default:
-				meta.Files++
-				if !ps.has(e.ID) {
-					return fmt.Errorf("blob %s (%s) missing from pinned packs", e.ID, e.Name)
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk(c.TreeHash, 0); err != nil {
+	w := &verifyWalk{ctx: ctx, snap: &Snapshot{packs: ps, store: s}, meta: &meta, trees: make(map[ID]*treeDepth)}
+	if _, err := w.walk(c.TreeHash, "", 1); err != nil {
 		return Meta{}, err
 	}
 	return meta, nil
+}
+
+// verifyWalk visits each distinct tree of a commit once. Depth is checked
+// without expanding repeated subtrees: each tree remembers how many levels
+// of entries it holds, so a tree first met shallow and met again deep is
+// measured again at no cost.
+type verifyWalk struct {
+	ctx   context.Context
+	snap  *Snapshot
+	meta  *Meta
+	trees map[ID]*treeDepth
+}
+
+// treeDepth is what the walk keeps of a finished tree: its levels of
+// entries (0 if empty, 1 with no subdirectory) and the first entry on a
+// deepest chain (name, and the subtree it leads to unless it is the last).
+type treeDepth struct {
+	levels int
+	name   string
+	child  ID
+	done   bool
+}
+
+// walk verifies tree id found at dir (its path, "" for the root), whose
+// entries are depth levels deep (the root's are 1), and returns its levels.
+func (w *verifyWalk) walk(id ID, dir string, depth int) (int, error) {
+	if t := w.trees[id]; t != nil {
+		if !t.done {
+			// Object ids make a cycle impossible; refuse rather than loop.
+			return 0, &RefusedError{Path: dir, Rule: "tree contains itself"}
+		}
+		if depth-1+t.levels > MaxDepth {
+			return 0, &RefusedError{Path: w.deepest(id, dir, depth), Rule: fmt.Sprintf(RuleDepth, MaxDepth)}
+		}
+		return t.levels, nil
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	entries, err := w.snap.readTree(id)
+	if re := (*RefusedError)(nil); errors.As(err, &re) {
+		return 0, re.Under(dir)
+	}
+	if err != nil && dir != "" {
+		return 0, fmt.Errorf("path %q: %w", dir, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(entries) > 0 && depth > MaxDepth {
+		return 0, &RefusedError{Path: joinPath(dir, entries[0].Name), Rule: fmt.Sprintf(RuleDepth, MaxDepth)}
+	}
+	t := &treeDepth{}
+	w.trees[id] = t
+	w.meta.Trees++
+	if len(entries) > 0 {
+		t.levels, t.name = 1, entries[0].Name
+	}
+	for _, e := range entries {
+		switch e.Kind {
+		case Dir:
+			levels, err := w.walk(e.ID, joinPath(dir, e.Name), depth+1)
+			if err != nil {
+				return 0, err
+			}
+			if levels+1 > t.levels {
+				t.levels, t.name, t.child = levels+1, e.Name, e.ID
+			}
+		case Gitlink:
+		default:
+			w.meta.Files++
+			if !w.snap.packs.has(e.ID) {
+				return 0, fmt.Errorf("blob %s (%s) missing from pinned packs", e.ID, joinPath(dir, e.Name))
+			}
+		}
+	}
+	t.done = true
+	return t.levels, nil
+}
+
+// deepest is the path of the first entry deeper than MaxDepth on the
+// deepest chain of finished tree id, met at dir with entries depth deep.
+func (w *verifyWalk) deepest(id ID, dir string, depth int) string {
+	p := dir
+	for t := w.trees[id]; t != nil; t = w.trees[t.child] {
+		p = joinPath(p, t.name)
+		if depth > MaxDepth || t.child.IsZero() {
+			break
+		}
+		depth++
+	}
+	return p
+}
+
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
 }
 
 func (s *Store) verifyPack(packDir, name string) error {
