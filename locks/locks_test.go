@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestFoundationKeyed(t *testing.T) {
@@ -342,18 +344,105 @@ func TestFoundationCleanStale(t *testing.T) {
 		{"another target", "x" + TempMarker + strconv.Itoa(dead.Process.Pid) + "-ee", true},
 		{"the target itself", "", true},
 	}
-	dir := t.TempDir()
-	target := filepath.Join(dir, "thing")
-	for _, tc := range tests {
-		mustMkdir(t, target+tc.suffix)
-		mustWrite(t, filepath.Join(target+tc.suffix, "f"), "x")
+	variants := map[string]func(target string){
+		"path": CleanStale,
+		"at": func(target string) {
+			fd := openPath(t, filepath.Dir(target))
+			CleanStaleAt(fd, filepath.Base(target))
+		},
 	}
-	CleanStale(target)
-	for _, tc := range tests {
-		_, err := os.Stat(target + tc.suffix)
-		if kept := err == nil; kept != tc.wantKept {
-			t.Errorf("%s: kept=%v, want %v", tc.name, kept, tc.wantKept)
+	for vname, clean := range variants {
+		t.Run(vname, func(t *testing.T) {
+			dir := t.TempDir()
+			target := filepath.Join(dir, "thing")
+			for _, tc := range tests {
+				mustMkdir(t, target+tc.suffix)
+				mustWrite(t, filepath.Join(target+tc.suffix, "f"), "x")
+			}
+			clean(target)
+			for _, tc := range tests {
+				_, err := os.Stat(target + tc.suffix)
+				if kept := err == nil; kept != tc.wantKept {
+					t.Errorf("%s: kept=%v, want %v", tc.name, kept, tc.wantKept)
+				}
+			}
+		})
+	}
+}
+
+func openPath(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+func TestTempDirAt(t *testing.T) {
+	dir := t.TempDir()
+	fd := openPath(t, dir)
+	a, err := TempDirAt(fd, "thing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := TempDirAt(fd, "thing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || !strings.HasPrefix(a, "thing"+TempMarker+strconv.Itoa(os.Getpid())+"-") {
+		t.Errorf("temp names %q, %q: want distinct, carrying the pid", a, b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, a)); err != nil || !fi.IsDir() {
+		t.Errorf("temp dir %s not created in the directory: %v", a, err)
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "/abs"} {
+		if name, err := TempDirAt(fd, bad); err == nil {
+			t.Errorf("TempDirAt(%q) accepted, made %q", bad, name)
 		}
+	}
+}
+
+// TestRemoveAllAt: a whole tree goes, a symlink in it is removed and not
+// followed, and only single names are accepted.
+func TestRemoveAllAt(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(dir, "outside")
+	mustMkdir(t, outside)
+	mustWrite(t, filepath.Join(outside, "keep"), "x")
+	tree := filepath.Join(dir, "tree")
+	mustMkdir(t, filepath.Join(tree, "a", "b", "c"))
+	mustWrite(t, filepath.Join(tree, "a", "b", "c", "f"), "x")
+	mustWrite(t, filepath.Join(tree, "top"), "x")
+	if err := os.Symlink(outside, filepath.Join(tree, "a", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "toplink")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3000; i++ { // more than one getdents buffer
+		mustWrite(t, filepath.Join(tree, "a", fmt.Sprintf("many-%04d", i)), "")
+	}
+	fd := openPath(t, dir)
+	for _, name := range []string{"tree", "toplink", "absent"} {
+		if err := RemoveAllAt(fd, name); err != nil {
+			t.Fatalf("RemoveAllAt(%s): %v", name, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s still there: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("a symlink was followed: %v", err)
+	}
+	for _, bad := range []string{"", ".", "..", "outside/keep"} {
+		if err := RemoveAllAt(fd, bad); err == nil {
+			t.Errorf("RemoveAllAt(%q) accepted", bad)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("a refused name removed something: %v", err)
 	}
 }
 

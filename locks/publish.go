@@ -22,15 +22,24 @@ const TempMarker = ".gitfs-tmp-"
 // creating process's pid so that CleanStale can tell a dead builder's
 // leftovers from a live one's.
 func TempDir(target string) (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("temp name for %s: %w", target, err)
+	dir, err := tempName(target)
+	if err != nil {
+		return "", err
 	}
-	dir := target + TempMarker + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("temp dir for %s: %w", target, err)
 	}
 	return dir, nil
+}
+
+// tempName is a new unique temp name for target (a path or a single
+// name): "<target>.gitfs-tmp-<pid>-<random>".
+func tempName(target string) (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("temp name for %s: %w", target, err)
+	}
+	return target + TempMarker + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:]), nil
 }
 
 // ErrPublishedByOther reports that another builder published target first;
@@ -103,27 +112,29 @@ func syncPath(path string) error {
 // never touched.
 func CleanStale(target string) {
 	parent, base := filepath.Split(target)
-	entries, err := os.ReadDir(filepath.Clean(parent))
+	fd, err := unix.Open(filepath.Clean(parent), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
-	prefix := base + TempMarker
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		rest := strings.TrimPrefix(name, prefix)
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err == nil && pid != os.Getpid() && processAlive(pid) {
-			continue
-		}
-		if err == nil && pid == os.Getpid() {
-			continue // ours: a concurrent builder in this process owns it
-		}
-		os.RemoveAll(filepath.Join(parent, name))
+	defer unix.Close(fd)
+	CleanStaleAt(fd, base)
+}
+
+// isStale reports whether name, found beside target, is a temp dir of
+// target's whose builder is gone: its pid is unparsable or names a dead
+// process. This process's own temp dirs belong to concurrent builders in
+// it and are never stale.
+func isStale(target, name string) bool {
+	rest, ok := strings.CutPrefix(name, target+TempMarker)
+	if !ok {
+		return false
 	}
+	pidStr, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil {
+		return true
+	}
+	return pid != os.Getpid() && !processAlive(pid)
 }
 
 func processAlive(pid int) bool {

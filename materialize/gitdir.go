@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -15,22 +14,13 @@ import (
 	"github.com/gitfs/gitfs/snapshot"
 )
 
-// writeGitDir makes tmp a git working tree at the snapshot's commit: a
-// .git whose objects come from the snapshot's pinned packs through
-// objects/info/alternates, a detached HEAD, and an index holding the stat
-// data of every written entry, so `git status` is clean at once without
-// hashing a file. It runs after every entry is written, so the index is
-// newer than all of them (see mtimeFor).
-func writeGitDir(tmp string, src source, w *writer) error {
-	root, err := os.OpenRoot(tmp)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	objects, err := filepath.Abs(src.ObjectsDir())
-	if err != nil {
-		return err
-	}
+// writeGitDir makes root a git working tree at the snapshot's commit: a
+// .git whose objects come from the snapshot's pinned packs (objects, an
+// absolute path) through objects/info/alternates, a detached HEAD, and an
+// index holding the stat data of every written entry, so `git status` is
+// clean at once without hashing a file. It runs after every entry is
+// written, so the index is newer than all of them (see mtimeFor).
+func writeGitDir(root *os.Root, objects string, src source, w *writer) error {
 	if err := root.Mkdir(".git", 0o777); err != nil {
 		return err
 	}

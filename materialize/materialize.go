@@ -14,7 +14,8 @@
 //     range of the file list (so workers stay in different directories)
 //     and steals from the others' tails when it runs dry. Files are
 //     created with O_CREAT|O_EXCL|O_NOFOLLOW relative to a directory
-//     descriptor opened with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS. Bytes
+//     descriptor opened with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS (with
+//     Options.As, a batch of files at a time as that user). Bytes
 //     come from the snapshot's contents file (every blob inflated once,
 //     by the first checkout of the commit) with copy_file_range, or are
 //     streamed from the packs, never held whole.
@@ -27,6 +28,15 @@
 // Everything is built in DIR.gitfs-tmp-<pid>-<random>; a failed or
 // refused checkout removes it, a killed one leaves it for the next run to
 // clean, and DIR is either absent (or as empty as it was) or complete.
+//
+// The target is a name inside a directory held open (CheckoutAt; Checkout
+// opens DIR's parent and calls it): the target check, the temp dir, every
+// entry and the publish are resolved relative to that descriptor, never
+// through a host path. When the daemon writes for a caller, Options.As
+// makes every creating call run with the caller's credentials
+// (internal/asuser): the kernel checks permissions as the caller and the
+// caller owns every entry from its creation, so nothing is ever chowned.
+// The snapshot is read with the daemon's own credentials.
 package materialize
 
 import (
@@ -38,10 +48,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gitfs/gitfs/internal/asuser"
 	"github.com/gitfs/gitfs/locks"
 	"github.com/gitfs/gitfs/snapshot"
 )
@@ -53,7 +66,10 @@ type Options struct {
 	Progress io.Writer // progress lines for long runs; nil for none
 	// Finish, if set, runs on the finished tree before it is published
 	// (ws export applies a workspace's changes here). The root confines
-	// it to the tree.
+	// it to the tree. With As, the whole of Finish runs as that user, on
+	// one locked thread: what it creates is the user's, and what it reads
+	// is checked as the user too (read the daemon's own files before, or
+	// from a goroutine Finish starts, which runs as the daemon).
 	Finish func(root *os.Root) error
 	// NoInflate leaves the snapshot's contents file unmade when it does
 	// not exist: blobs are inflated from the packs straight into DIR.
@@ -63,6 +79,14 @@ type Options struct {
 	// Log receives notes on fallbacks (e.g. contents not inflated); nil
 	// discards them.
 	Log *slog.Logger
+	// As, if set, is the user everything the checkout creates in the
+	// target is created as: the target check, the stale-temp cleanup, the
+	// temp dir, directories, files, symlinks, the case-sensitivity probe,
+	// .git, Finish and the publish run with As's file-system credentials,
+	// so the kernel checks permissions as As and As owns every entry.
+	// Reading the snapshot keeps the daemon's credentials. nil: the
+	// process's own credentials.
+	As *asuser.User
 }
 
 // Stats counts what was written.
@@ -79,7 +103,8 @@ type Stats struct {
 
 // Checkout writes snap's tree into dir, which must be absent or empty.
 // On any error dir is left as it was; a refused tree gives a
-// *RefusedError naming the path and the rule.
+// *RefusedError naming the path and the rule. dir's parent is resolved
+// once, as opts.As when set, and the rest is CheckoutAt.
 func Checkout(ctx context.Context, snap *snapshot.Snapshot, dir string, opts Options) (Stats, error) {
 	if snap == nil {
 		return Stats{}, errors.New("checkout: no snapshot")
@@ -87,38 +112,103 @@ func Checkout(ctx context.Context, snap *snapshot.Snapshot, dir string, opts Opt
 	return checkout(ctx, snap, dir, opts, defaultLimits)
 }
 
+// CheckoutAt writes snap's tree into name inside the directory open as
+// parentFD (an O_PATH or O_RDONLY directory descriptor, typically opened
+// by the caller the daemon writes for). name is one path element; the
+// target must be absent or an empty directory. Everything is resolved
+// relative to parentFD, never through a host path. Otherwise as Checkout.
+func CheckoutAt(ctx context.Context, snap *snapshot.Snapshot, parentFD int, name string, opts Options) (Stats, error) {
+	if snap == nil {
+		return Stats{}, errors.New("checkout: no snapshot")
+	}
+	return checkoutAt(ctx, snap, parentFD, name, "", opts, defaultLimits)
+}
+
 func checkout(ctx context.Context, src source, dir string, opts Options, lim limits) (Stats, error) {
-	var stats Stats
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return stats, fmt.Errorf("checkout into %s: %w", dir, err)
+		return Stats{}, fmt.Errorf("checkout into %s: %w", dir, err)
 	}
-	existed, err := checkTarget(abs)
+	parent, name := filepath.Dir(abs), filepath.Base(abs)
+	if err := checkTargetName(name); err != nil {
+		return Stats{}, fmt.Errorf("checkout into %s: %w", abs, err)
+	}
+	var pfd int
+	err = opts.As.Do(func() (err error) {
+		pfd, err = unix.Open(parent, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return Stats{}, fmt.Errorf("checkout into %s: parent directory %s does not exist: create it first", abs, parent)
+	}
+	if err != nil {
+		return Stats{}, fmt.Errorf("checkout into %s: open parent directory: %w", abs, err)
+	}
+	defer unix.Close(pfd)
+	return checkoutAt(ctx, src, pfd, name, abs, opts, lim)
+}
+
+// checkoutAt is CheckoutAt; where is the target's full path for messages
+// and the PATH_MAX rule ("": ask /proc).
+func checkoutAt(ctx context.Context, src source, pfd int, name, where string, opts Options, lim limits) (Stats, error) {
+	var stats Stats
+	if err := checkTargetName(name); err != nil {
+		return stats, fmt.Errorf("checkout: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return stats, fmt.Errorf("checkout into %q: the parent descriptor is not an open directory", name)
+	}
+	if where == "" {
+		where = targetPath(pfd, name)
+	}
+	as := opts.As
+	var existed bool
+	err := as.Do(func() (err error) {
+		existed, err = checkTarget(pfd, name, where)
+		return err
+	})
 	if err != nil {
 		return stats, err
 	}
-	locks.CleanStale(abs)
-	tmp, err := locks.TempDir(abs)
-	if err != nil {
-		return stats, fmt.Errorf("checkout into %s: %w", abs, err)
-	}
+	// The stale-temp cleanup, the temp dir and its descriptor, all as the
+	// user: they can only remove what the user could, and the temp dir,
+	// which becomes the target, is the user's from the start.
+	var tmp string
+	rootfd := -1
+	err = as.Do(func() (err error) {
+		locks.CleanStaleAt(pfd, name)
+		if tmp, err = locks.TempDirAt(pfd, name); err != nil {
+			return err
+		}
+		rootfd, err = unix.Openat(pfd, tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open temp dir: %w", err)
+		}
+		return nil
+	})
 	published := false
 	defer func() {
-		if !published {
-			os.RemoveAll(tmp)
+		if rootfd >= 0 {
+			unix.Close(rootfd)
+		}
+		if tmp != "" && !published {
+			as.Do(func() error { return locks.RemoveAllAt(pfd, tmp) })
 		}
 	}()
-	rootfd, err := unix.Open(tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return stats, fmt.Errorf("checkout into %s: open temp dir: %w", abs, err)
+		return stats, fmt.Errorf("checkout into %s: %w", where, err)
 	}
-	defer unix.Close(rootfd)
 
-	fold, err := caseInsensitive(rootfd)
+	var fold bool
+	err = as.Do(func() (err error) {
+		fold, err = caseInsensitive(rootfd)
+		return err
+	})
 	if err != nil {
-		return stats, fmt.Errorf("checkout into %s: probe case sensitivity: %w", abs, err)
+		return stats, fmt.Errorf("checkout into %s: probe case sensitivity: %w", where, err)
 	}
-	p, err := makePlan(ctx, src, len(abs), fold, lim)
+	p, err := makePlan(ctx, src, len(where), fold, lim)
 	if err != nil {
 		return stats, err
 	}
@@ -127,6 +217,7 @@ func checkout(ctx context.Context, src source, dir string, opts Options, lim lim
 		workers = runtime.NumCPU()
 	}
 	w := newWriter(src, rootfd, p, opts.Git, mtimeFor(src.CommitTime(), time.Now()))
+	w.as = as
 	prog := startProgress(opts.Progress, len(p.files)+len(p.links), &w.files, &w.bytes)
 	w.contents, err = contentsFor(ctx, src, workers, opts, prog)
 	if err == nil {
@@ -143,29 +234,63 @@ func checkout(ctx context.Context, src source, dir string, opts Options, lim lim
 		Symlinks: int64(len(p.links)), Collided: w.collided}
 
 	if opts.Finish != nil {
-		root, err := os.OpenRoot(tmp)
+		err := as.Do(func() error { return withRoot(rootfd, opts.Finish) })
 		if err != nil {
-			return stats, fmt.Errorf("checkout into %s: %w", abs, err)
-		}
-		err = opts.Finish(root)
-		root.Close()
-		if err != nil {
-			return stats, fmt.Errorf("checkout into %s: finishing: %w", abs, err)
+			return stats, fmt.Errorf("checkout into %s: finishing: %w", where, err)
 		}
 	}
 	if opts.Git {
-		if err := writeGitDir(tmp, src, w); err != nil {
-			return stats, fmt.Errorf("checkout into %s: .git: %w", abs, err)
+		objects, err := filepath.Abs(src.ObjectsDir())
+		if err == nil {
+			err = as.Do(func() error {
+				return withRoot(rootfd, func(root *os.Root) error { return writeGitDir(root, objects, src, w) })
+			})
+		}
+		if err != nil {
+			return stats, fmt.Errorf("checkout into %s: .git: %w", where, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return stats, err
 	}
-	if err := publish(tmp, abs, existed); err != nil {
+	if err := as.Do(func() error { return publish(pfd, tmp, name, where, existed) }); err != nil {
 		return stats, err
 	}
 	published = true
 	return stats, nil
+}
+
+// checkTargetName accepts one path element: the target is a name inside
+// its parent, never a path to resolve.
+func checkTargetName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || strings.IndexByte(name, 0) >= 0 {
+		return fmt.Errorf("target name %q is not a single path element: give a directory name", name)
+	}
+	return nil
+}
+
+// targetPath is the full path of name in the directory open as pfd, as
+// the kernel names that directory, for messages and the PATH_MAX rule.
+// Best effort: the name alone when /proc cannot tell.
+func targetPath(pfd int, name string) string {
+	dir, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(pfd))
+	if err != nil || !strings.HasPrefix(dir, "/") {
+		return name
+	}
+	return filepath.Join(dir, name)
+}
+
+// withRoot runs fn on an *os.Root of the directory open as dirfd. The
+// root is opened through /proc/self/fd, which reopens that very directory
+// (a magic link, not a path walk), since os.Root has no constructor from a
+// descriptor.
+func withRoot(dirfd int, fn func(*os.Root) error) error {
+	root, err := os.OpenRoot("/proc/self/fd/" + strconv.Itoa(dirfd))
+	if err != nil {
+		return fmt.Errorf("open the tree: %w", err)
+	}
+	defer root.Close()
+	return fn(root)
 }
 
 // contentsSource is a source whose blobs can be inflated once into a file
@@ -205,64 +330,64 @@ func contentsFor(ctx context.Context, src source, workers int, opts Options, pro
 	return nil, nil
 }
 
-// checkTarget accepts an absent or empty directory (not a symlink to
-// one: the rename would replace the link, not fill its target) and
-// reports whether it exists.
-func checkTarget(abs string) (bool, error) {
-	fi, err := os.Lstat(abs)
-	if errors.Is(err, os.ErrNotExist) {
-		parent := filepath.Dir(abs)
-		if pfi, perr := os.Stat(parent); perr != nil || !pfi.IsDir() {
-			return false, fmt.Errorf("checkout into %s: parent directory %s does not exist: create it first", abs, parent)
-		}
+// checkTarget accepts an absent or empty directory name inside pfd (not
+// a symlink to one: the rename would replace the link, not fill its
+// target) and reports whether it exists.
+func checkTarget(pfd int, name, where string) (bool, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("checkout into %s: %w", abs, err)
+		return false, fmt.Errorf("checkout into %s: %w", where, err)
 	}
-	if !fi.IsDir() {
-		return false, fmt.Errorf("checkout into %s: exists and is not a directory: give an absent or empty directory", abs)
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false, fmt.Errorf("checkout into %s: exists and is not a directory: give an absent or empty directory", where)
 	}
-	f, err := os.Open(abs)
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false, fmt.Errorf("checkout into %s: %w", abs, err)
+		return false, fmt.Errorf("checkout into %s: %w", where, err)
 	}
+	f := os.NewFile(uintptr(fd), where)
 	names, err := f.Readdirnames(1)
 	f.Close()
 	if len(names) > 0 {
-		return false, fmt.Errorf("checkout into %s: directory is not empty: give an absent or empty directory", abs)
+		return false, fmt.Errorf("checkout into %s: directory is not empty: give an absent or empty directory", where)
 	}
 	if err != nil && err != io.EOF {
-		return false, fmt.Errorf("checkout into %s: %w", abs, err)
+		return false, fmt.Errorf("checkout into %s: %w", where, err)
 	}
 	return true, nil
 }
 
-// publish renames the finished tree into place. An empty DIR that existed
-// is removed first (rmdir refuses if something appeared in it meanwhile);
-// RENAME_NOREPLACE then refuses to replace anything that appeared since.
-func publish(tmp, abs string, existed bool) error {
+// publish renames the finished tree tmp into place as name, both inside
+// pfd. An empty target that existed is removed first (rmdir refuses if
+// something appeared in it meanwhile); RENAME_NOREPLACE then refuses to
+// replace anything that appeared since.
+func publish(pfd int, tmp, name, where string, existed bool) error {
 	if existed {
-		if err := unix.Rmdir(abs); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("checkout into %s: directory is no longer empty (%w): nothing was replaced", abs, err)
+		if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("checkout into %s: directory is no longer empty (%w): nothing was replaced", where, err)
 		}
 	}
-	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, abs, unix.RENAME_NOREPLACE)
+	err := unix.Renameat2(pfd, tmp, pfd, name, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE on this file system: plain rename still
-		// refuses a non-empty target, and the Lstat closes most of the
+		// refuses a non-empty target, and the lstat closes most of the
 		// remaining window.
-		if _, lerr := os.Lstat(abs); lerr == nil {
+		var st unix.Stat_t
+		if lerr := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); lerr == nil {
 			err = unix.EEXIST
 		} else {
-			err = unix.Rename(tmp, abs)
+			err = unix.Renameat(pfd, tmp, pfd, name)
 		}
 	}
 	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-		return fmt.Errorf("checkout into %s: it appeared while checking out: nothing was replaced", abs)
+		return fmt.Errorf("checkout into %s: it appeared while checking out: nothing was replaced", where)
 	}
 	if err != nil {
-		return fmt.Errorf("checkout into %s: publish: %w", abs, err)
+		return fmt.Errorf("checkout into %s: publish: %w", where, err)
 	}
 	return nil
 }
