@@ -36,10 +36,20 @@ type UpdateResponse struct {
 	To   string `json:"to"`
 }
 
-// ExportRequest writes a workspace (snapshot plus changes) to a directory.
+// ExportRequest writes a workspace (snapshot plus changes) to a new
+// directory, with the caller's credentials: the caller's permissions are
+// checked and the caller owns what is written.
 type ExportRequest struct {
-	Dir     string `json:"dir"`
-	Workers int    `json:"workers"`
+	// DirFD is a directory descriptor open in the calling process (the
+	// CLI opens the target's parent itself); the export becomes Name in
+	// it. The daemon takes the descriptor from the caller (pidfd_getfd),
+	// so no path is resolved on the caller's behalf.
+	DirFD *int   `json:"dir_fd,omitempty"`
+	Name  string `json:"name,omitempty"`
+	// Dir is an absolute path, for callers that cannot pass a descriptor
+	// (curl); its parent is opened with the caller's credentials.
+	Dir     string `json:"dir,omitempty"`
+	Workers int    `json:"workers,omitempty"` // 1 to 64; 0: one per CPU
 }
 
 // ExportResponse counts what was written.
@@ -58,6 +68,7 @@ type Workspace struct {
 	Path         string    `json:"path"`
 	Created      time.Time `json:"created"`
 	ChangedFiles int       `json:"changed_files"`
+	UID          uint32    `json:"uid"` // owner
 }
 
 // Change is one line of `ws status`.
@@ -73,6 +84,7 @@ type errorBody struct {
 	// Conflicts lists paths when a merge or an update is refused for them.
 	Conflicts []string `json:"conflicts,omitempty"`
 	// Kind classifies the failure for the CLI's exit status: "usage",
-	// "not_found", "exists", "conflict" or "internal".
+	// "permission", "not_found", "exists", "conflict", "refused" or
+	// "internal".
 	Kind string `json:"kind"`
 }

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	gfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/locks"
-	"github.com/gitfs/gitfs/materialize"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 )
@@ -46,11 +48,15 @@ type Daemon struct {
 	stopOnce sync.Once
 	stopErr  error
 	inflateq chan inflateJob // nil unless Config.Inflate
+	mountDev uint64          // st_dev of the mount: exports into it are refused
 }
 
 // Start mounts the file system, restores every workspace, and serves the
 // control socket. Stop undoes all of it.
 func Start(cfg Config) (*Daemon, error) {
+	if err := PrepareRoot(cfg.Root); err != nil {
+		return nil, err
+	}
 	lock, err := locks.TryExclusive(filepath.Join(cfg.Root, "locks", "daemon.lock"))
 	if errors.Is(err, locks.ErrWouldBlock) {
 		return nil, fmt.Errorf("another 'gitfs serve' is already running for root %s", cfg.Root)
@@ -86,10 +92,22 @@ func Start(cfg Config) (*Daemon, error) {
 	if err := d.fs.Mount(mp); err != nil {
 		return nil, err
 	}
+	var mst unix.Stat_t
+	if err := unix.Stat(mp, &mst); err == nil {
+		d.mountDev = mst.Dev
+	}
 	// We hold the daemon lock, so a socket file left here is a dead daemon's.
 	os.Remove(d.sockPath)
 	ln, err := net.Listen("unix", d.sockPath)
+	if err == nil {
+		// Any local user may connect; each request is then authorized by
+		// the caller's credentials (authz.go).
+		err = os.Chmod(d.sockPath, 0o666)
+	}
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		d.fs.Unmount()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -148,10 +166,19 @@ func (d *Daemon) Stop() error {
 	return d.stopErr
 }
 
+// maxRevLen bounds a revision a request names (git's own ref names are
+// far shorter; the bound keeps a request from feeding git megabytes).
+const maxRevLen = 1024
+
 // spec resolves what a workspace should show: rev, merged into mergeInto
 // when given (a synthetic merge commit, shared by every workspace of the
 // same pair).
 func (d *Daemon) spec(ctx context.Context, repo, rev, mergeInto string) (gfs.Spec, error) {
+	for _, r := range []string{rev, mergeInto} {
+		if len(r) > maxRevLen {
+			return gfs.Spec{}, usageError{fmt.Errorf("revision of %d bytes: at most %d", len(r), maxRevLen)}
+		}
+	}
 	m, err := d.cfg.Mirrors.Get(ctx, repo)
 	if err != nil {
 		return gfs.Spec{}, err
@@ -185,6 +212,10 @@ func resolveRev(ctx context.Context, m *mirror.Mirror, snaps *snapshot.Store, re
 }
 
 func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+	p, err := d.caller(ctx)
+	if err != nil {
+		return CreateResponse{}, err
+	}
 	if err := gfs.ValidateName(req.Name); err != nil {
 		return CreateResponse{}, usageError{err}
 	}
@@ -194,39 +225,67 @@ func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse,
 	if err := mirror.ValidateName(req.Repo); err != nil {
 		return CreateResponse{}, usageError{err}
 	}
-	for _, w := range d.fs.List() {
-		if w.Name == req.Name {
-			return CreateResponse{}, fmt.Errorf("workspace %q: %w", req.Name, gfs.ErrExists)
-		}
+	if err := d.mayUseRepo(p, req.Repo); err != nil {
+		return CreateResponse{}, err
+	}
+	if _, err := d.fs.Get(req.Name); err == nil {
+		return CreateResponse{}, fmt.Errorf("workspace %q: %w", req.Name, gfs.ErrExists)
 	}
 	spec, err := d.spec(ctx, req.Repo, req.Rev, req.MergeInto)
 	if err != nil {
 		return CreateResponse{}, err
 	}
-	if p, ok := peerOf(ctx); ok {
-		spec.UID, spec.GID = p.uid, p.gid
+	a, err := d.cfg.Mirrors.Access(req.Repo)
+	if err != nil {
+		return CreateResponse{}, err
 	}
+	spec.UID, spec.GID, spec.Mode = ownership(p, a)
 	path, err := d.fs.Create(ctx, req.Name, spec)
 	if err != nil {
 		return CreateResponse{}, err
 	}
-	d.cfg.Log.Info("workspace created", "name", req.Name, "repo", req.Repo, "rev", req.Rev, "merge_into", req.MergeInto, "commit", spec.Commit)
 	d.queueInflate(req.Repo, spec.Commit)
 	return CreateResponse{Path: path, Commit: spec.Commit}, nil
 }
 
-func (d *Daemon) find(name string) (gfs.Info, error) {
-	for _, w := range d.fs.List() {
-		if w.Name == name {
-			return w, nil
-		}
+// ownership is who owns a new workspace's root and its mode: the caller,
+// with the repository's group when the caller is in it, and no wider
+// access than the repository's own (a private repository's workspace is
+// 0700, as a clone in a private home directory would be; its owner may
+// chmod it to share it).
+func ownership(p *peer, a mirror.Access) (uid, gid, mode uint32) {
+	uid, gid = p.uid, p.gid
+	if a.Group != nil && a.Allows(p.uid, p.gid, p.groups) && (p.uid == 0 || p.gid == *a.Group || slices.Contains(p.groups, *a.Group)) {
+		gid = *a.Group
 	}
-	return gfs.Info{}, fmt.Errorf("workspace %q: %w", name, gfs.ErrNotFound)
+	return uid, gid, a.Mode()
+}
+
+// find returns workspace name if p may use it.
+func (d *Daemon) find(p *peer, name string) (gfs.Info, error) {
+	if err := gfs.ValidateName(name); err != nil {
+		return gfs.Info{}, usageError{err}
+	}
+	w, err := d.fs.Get(name)
+	if err != nil {
+		return gfs.Info{}, err
+	}
+	if err := mayUseWorkspace(p, w); err != nil {
+		return gfs.Info{}, err
+	}
+	return w, nil
 }
 
 func (d *Daemon) update(ctx context.Context, name string, req UpdateRequest) (UpdateResponse, error) {
-	info, err := d.find(name)
+	p, err := d.caller(ctx)
 	if err != nil {
+		return UpdateResponse{}, err
+	}
+	info, err := d.find(p, name)
+	if err != nil {
+		return UpdateResponse{}, err
+	}
+	if err := d.mayUseRepo(p, info.Repo); err != nil {
 		return UpdateResponse{}, err
 	}
 	if req.Fetch {
@@ -242,38 +301,56 @@ func (d *Daemon) update(ctx context.Context, name string, req UpdateRequest) (Up
 	if err != nil {
 		return UpdateResponse{}, err
 	}
-	if p, ok := peerOf(ctx); ok {
-		spec.UID, spec.GID = p.uid, p.gid
-	}
+	spec.UID, spec.GID = info.UID, info.GID
 	if err := d.fs.Update(ctx, name, spec, req.DiscardChanges); err != nil {
 		return UpdateResponse{}, err
 	}
-	d.cfg.Log.Info("workspace updated", "name", name, "from", info.Commit, "to", spec.Commit)
 	d.queueInflate(info.Repo, spec.Commit)
 	return UpdateResponse{From: info.Commit, To: spec.Commit}, nil
 }
 
-func (d *Daemon) export(ctx context.Context, name string, req ExportRequest) (ExportResponse, error) {
-	info, err := d.find(name)
+func (d *Daemon) remove(ctx context.Context, name string) error {
+	p, err := d.caller(ctx)
 	if err != nil {
-		return ExportResponse{}, err
+		return err
 	}
-	if !filepath.IsAbs(req.Dir) {
-		return ExportResponse{}, fmt.Errorf("export directory %q must be absolute", req.Dir)
+	if _, err := d.find(p, name); err != nil {
+		return err
 	}
-	snap, release, err := d.cfg.Snapshots.Get(ctx, info.Repo, info.Commit)
+	return d.fs.Remove(name)
+}
+
+func (d *Daemon) status(ctx context.Context, name string) ([]gfs.Change, error) {
+	p, err := d.caller(ctx)
 	if err != nil {
-		return ExportResponse{}, err
+		return nil, err
 	}
-	defer release()
-	stats, err := materialize.Checkout(ctx, snap, req.Dir, materialize.Options{
-		Workers: req.Workers,
-		Finish:  func(root *os.Root) error { return d.fs.ApplyChanges(name, root) },
-	})
+	if _, err := d.find(p, name); err != nil {
+		return nil, err
+	}
+	return d.fs.Status(name)
+}
+
+// list returns the workspaces p may see: its own, or all for root.
+func (d *Daemon) list(ctx context.Context) ([]Workspace, error) {
+	p, err := d.caller(ctx)
 	if err != nil {
-		return ExportResponse{}, err
+		return nil, err
 	}
-	return ExportResponse{Files: stats.Files, Bytes: stats.Bytes}, nil
+	out := []Workspace{}
+	for _, in := range d.fs.List() {
+		if mayUseWorkspace(p, in) != nil {
+			continue
+		}
+		w := d.workspaceOf(in)
+		if changes, err := d.fs.Status(in.Name); err == nil {
+			w.ChangedFiles = len(changes)
+		} else {
+			w.ChangedFiles = -1
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }
 
 // resolver answers the file system's ref lookups for browse paths from the
@@ -301,6 +378,14 @@ func (r resolver) Resolve(ctx context.Context, repo, rev string) (string, error)
 		return "", err
 	}
 	return resolveRev(ctx, m, r.snapshots, rev)
+}
+
+func (r resolver) Perm(repo string) (uid, gid, mode uint32, err error) {
+	a, err := r.mirrors.Access(repo)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return a.Owner, a.GID(), a.Mode(), nil
 }
 
 func (r resolver) Refs(ctx context.Context, repo, kind string) ([]string, error) {

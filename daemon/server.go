@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
-	"sort"
 
 	gfs "github.com/gitfs/gitfs/fs"
+	"github.com/gitfs/gitfs/materialize"
 	"github.com/gitfs/gitfs/mirror"
 )
 
@@ -19,13 +20,7 @@ func (d *Daemon) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"root": d.cfg.Root, "mountpoint": d.cfg.Mountpoint, "pid": os.Getpid()})
 	})
 	mux.HandleFunc("GET /v1/workspaces", func(w http.ResponseWriter, r *http.Request) {
-		list := d.fs.List()
-		out := make([]Workspace, 0, len(list))
-		for _, in := range list {
-			out = append(out, d.workspaceOf(in))
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-		writeJSON(w, http.StatusOK, out)
+		respond(w, http.StatusOK, func() (any, error) { return d.list(r.Context()) })
 	})
 	mux.HandleFunc("POST /v1/workspaces", func(w http.ResponseWriter, r *http.Request) {
 		var req CreateRequest
@@ -35,20 +30,15 @@ func (d *Daemon) routes() http.Handler {
 		respond(w, http.StatusCreated, func() (any, error) { return d.create(r.Context(), req) })
 	})
 	mux.HandleFunc("DELETE /v1/workspaces/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		respond(w, http.StatusOK, func() (any, error) {
-			if err := gfs.ValidateName(name); err != nil {
-				return nil, usageError{err}
-			}
-			if _, err := d.find(name); err != nil {
-				return nil, err
-			}
-			return struct{}{}, d.fs.Remove(name)
-		})
+		respond(w, http.StatusOK, func() (any, error) { return struct{}{}, d.remove(r.Context(), r.PathValue("name")) })
 	})
 	mux.HandleFunc("GET /v1/workspaces/{name}", func(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusOK, func() (any, error) {
-			in, err := d.find(r.PathValue("name"))
+			p, err := d.caller(r.Context())
+			if err != nil {
+				return nil, err
+			}
+			in, err := d.find(p, r.PathValue("name"))
 			if err != nil {
 				return nil, err
 			}
@@ -57,7 +47,7 @@ func (d *Daemon) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/workspaces/{name}/status", func(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusOK, func() (any, error) {
-			changes, err := d.fs.Status(r.PathValue("name"))
+			changes, err := d.status(r.Context(), r.PathValue("name"))
 			if err != nil {
 				return nil, err
 			}
@@ -88,14 +78,22 @@ func (d *Daemon) routes() http.Handler {
 func (d *Daemon) workspaceOf(in gfs.Info) Workspace {
 	return Workspace{
 		Name: in.Name, Repo: in.Repo, Rev: in.Rev, MergeInto: in.MergeInto, Commit: in.Commit,
-		Path: d.cfg.Mountpoint + "/" + in.Name, Created: in.Created, ChangedFiles: in.ChangedFiles,
+		Path: d.cfg.Mountpoint + "/" + in.Name, Created: in.Created, UID: in.UID,
 	}
 }
 
+// readJSON decodes exactly one JSON object of at most 1 MiB with known
+// fields only; anything after it is an error, not ignored.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("bad request body: %v", err), Kind: "usage"})
 		return false
 	}
@@ -114,6 +112,7 @@ func respond(w http.ResponseWriter, okStatus int, fn func() (any, error)) {
 	var conflict *mirror.ConflictError
 	var wsConflict *gfs.ConflictError
 	var usage usageError
+	var refused *materialize.RefusedError
 	switch {
 	case errors.As(err, &conflict):
 		body.Kind, body.Conflicts, status = "conflict", conflict.Paths, http.StatusConflict
@@ -121,6 +120,10 @@ func respond(w http.ResponseWriter, okStatus int, fn func() (any, error)) {
 		body.Kind, body.Conflicts, status = "conflict", wsConflict.Paths, http.StatusConflict
 	case errors.As(err, &usage):
 		body.Kind, status = "usage", http.StatusBadRequest
+	case errors.Is(err, errForbidden):
+		body.Kind, status = "permission", http.StatusForbidden
+	case errors.As(err, &refused):
+		body.Kind, status = "refused", http.StatusUnprocessableEntity
 	case errors.Is(err, os.ErrExist), errors.Is(err, gfs.ErrExists):
 		body.Kind, status = "exists", http.StatusConflict
 	case errors.Is(err, os.ErrNotExist), errors.Is(err, gfs.ErrNotFound), errors.Is(err, mirror.ErrNotFound), errors.Is(err, mirror.ErrUnknownRev):

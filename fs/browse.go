@@ -91,7 +91,10 @@ func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		if !found {
 			return nil, syscall.ENOENT
 		}
-		dirAttr(&out.Attr, f.started)
+		if e := f.repoAttr(repo, &out.Attr); e != 0 {
+			return nil, e
+		}
+		out.SetAttrTimeout(repoAttrTimeout)
 		if ch := r.GetChild(name); ch != nil {
 			return ch, 0
 		}
@@ -168,7 +171,26 @@ type repoNode struct {
 }
 
 func (r *repoNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, r.fs.started)
+	out.SetTimeout(repoAttrTimeout)
+	return r.fs.repoAttr(r.repo, &out.Attr)
+}
+
+// repoAttrTimeout is how long the kernel may keep @repo's owner and mode:
+// a change of who may read a repository takes effect within it.
+const repoAttrTimeout = time.Second
+
+// repoAttr fills the attributes of @repo: owned and moded so that the
+// kernel, checking permissions itself (default_permissions), lets through
+// only the users the repository is shared with.
+func (f *FS) repoAttr(repo string, out *fuse.Attr) syscall.Errno {
+	uid, gid, mode, err := f.opts.Resolver.Perm(repo)
+	if err != nil {
+		f.log.Warn("gitfs: repository access", "repo", repo, "err", err)
+		return syscall.EIO
+	}
+	dirAttr(out, f.started)
+	out.Mode = syscall.S_IFDIR | mode&0o777
+	out.Uid, out.Gid = uid, gid
 	return 0
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
@@ -252,25 +253,65 @@ func underAny(p string, set map[string]bool) bool {
 	return false
 }
 
-// ApplyChanges writes the workspace's changes (upper layer and whiteouts)
-// onto dst, a materialized copy of the workspace's commit (`ws export`).
-func (f *FS) ApplyChanges(name string, dst *os.Root) error {
+// ExportPlan is what `ws export` writes on top of a checkout of Commit to
+// make it the workspace: a list of steps, each holding what it needs from
+// the upper layer (a descriptor of a file to copy, a link's target). It is
+// made under the workspace's lock with the daemon's own credentials, and
+// applied later without the lock: nothing is written while the lock is
+// held (a target on a file system that waits for this one could deadlock
+// it), and the applying thread may run as the exporting user, who need
+// not be able to reach the daemon's directories.
+type ExportPlan struct {
+	Commit string // the commit the changes apply to
+	steps  []func(dst *os.Root) error
+	fds    []int // upper files the steps copy from
+}
+
+// PlanExport records workspace name's changes against its commit. Close
+// the plan when done.
+func (f *FS) PlanExport(name string) (*ExportPlan, error) {
 	v, err := f.get(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.removed {
-		return fmt.Errorf("workspace %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("workspace %q: %w", name, ErrNotFound)
 	}
-	if err := v.applyChanges(dst); err != nil {
-		return fmt.Errorf("apply changes of %s: %w", name, err)
+	plan := &ExportPlan{Commit: v.meta.Commit}
+	if err := v.planExport(plan); err != nil {
+		plan.Close()
+		return nil, fmt.Errorf("changes of %s: %w", name, err)
+	}
+	return plan, nil
+}
+
+func (p *ExportPlan) add(step func(dst *os.Root) error) { p.steps = append(p.steps, step) }
+
+// Apply writes the changes onto dst, a checkout of p.Commit. Entries are
+// created with the calling thread's credentials and never chowned: they
+// belong to whoever writes them.
+func (p *ExportPlan) Apply(dst *os.Root) error {
+	for _, step := range p.steps {
+		if err := step(dst); err != nil {
+			return fmt.Errorf("apply changes: %w", err)
+		}
 	}
 	return nil
 }
 
-func (v *view) applyChanges(dst *os.Root) error {
+// Close releases the plan's descriptors.
+func (p *ExportPlan) Close() {
+	for _, fd := range p.fds {
+		unix.Close(fd)
+	}
+	p.fds = nil
+}
+
+// planExport records the steps that turn the commit into the workspace.
+// Caller holds v.mu.
+func (v *view) planExport(plan *ExportPlan) error {
 	// Moved directories first: take their lower content out of the way
 	// before whiteouts at their old places remove it.
 	type move struct{ from, tmp string }
@@ -287,6 +328,7 @@ func (v *view) applyChanges(dst *os.Root) error {
 		return err
 	}
 	sort.Slice(redirects, func(i, j int) bool { return len(redirects[i]) < len(redirects[j]) })
+	moved := map[string]*bool{} // whether the move of a source happened (known when applied)
 	for i, src := range redirects {
 		if _, done := tmpOf[src]; done {
 			continue
@@ -298,106 +340,142 @@ func (v *view) applyChanges(dst *os.Root) error {
 			}
 		}
 		tmp := ".gitfs-export-" + strconv.Itoa(i)
-		if err := dst.Rename(cur, tmp); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
+		ok := new(bool)
+		moved[src] = ok
+		plan.add(func(dst *os.Root) error {
+			if err := dst.Rename(cur, tmp); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+				return fmt.Errorf("move %s: %w", src, err)
 			}
-			return fmt.Errorf("move %s: %w", src, err)
-		}
+			*ok = true
+			return nil
+		})
 		moves = append(moves, move{src, tmp})
 		tmpOf[src] = tmp
 	}
 	links := map[uint64]string{}
-	var dirTimes []*upperEntry
+	var dirModes []func(dst *os.Root) error
 	err = v.walkUpper(func(e *upperEntry) (bool, error) {
 		p := e.path
 		if e.whiteout {
-			return false, dst.RemoveAll(p)
+			plan.add(func(dst *os.Root) error { return dst.RemoveAll(p) })
+			return false, nil
 		}
+		mode := os.FileMode(e.st.Mode&0o777) | modeBits(e.st.Mode)
 		switch e.st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			if tmp, ok := tmpOf[e.redirect]; ok && e.redirect != p {
-				if err := dst.RemoveAll(p); err != nil {
-					return false, err
-				}
-				if err := dst.Rename(tmp, p); err != nil {
-					return false, err
-				}
+				done, opaque := moved[e.redirect], e.opaque
+				plan.add(func(dst *os.Root) error {
+					if !*done { // nothing was at the source to move
+						if st, err := dst.Lstat(p); err == nil && st.IsDir() && !opaque {
+							return nil
+						}
+						return replaceDir(dst, p)
+					}
+					if err := dst.RemoveAll(p); err != nil {
+						return err
+					}
+					return dst.Rename(tmp, p)
+				})
 				delete(tmpOf, e.redirect)
 			} else if e.opaque {
-				if err := dst.RemoveAll(p); err != nil {
-					return false, err
-				}
-				if err := dst.Mkdir(p, 0o700); err != nil {
-					return false, err
-				}
-			} else if st, err := dst.Lstat(p); err != nil || !st.IsDir() {
-				if err := dst.RemoveAll(p); err != nil {
-					return false, err
-				}
-				if err := dst.Mkdir(p, 0o700); err != nil {
-					return false, err
-				}
+				plan.add(func(dst *os.Root) error {
+					if err := dst.RemoveAll(p); err != nil {
+						return err
+					}
+					return dst.Mkdir(p, 0o700)
+				})
+			} else {
+				plan.add(func(dst *os.Root) error {
+					if st, err := dst.Lstat(p); err == nil && st.IsDir() {
+						return nil
+					}
+					return replaceDir(dst, p)
+				})
 			}
-			cp := *e
-			dirTimes = append(dirTimes, &cp)
+			// Modes last, deepest first: a directory made read-only must
+			// not stop what goes into it.
+			dirModes = append(dirModes, func(dst *os.Root) error { return dst.Chmod(p, mode) })
 			return true, nil
-		}
-		if err := dst.RemoveAll(p); err != nil {
-			return false, err
 		}
 		if e.st.Nlink > 1 {
 			if first, ok := links[e.st.Ino]; ok {
-				return false, dst.Link(first, p)
+				plan.add(func(dst *os.Root) error {
+					if err := dst.RemoveAll(p); err != nil {
+						return err
+					}
+					return dst.Link(first, p)
+				})
+				return false, nil
 			}
 			links[e.st.Ino] = p
 		}
 		switch e.st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
-			if err := copyOut(e, dst, p); err != nil {
-				return false, err
+			fd, err := unix.Openat(e.dfd, e.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", p, err)
 			}
+			plan.fds = append(plan.fds, fd)
+			atime, mtime := timeOf(unix.Timespec(e.st.Atim)), timeOf(unix.Timespec(e.st.Mtim))
+			plan.add(func(dst *os.Root) error {
+				if err := dst.RemoveAll(p); err != nil {
+					return err
+				}
+				return copyOut(fd, dst, p, mode, atime, mtime)
+			})
 		case unix.S_IFLNK:
 			buf := make([]byte, 4096)
 			n, err := unix.Readlinkat(e.dfd, e.name, buf)
 			if err != nil {
-				return false, err
+				return false, fmt.Errorf("%s: %w", p, err)
 			}
-			if err := dst.Symlink(string(buf[:n]), p); err != nil {
-				return false, err
-			}
+			target := string(buf[:n])
+			plan.add(func(dst *os.Root) error {
+				if err := dst.RemoveAll(p); err != nil {
+					return err
+				}
+				return dst.Symlink(target, p)
+			})
 		case unix.S_IFIFO:
-			parent, err := dst.Open(path.Dir(p))
-			if err != nil {
-				return false, err
-			}
-			err = unix.Mknodat(int(parent.Fd()), path.Base(p), unix.S_IFIFO|e.st.Mode&0o7777, 0)
-			parent.Close()
-			if err != nil {
-				return false, err
-			}
-		}
-		if v.fs.isRoot {
-			dst.Lchown(p, int(e.st.Uid), int(e.st.Gid))
+			perm := e.st.Mode & 0o7777
+			plan.add(func(dst *os.Root) error {
+				if err := dst.RemoveAll(p); err != nil {
+					return err
+				}
+				parent, err := dst.Open(path.Dir(p))
+				if err != nil {
+					return err
+				}
+				defer parent.Close()
+				return unix.Mknodat(int(parent.Fd()), path.Base(p), unix.S_IFIFO|perm, 0)
+			})
+		default:
+			plan.add(func(dst *os.Root) error { return dst.RemoveAll(p) })
 		}
 		return false, nil
 	})
 	if err != nil {
 		return err
 	}
-	for i := len(dirTimes) - 1; i >= 0; i-- {
-		e := dirTimes[i]
-		if v.fs.isRoot {
-			dst.Lchown(e.path, int(e.st.Uid), int(e.st.Gid))
-		}
-		if err := dst.Chmod(e.path, os.FileMode(e.st.Mode&0o777)|modeBits(e.st.Mode)); err != nil {
-			return err
-		}
+	for i := len(dirModes) - 1; i >= 0; i-- {
+		plan.add(dirModes[i])
 	}
 	for _, tmp := range tmpOf {
-		dst.RemoveAll(tmp)
+		plan.add(func(dst *os.Root) error { return dst.RemoveAll(tmp) })
 	}
 	return nil
+}
+
+// replaceDir makes p an empty directory, whatever was there.
+func replaceDir(dst *os.Root, p string) error {
+	if err := dst.RemoveAll(p); err != nil {
+		return err
+	}
+	return dst.Mkdir(p, 0o700)
 }
 
 func modeBits(m uint32) os.FileMode {
@@ -414,20 +492,18 @@ func modeBits(m uint32) os.FileMode {
 	return out
 }
 
-func copyOut(e *upperEntry, dst *os.Root, p string) error {
-	fd, err := unix.Openat(e.dfd, e.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	src := os.NewFile(uintptr(fd), e.name)
-	defer src.Close()
+// copyOut writes the upper file open as fd to p in dst with its mode and
+// times. The new file is created 0600 and gets its mode (setuid bits
+// included) only once complete, by its owner: the exporting user.
+func copyOut(fd int, dst *os.Root, p string, mode os.FileMode, atime, mtime time.Time) error {
+	src := io.NewSectionReader(fdReader(fd), 0, 1<<62)
 	out, err := dst.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = io.Copy(out, src)
 	if err == nil {
-		err = out.Chmod(os.FileMode(e.st.Mode&0o777) | modeBits(e.st.Mode))
+		err = out.Chmod(mode)
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
@@ -435,8 +511,21 @@ func copyOut(e *upperEntry, dst *os.Root, p string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
-	mt := unix.Timespec(e.st.Mtim)
-	return dst.Chtimes(p, timeOf(unix.Timespec(e.st.Atim)), timeOf(mt))
+	return dst.Chtimes(p, atime, mtime)
+}
+
+// fdReader reads a descriptor with pread, leaving its offset alone.
+type fdReader int
+
+func (f fdReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(f), b, off)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 && len(b) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // diffTrees lists the paths whose entry differs between trees a and b (a

@@ -358,17 +358,27 @@ func TestCopyOnWrite(t *testing.T) {
 			t.Errorf("status %s: %q, want %q (all: %v)", p, got[p], w, st)
 		}
 	}
-	if l := e.fs.List(); len(l) != 2 || l[0].Name != "cow" || l[0].ChangedFiles != len(st) || l[1].ChangedFiles != 0 {
+	if l := e.fs.List(); len(l) != 2 || l[0].Name != "cow" {
 		t.Errorf("list: %+v", l)
+	} else if other, err := e.fs.Status(l[1].Name); err != nil || len(other) != 0 {
+		t.Errorf("status of %s: %v, %v; want no changes", l[1].Name, other, err)
 	}
-	// Export: the commit materialized plus ApplyChanges equals the workspace.
+	// Export: the commit materialized plus the export plan equals the workspace.
 	exp := extract(t, e.repo.Dir, e.commit)
 	r, err := os.OpenRoot(exp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := e.fs.ApplyChanges("cow", r); err != nil {
+	plan, err := e.fs.PlanExport("cow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	if plan.Commit != e.commit {
+		t.Errorf("plan of commit %s, want %s", plan.Commit, e.commit)
+	}
+	if err := plan.Apply(r); err != nil {
 		t.Fatal(err)
 	}
 	if d := diffMaps(fullTree(t, ws), fullTree(t, exp)); len(d) > 0 {

@@ -53,6 +53,10 @@ type Resolver interface {
 	// Refs lists branches ("heads") or tags ("tags") by short name, which
 	// may contain '/'.
 	Refs(ctx context.Context, repo, kind string) ([]string, error)
+	// Perm gives the owner, group and permission bits of @repo, through
+	// which the kernel (default_permissions) lets only the users the
+	// repository is shared with read it.
+	Perm(repo string) (uid, gid, mode uint32, err error)
 }
 
 // Options configure an FS.
@@ -71,18 +75,22 @@ type Spec struct {
 	// UID and GID own the workspace's unchanged files and directories
 	// (the daemon passes the requesting user's; zero is root).
 	UID, GID uint32
+	// Mode is the permission bits of the workspace's root directory at
+	// creation (0: 0755); its owner may chmod it later.
+	Mode uint32
 }
 
 // Info describes a workspace for `ws list`.
 type Info struct {
-	Name         string    `json:"name"`
-	Repo         string    `json:"repo"`
-	Rev          string    `json:"rev"`
-	MergeInto    string    `json:"merge_into,omitempty"`
-	Commit       string    `json:"commit"`
-	Base         string    `json:"base,omitempty"`
-	Created      time.Time `json:"created"`
-	ChangedFiles int       `json:"changed_files"`
+	Name      string    `json:"name"`
+	Repo      string    `json:"repo"`
+	Rev       string    `json:"rev"`
+	MergeInto string    `json:"merge_into,omitempty"`
+	Commit    string    `json:"commit"`
+	Base      string    `json:"base,omitempty"`
+	Created   time.Time `json:"created"`
+	UID       uint32    `json:"uid"`
+	GID       uint32    `json:"gid"`
 }
 
 // Change is one changed path, as `git status --short` shows it: 'A'dded,
@@ -215,13 +223,14 @@ func (f *FS) prefetcher() {
 	}
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*$`)
+var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
 
 // ValidateName checks a workspace name: [A-Za-z0-9._-]+, not starting with
-// '.' or '@', so that it is one safe path element.
+// '.', '-' or '@', so that it is one safe path element and never taken for
+// an option by a tool it is passed to.
 func ValidateName(name string) error {
 	if !validName.MatchString(name) || len(name) > 200 {
-		return fmt.Errorf("invalid workspace name %q: use letters, digits, '.', '_' and '-', not starting with '.' or '@'", name)
+		return fmt.Errorf("invalid workspace name %q: use letters, digits, '.', '_' and '-', not starting with '.', '-' or '@'", name)
 	}
 	return nil
 }
@@ -261,7 +270,7 @@ func New(opts Options) (*FS, error) {
 		budget = int64(lim.Cur) / 4
 	}
 	f.fdBudget.Store(budget)
-	if err := os.MkdirAll(f.wsDir, 0o755); err != nil {
+	if err := os.MkdirAll(f.wsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
 	entries, err := os.ReadDir(f.wsDir)
@@ -275,6 +284,9 @@ func New(opts Options) (*FS, error) {
 			os.RemoveAll(filepath.Join(f.wsDir, name))
 			continue
 		}
+		// Workspaces made before their directories were private: no user
+		// may reach the upper layer on disk (only through the mount).
+		os.Chmod(filepath.Join(f.wsDir, name), 0o700)
 		v, err := f.load(name)
 		if err != nil {
 			f.log.Error("gitfs: workspace not loaded (left on disk)", "workspace", name, "err", err)
@@ -363,9 +375,12 @@ func (f *FS) load(name string) (*view, error) {
 
 func (f *FS) openView(dir string, m wsMeta, snap *snapshot.Snapshot, release func()) (*view, error) {
 	for _, sub := range []string{"upper", "work"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("workspace %s: %w", m.Name, err)
 		}
+	}
+	if err := os.Chmod(filepath.Join(dir, "work"), 0o700); err != nil {
+		return nil, fmt.Errorf("workspace %s: %w", m.Name, err)
 	}
 	upperFd, err := unix.Open(filepath.Join(dir, "upper"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -605,16 +620,19 @@ func (f *FS) Create(ctx context.Context, name string, spec Spec) (string, error)
 	}
 	m := wsMeta{Name: name, ID: randomID(), Repo: spec.Repo, Rev: spec.Rev, MergeInto: spec.MergeInto,
 		Commit: spec.Commit, Base: spec.Base, Created: time.Now().UTC(), UID: spec.UID, GID: spec.GID}
+	mode := spec.Mode & 0o777
+	if mode == 0 {
+		mode = 0o755
+	}
+	// MkdirTemp makes it 0700: users reach a workspace's files only through
+	// the mount, never on disk, where they could lay links for the daemon.
 	tmp, err := os.MkdirTemp(f.wsDir, "."+name+".tmp-")
 	if err == nil {
-		err = os.Chmod(tmp, 0o755)
-	}
-	if err == nil {
-		err = os.Mkdir(filepath.Join(tmp, "upper"), 0o755)
+		err = os.Mkdir(filepath.Join(tmp, "upper"), 0o700)
 	}
 	if err == nil {
 		// The workspace's root directory belongs to its user, as a checkout would.
-		err = os.Chmod(filepath.Join(tmp, "upper"), 0o755)
+		err = os.Chmod(filepath.Join(tmp, "upper"), os.FileMode(mode))
 		if err == nil && f.isRoot {
 			err = os.Chown(filepath.Join(tmp, "upper"), int(spec.UID), int(spec.GID))
 		}
@@ -624,7 +642,7 @@ func (f *FS) Create(ctx context.Context, name string, spec Spec) (string, error)
 		}
 	}
 	if err == nil {
-		err = os.Mkdir(filepath.Join(tmp, "work"), 0o755)
+		err = os.Mkdir(filepath.Join(tmp, "work"), 0o700)
 	}
 	if err == nil {
 		err = writeMeta(tmp, m)
@@ -743,10 +761,25 @@ func (f *FS) Remove(name string) error {
 
 func (v *view) info() Info {
 	return Info{Name: v.meta.Name, Repo: v.meta.Repo, Rev: v.meta.Rev, MergeInto: v.meta.MergeInto,
-		Commit: v.meta.Commit, Base: v.meta.Base, Created: v.meta.Created}
+		Commit: v.meta.Commit, Base: v.meta.Base, Created: v.meta.Created, UID: v.meta.UID, GID: v.meta.GID}
 }
 
-// List describes every workspace, sorted by name.
+// Get describes workspace name, computing nothing (no status).
+func (f *FS) Get(name string) (Info, error) {
+	v, err := f.get(name)
+	if err != nil {
+		return Info{}, err
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.removed {
+		return Info{}, fmt.Errorf("workspace %q: %w", name, ErrNotFound)
+	}
+	return v.info(), nil
+}
+
+// List describes every workspace, sorted by name, computing nothing (no
+// status: that walks a workspace's upper layer).
 func (f *FS) List() []Info {
 	f.mu.Lock()
 	views := make([]*view, 0, len(f.ws))
@@ -757,19 +790,10 @@ func (f *FS) List() []Info {
 	out := make([]Info, 0, len(views))
 	for _, v := range views {
 		v.mu.RLock()
-		if v.removed {
-			v.mu.RUnlock()
-			continue
+		if !v.removed {
+			out = append(out, v.info())
 		}
-		in := v.info()
-		ch, err := v.changes()
 		v.mu.RUnlock()
-		if err == nil {
-			in.ChangedFiles = len(ch)
-		} else {
-			in.ChangedFiles = -1
-		}
-		out = append(out, in)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -48,6 +48,14 @@ func (r resolver) Refs(ctx context.Context, repo, kind string) ([]string, error)
 	return m.Refs(ctx, kind)
 }
 
+func (r resolver) Perm(repo string) (uint32, uint32, uint32, error) {
+	a, err := r.ms.Access(repo)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return a.Owner, a.GID(), a.Mode(), nil
+}
+
 // env is a gitfs root with one mirror ("demo") and a mounted FS.
 type env struct {
 	t      *testing.T

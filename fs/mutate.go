@@ -103,7 +103,7 @@ func (v *view) copyUpEntry(pfd int, name string, e snapshot.Entry, lowerPath str
 		if err := unix.Mkdirat(wfd, tmp, 0o700); err != nil {
 			return fail(err)
 		}
-		if err := unix.Fchmodat(wfd, tmp, 0o755, 0); err != nil {
+		if err := chmodAt(wfd, tmp, 0o755); err != nil {
 			return fail(err)
 		}
 	case syscall.S_IFLNK:
@@ -442,7 +442,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		if err := unix.Mknodat(dfd, nm, mode&syscall.S_IFMT|0o600, 0); err != nil {
 			return err
 		}
-		if err := unix.Fchmodat(dfd, nm, mode&0o7777, 0); err != nil {
+		if err := chmodAt(dfd, nm, mode&0o7777); err != nil {
 			unix.Unlinkat(dfd, nm, 0)
 			return err
 		}
@@ -899,14 +899,15 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	defer done()
 	isLink := n.StableAttr().Mode == syscall.S_IFLNK
 	if hasMode && !isLink {
-		err = unix.Fchmodat(pfd, name, mode, 0)
+		err = chmodAt(pfd, name, mode)
 	}
 	if err == nil && (hasUID || hasGID) {
 		err = unix.Fchownat(pfd, name, cu, cg, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if err == nil && hasSize {
 		var fd int
-		fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		// O_NONBLOCK: a FIFO must not hang the daemon (truncate then fails).
+		fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err == nil {
 			err = unix.Ftruncate(fd, int64(size))
 			unix.Close(fd)

@@ -85,6 +85,32 @@ func setXattr(dfd int, name, attr, value string) error {
 	return unix.Lsetxattr(procPath(dfd, name), attr, []byte(value), 0)
 }
 
+// chmodAt sets the mode of the entry name in dfd itself, never of what it
+// would point to if it were a symlink: fchmodat2 with AT_SYMLINK_NOFOLLOW
+// (Linux >= 6.6), else through an O_PATH descriptor of the entry opened
+// without following links, refusing a link. Every name the daemon touches
+// for a caller is treated as one that could have been swapped for a link.
+func chmodAt(dfd int, name string, mode uint32) error {
+	err := unix.Fchmodat(dfd, name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err != unix.EOPNOTSUPP && err != unix.ENOSYS {
+		return err
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.EOPNOTSUPP // symlinks have no mode of their own
+	}
+	// The magic link names exactly the inode opened above.
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
+}
+
 // hashIno derives a stable inode number from a namespace id and parts.
 func hashIno(id uint64, parts ...string) uint64 {
 	h := sha256.New()

@@ -128,7 +128,8 @@ func (v *view) ioError(op, p string, err error) {
 }
 
 // findEntry finds name in a tree's entries (git order: sorted by name, a
-// tree's name compared as if followed by '/').
+// tree's name compared as if followed by '/'; snapshot refuses a tree out
+// of that order).
 func findEntry(entries []snapshot.Entry, name string) (snapshot.Entry, bool) {
 	key := func(e snapshot.Entry) string {
 		if e.Kind == snapshot.Dir {
@@ -140,13 +141,6 @@ func findEntry(entries []snapshot.Entry, name string) (snapshot.Entry, bool) {
 		i := sort.Search(len(entries), func(i int) bool { return key(entries[i]) >= want })
 		if i < len(entries) && entries[i].Name == name {
 			return entries[i], true
-		}
-	}
-	if len(entries) <= 64 { // tolerate a mis-sorted small tree
-		for _, e := range entries {
-			if e.Name == name {
-				return e, true
-			}
 		}
 	}
 	return snapshot.Entry{}, false

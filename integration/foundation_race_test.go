@@ -26,8 +26,8 @@ func TestFoundationRaceAdd(t *testing.T) {
 		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(root, "mirrors"))
-	if len(entries) != 1 || entries[0].Name() != "demo.git" {
-		t.Fatalf("mirrors/ = %v, want exactly demo.git", entries)
+	if len(entries) != 2 || entries[0].Name() != "demo.access.json" || entries[1].Name() != "demo.git" {
+		t.Fatalf("mirrors/ = %v, want exactly demo.git and its access record", entries)
 	}
 	if n := fndCountFile(t, count); n != 1 {
 		t.Errorf("%d clones ran, want 1", n)

@@ -23,6 +23,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Other users run the binary too (the security tests attack a root
+	// daemon as uid 65534).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	gitfsBin = filepath.Join(dir, "gitfs")
 	args := []string{"build", "-o", gitfsBin}
 	if raceEnabled {

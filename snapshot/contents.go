@@ -348,12 +348,19 @@ func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents,
 	return c, nil
 }
 
-// blobIDs lists every distinct blob of the tree, in tree order.
+// blobIDs lists every distinct blob of the tree, in tree order. Each
+// distinct subtree is walked once: a tree that repeats one subtree at many
+// places must cost its size, not the number of paths it expands to.
 func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
 	seen := make(map[ID]struct{})
+	walked := make(map[ID]struct{})
 	var ids []ID
 	var walk func(tree ID) error
 	walk = func(tree ID) error {
+		if _, ok := walked[tree]; ok {
+			return nil
+		}
+		walked[tree] = struct{}{}
 		if err := ctx.Err(); err != nil {
 			return err
 		}

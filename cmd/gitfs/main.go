@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gitfs/gitfs/daemon"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 )
@@ -84,8 +85,8 @@ func (e *env) openSnapshots() (*snapshot.Store, error) {
 
 // prepareRoot creates the root or explains why it cannot be used.
 func prepareRoot(root string) error {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("root %s is unusable: %w (choose another with --root or GITFS_ROOT)", root, err)
+	if err := daemon.PrepareRoot(root); err != nil {
+		return err
 	}
 	probe, err := os.CreateTemp(root, ".probe-*")
 	if err != nil {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 )
 
 func init() {
+	var addAccess accessFlags
 	register(&command{
 		name: "repo add", args: "NAME URL", minArgs: 2, maxArgs: 2,
 		summary: "add a bare mirror of a repository (a path, file://, https:// or ssh URL)",
@@ -21,10 +25,17 @@ func init() {
 on this host. Adding a name that exists with the same URL succeeds and changes
 nothing, so concurrent adds are safe.
 
+A repository is private to its owner (by default you): only the owner and root
+may create workspaces of it and read it under MOUNT/@NAME. --group lets that
+group's members in too, --public every local user; 'gitfs repo access' changes
+it later.
+
 Example:
   gitfs repo add demo https://example.com/demo.git
-  gitfs repo add local ./some/checkout`,
-		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+  gitfs repo add local ./some/checkout
+  sudo gitfs repo add app https://example.com/app.git --owner ci --group builders`,
+		flags: addAccess.register,
+		run: func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
 			if err := mirror.ValidateName(args[0]); err != nil {
 				return err
 			}
@@ -32,8 +43,59 @@ Example:
 			if err != nil {
 				return err
 			}
-			_, err = ms.Add(ctx, args[0], args[1])
-			return err
+			_, aerr := ms.Access(args[0])
+			existed := aerr == nil
+			if _, err := ms.Add(ctx, args[0], args[1]); err != nil {
+				return err
+			}
+			if existed && !addAccess.changed(fs) {
+				return nil // an existing repository keeps its access
+			}
+			a := mirror.Access{Owner: uint32(os.Getuid())}
+			if existed {
+				if a, err = ms.Access(args[0]); err != nil {
+					return err
+				}
+			}
+			if a, err = addAccess.apply(fs, a); err != nil {
+				return err
+			}
+			return ms.SetAccess(args[0], a)
+		},
+	})
+	var access accessFlags
+	register(&command{
+		name: "repo access", args: "NAME", minArgs: 1, maxArgs: 1,
+		summary: "show or change who may use a repository through the mount",
+		help: `Without flags, prints the repository's owner, group and whether it is public.
+Its owner and root may create workspaces of it and read MOUNT/@NAME; so may
+the members of its group, and every local user if it is public. Workspaces
+already created keep the owner and mode they were made with.
+
+Examples:
+  gitfs repo access demo
+  sudo gitfs repo access demo --group builders
+  sudo gitfs repo access demo --public=false --no-group`,
+		flags: access.register,
+		run: func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+			ms, err := e.openMirrors()
+			if err != nil {
+				return err
+			}
+			a, err := ms.Access(args[0])
+			if err != nil {
+				return err
+			}
+			if access.changed(fs) {
+				if a, err = access.apply(fs, a); err != nil {
+					return err
+				}
+				if err := ms.SetAccess(args[0], a); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintln(e.stdout, describeAccess(a))
+			return nil
 		},
 	})
 	register(&command{
@@ -182,4 +244,95 @@ func runGC(ctx context.Context, e *env, dropContents bool) error {
 		}
 	}
 	return nil
+}
+
+// accessFlags are the flags that set a repository's Access.
+type accessFlags struct {
+	owner, group string
+	noGroup      bool
+	public       bool
+}
+
+func (f *accessFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.owner, "owner", "", "user (name or uid) who owns the repository (default: you)")
+	fs.StringVar(&f.group, "group", "", "group (name or gid) whose members may use it too")
+	fs.BoolVar(&f.noGroup, "no-group", false, "remove the group")
+	fs.BoolVar(&f.public, "public", false, "let every local user use it")
+}
+
+func (f *accessFlags) changed(fs *pflag.FlagSet) bool {
+	for _, n := range []string{"owner", "group", "no-group", "public"} {
+		if fs.Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply returns a changed by the flags given.
+func (f *accessFlags) apply(fs *pflag.FlagSet, a mirror.Access) (mirror.Access, error) {
+	if fs.Changed("owner") {
+		uid, err := lookupID(f.owner, func(s string) (string, error) {
+			u, err := user.Lookup(s)
+			if err != nil {
+				return "", err
+			}
+			return u.Uid, nil
+		})
+		if err != nil {
+			return a, usageError{fmt.Sprintf("--owner %s: %v", f.owner, err)}
+		}
+		a.Owner = uid
+	}
+	if fs.Changed("group") {
+		gid, err := lookupID(f.group, func(s string) (string, error) {
+			g, err := user.LookupGroup(s)
+			if err != nil {
+				return "", err
+			}
+			return g.Gid, nil
+		})
+		if err != nil {
+			return a, usageError{fmt.Sprintf("--group %s: %v", f.group, err)}
+		}
+		a.Group = &gid
+	}
+	if f.noGroup {
+		a.Group = nil
+	}
+	if fs.Changed("public") {
+		a.Public = f.public
+	}
+	return a, nil
+}
+
+// lookupID accepts a number or a name that lookup turns into one.
+func lookupID(s string, lookup func(string) (string, error)) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	id, err := lookup(s)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		return 0, err
+	}
+	return uint32(n), nil
+}
+
+func describeAccess(a mirror.Access) string {
+	owner := strconv.FormatUint(uint64(a.Owner), 10)
+	if u, err := user.LookupId(owner); err == nil {
+		owner = u.Username + " (" + owner + ")"
+	}
+	group := "none"
+	if a.Group != nil {
+		group = strconv.FormatUint(uint64(*a.Group), 10)
+		if g, err := user.LookupGroupId(group); err == nil {
+			group = g.Name + " (" + group + ")"
+		}
+	}
+	return fmt.Sprintf("owner %s, group %s, public %t", owner, group, a.Public)
 }

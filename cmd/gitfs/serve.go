@@ -53,9 +53,11 @@ Example:
 }
 
 func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough, inflate bool) (*daemon.Daemon, error) {
-	// The kernel has already applied the caller's umask to modes it passes
-	// us; applying ours again would turn 0620 into 0600.
-	syscall.Umask(0)
+	// A fixed umask for what the daemon writes itself (mirrors, snapshots,
+	// git's files): an inherited umask 0 would make refs and objects
+	// writable by all. Modes that callers ask for through the mount are
+	// set explicitly with fchmod, so this umask never masks them twice.
+	syscall.Umask(0o022)
 	st, err := e.openSnapshots()
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/daemon"
 )
@@ -121,22 +122,33 @@ Examples:
 	register(&command{
 		name: "ws export", args: "NAME DIR", minArgs: 2, maxArgs: 2,
 		summary: "write a workspace (its commit plus its changes) to a real directory",
-		help: `DIR must be absent or empty; it appears complete or not at all.
+		help: `DIR must be absent or empty; it appears complete or not at all. The daemon
+writes it with your credentials: you need write permission where DIR is made,
+and you own every file in it.
 
 Example:
   gitfs ws export job1 ./job1-tree`,
 		flags: func(fs *pflag.FlagSet) {
-			fs.IntVar(&workers, "workers", runtime.NumCPU(), "parallel file writers")
+			fs.IntVar(&workers, "workers", runtime.NumCPU(), "parallel file writers (1 to 64)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-			if workers < 1 {
-				return usageError{"--workers must be at least 1"}
+			if workers < 1 || workers > 64 {
+				return usageError{"--workers must be between 1 and 64"}
 			}
 			dir, err := filepath.Abs(args[1])
 			if err != nil {
 				return err
 			}
-			out, err := daemon.NewClient(e.root).Export(ctx, args[0], daemon.ExportRequest{Dir: dir, Workers: workers})
+			// The daemon takes this descriptor from us and creates DIR in
+			// it as us: it resolves no path on our behalf.
+			parent, err := unix.Open(filepath.Dir(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("export into %s: parent directory: %w", dir, err)
+			}
+			defer unix.Close(parent)
+			out, err := daemon.NewClient(e.root).Export(ctx, args[0], daemon.ExportRequest{
+				DirFD: &parent, Name: filepath.Base(dir), Workers: workers,
+			})
 			if err != nil {
 				return err
 			}
