@@ -67,7 +67,7 @@ func TestHostileTreeRefused(t *testing.T) {
 					t.Errorf("%s of a hostile tree succeeded: %q", what, r.stdout)
 					return
 				}
-				if !fndOneLine(r.stderr) || !strings.Contains(msg, fmt.Sprintf("path %q", tc.path)) || !strings.Contains(msg, tc.rule) {
+				if !isOneErrorLine(r.stderr) || !strings.Contains(msg, fmt.Sprintf("path %q", tc.path)) || !strings.Contains(msg, tc.rule) {
 					t.Errorf("%s: stderr is not one line naming path %q and rule %q: %q", what, tc.path, tc.rule, msg)
 				}
 			}
@@ -108,5 +108,5 @@ func TestHostileTreeRefused(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(d.mnt, "@hostile", "heads", "main", "README")); err != nil || string(b) != "clean\n" {
 		t.Errorf("clean branch: %q, %v", b, err)
 	}
-	fndNoTemps(t, root, outs)
+	requireNoTemps(t, root, outs)
 }

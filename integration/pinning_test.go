@@ -14,20 +14,20 @@ import (
 	"github.com/gitfs/gitfs/snapshot"
 )
 
-// TestFoundationPinning: a snapshot keeps its commit readable after the
+// TestSnapshotPinsForcePushedCommit: a snapshot keeps its commit readable after the
 // remote force-pushed it away and the mirror collected it; it goes only
 // when gc finds no lease on it, and then checkout of that commit fails
 // cleanly.
-func TestFoundationPinning(t *testing.T) {
-	e := fndNewEnv(t)
-	repo, c := fndRemote(t, 60, 8)
+func TestSnapshotPinsForcePushedCommit(t *testing.T) {
+	e := newCLIEnv(t)
+	repo, c := newRemote(t, 60, 8)
 	want := gittest.Archive(t, repo.Dir, c)
 	root := t.TempDir()
 	outs := t.TempDir()
 	e.must(t, nil, root, "repo", "add", "demo", repo.Dir)
 	e.must(t, nil, root, "checkout", "demo", "main", filepath.Join(outs, "before"))
 
-	d := fndForcePush(t, repo, 30, 9)
+	d := forcePush(t, repo, 30, 9)
 	if _, err := gittest.GitErr(repo.Dir, "cat-file", "-e", c); err == nil {
 		t.Fatal("the remote still has C")
 	}
@@ -47,7 +47,7 @@ func TestFoundationPinning(t *testing.T) {
 		t.Fatalf("rev-parse C = %q", got)
 	}
 	e.must(t, nil, root, "checkout", "demo", c, filepath.Join(outs, "after"))
-	fndEqualArchive(t, want, filepath.Join(outs, "after"))
+	requireTree(t, want, filepath.Join(outs, "after"))
 
 	// A lease held by another process (this one) keeps it through gc.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -80,17 +80,11 @@ func TestFoundationPinning(t *testing.T) {
 	}
 	gone := filepath.Join(outs, "gone")
 	r := e.run(t, nil, root, "checkout", "demo", c, gone)
-	if r.code == 0 || !fndOneLine(r.stderr) || !strings.Contains(r.stderr, "unknown revision") {
+	if r.code == 0 || !isOneErrorLine(r.stderr) || !strings.Contains(r.stderr, "unknown revision") {
 		t.Fatalf("checkout of a collected commit: exit %d, stderr %q; want one line saying unknown revision", r.code, r.stderr)
 	}
 	if _, err := os.Lstat(gone); !os.IsNotExist(err) {
 		t.Fatalf("failed checkout created %s", gone)
 	}
-	fndNoTemps(t, root, outs)
-}
-
-// fndOneLine reports whether stderr is a single line starting "gitfs ".
-func fndOneLine(stderr string) bool {
-	s := strings.TrimSuffix(stderr, "\n")
-	return strings.HasPrefix(s, "gitfs ") && !strings.Contains(s, "\n")
+	requireNoTemps(t, root, outs)
 }

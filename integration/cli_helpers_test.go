@@ -17,20 +17,20 @@ import (
 	"github.com/gitfs/gitfs/internal/gittest"
 )
 
-// fndEnv is the environment of one foundation test's gitfs processes: a
+// cliEnv is the environment of one test's gitfs CLI processes: a
 // marker that every process they start inherits (so the test can find any
 // process left behind), and an exec path whose git-upload-pack is a wrapper
-// the test controls through FND_* variables:
+// the test controls through UPLOAD_PACK_* variables:
 //
-//	FND_COUNT=file   append one line per upload-pack run (one per clone or fetch)
-//	FND_DELAY=secs   sleep first
-//	FND_BLOCK=file   create file.started, then wait until file exists
-type fndEnv struct {
+//	UPLOAD_PACK_COUNT=file   append one line per upload-pack run (one per clone or fetch)
+//	UPLOAD_PACK_DELAY=secs   sleep first
+//	UPLOAD_PACK_BLOCK=file   create file.started, then wait until file exists
+type cliEnv struct {
 	marker   string
 	execPath string
 }
 
-func fndNewEnv(t *testing.T) *fndEnv {
+func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	real := gittest.Git(t, "", "--exec-path")
 	dir := filepath.Join(t.TempDir(), "git-exec-path")
@@ -50,12 +50,12 @@ func fndNewEnv(t *testing.T) *fndEnv {
 		}
 	}
 	script := `#!/bin/sh
-[ -n "$FND_COUNT" ] && echo run >> "$FND_COUNT"
-[ -n "$FND_DELAY" ] && sleep "$FND_DELAY"
-if [ -n "$FND_BLOCK" ]; then
-	: > "$FND_BLOCK.started"
+[ -n "$UPLOAD_PACK_COUNT" ] && echo run >> "$UPLOAD_PACK_COUNT"
+[ -n "$UPLOAD_PACK_DELAY" ] && sleep "$UPLOAD_PACK_DELAY"
+if [ -n "$UPLOAD_PACK_BLOCK" ]; then
+	: > "$UPLOAD_PACK_BLOCK.started"
 	i=0
-	while [ ! -e "$FND_BLOCK" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+	while [ ! -e "$UPLOAD_PACK_BLOCK" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 fi
 exec '` + filepath.Join(real, "git-upload-pack") + `' "$@"
 `
@@ -64,28 +64,28 @@ exec '` + filepath.Join(real, "git-upload-pack") + `' "$@"
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	e := &fndEnv{marker: "FND_TEST_ID=" + hex.EncodeToString(b[:]), execPath: dir}
-	t.Cleanup(func() { fndReap(t, e, 10*time.Second) })
+	e := &cliEnv{marker: "GITFS_TEST_MARKER=" + hex.EncodeToString(b[:]), execPath: dir}
+	t.Cleanup(func() { reap(t, e, 10*time.Second) })
 	return e
 }
 
 // sub returns an env sharing e's exec path with a marker of its own, for a
 // parallel subtest whose leftover-process checks must not see its siblings.
-func (e *fndEnv) sub(t *testing.T) *fndEnv {
+func (e *cliEnv) sub(t *testing.T) *cliEnv {
 	var b [8]byte
 	rand.Read(b[:])
-	c := &fndEnv{marker: "FND_TEST_ID=" + hex.EncodeToString(b[:]), execPath: e.execPath}
-	t.Cleanup(func() { fndReap(t, c, 10*time.Second) })
+	c := &cliEnv{marker: "GITFS_TEST_MARKER=" + hex.EncodeToString(b[:]), execPath: e.execPath}
+	t.Cleanup(func() { reap(t, c, 10*time.Second) })
 	return c
 }
 
-func (e *fndEnv) environ(extra []string) []string {
+func (e *cliEnv) environ(extra []string) []string {
 	// GORACE: a -race binary otherwise sleeps a second before exiting.
 	return append(append(os.Environ(), e.marker, "GIT_EXEC_PATH="+e.execPath, "GORACE=atexit_sleep_ms=0"), extra...)
 }
 
-// fndProc is a gitfs process running in the background.
-type fndProc struct {
+// cliProc is a gitfs process running in the background.
+type cliProc struct {
 	cmd            *exec.Cmd
 	stdout, stderr bytes.Buffer
 	done           chan struct{}
@@ -94,9 +94,9 @@ type fndProc struct {
 
 // start runs gitfs --root root args... in the background with extra
 // environment variables.
-func (e *fndEnv) start(t *testing.T, extra []string, root string, args ...string) *fndProc {
+func (e *cliEnv) start(t *testing.T, extra []string, root string, args ...string) *cliProc {
 	t.Helper()
-	p := &fndProc{done: make(chan struct{})}
+	p := &cliProc{done: make(chan struct{})}
 	p.cmd = exec.Command(gitfsBin, append([]string{"--root", root}, args...)...)
 	p.cmd.Env = e.environ(extra)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
@@ -127,7 +127,7 @@ func (e *fndEnv) start(t *testing.T, extra []string, root string, args ...string
 
 // wait returns the process's result, failing the test if it takes longer
 // than a minute.
-func (p *fndProc) wait(t *testing.T) result {
+func (p *cliProc) wait(t *testing.T) result {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -138,7 +138,7 @@ func (p *fndProc) wait(t *testing.T) result {
 	}
 }
 
-func (p *fndProc) running() bool {
+func (p *cliProc) running() bool {
 	select {
 	case <-p.done:
 		return false
@@ -149,18 +149,18 @@ func (p *fndProc) running() bool {
 
 // kill9 kills gitfs itself, not its children: what git it started must die
 // with it by itself.
-func (p *fndProc) kill9() {
+func (p *cliProc) kill9() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
 
 // run runs gitfs to completion.
-func (e *fndEnv) run(t *testing.T, extra []string, root string, args ...string) result {
+func (e *cliEnv) run(t *testing.T, extra []string, root string, args ...string) result {
 	t.Helper()
 	return e.start(t, extra, root, args...).wait(t)
 }
 
-func (e *fndEnv) must(t *testing.T, extra []string, root string, args ...string) result {
+func (e *cliEnv) must(t *testing.T, extra []string, root string, args ...string) result {
 	t.Helper()
 	r := e.run(t, extra, root, args...)
 	if r.code != 0 {
@@ -170,9 +170,9 @@ func (e *fndEnv) must(t *testing.T, extra []string, root string, args ...string)
 }
 
 // runMany starts n copies of the same command at once and waits for all.
-func (e *fndEnv) runMany(t *testing.T, n int, extra []string, root string, args func(i int) []string) []result {
+func (e *cliEnv) runMany(t *testing.T, n int, extra []string, root string, args func(i int) []string) []result {
 	t.Helper()
-	procs := make([]*fndProc, n)
+	procs := make([]*cliProc, n)
 	for i := range procs {
 		procs[i] = e.start(t, extra, root, args(i)...)
 	}
@@ -184,7 +184,7 @@ func (e *fndEnv) runMany(t *testing.T, n int, extra []string, root string, args 
 }
 
 // leftovers lists live (not zombie) processes carrying this env's marker.
-func (e *fndEnv) leftovers() []string {
+func (e *cliEnv) leftovers() []string {
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	var out []string
 	for _, p := range procs {
@@ -207,14 +207,14 @@ func (e *fndEnv) leftovers() []string {
 	return out
 }
 
-// fndAwaitNoProcs fails the test if processes started by gitfs outlive it
+// awaitNoProcs fails the test if processes started by gitfs outlive it
 // by more than d; blocked upload-pack wrappers are expected to need only
 // the time their sleep takes.
 //
 // git's own processes (clone, fetch, index-pack: those that write into the
 // root) must be gone at once: they die with gitfs, they do not
 // finish their work unsupervised.
-func fndAwaitNoProcs(t *testing.T, e *fndEnv, d time.Duration) {
+func awaitNoProcs(t *testing.T, e *cliEnv, d time.Duration) {
 	t.Helper()
 	gitDeadline := time.Now().Add(400 * time.Millisecond)
 	for {
@@ -232,7 +232,7 @@ func fndAwaitNoProcs(t *testing.T, e *fndEnv, d time.Duration) {
 			break
 		}
 		if time.Now().After(gitDeadline) {
-			fndReap(t, e, 0)
+			reap(t, e, 0)
 			t.Fatalf("git processes outlived the gitfs that started them:\n%s", strings.Join(writers, "\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -244,15 +244,15 @@ func fndAwaitNoProcs(t *testing.T, e *fndEnv, d time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			fndReap(t, e, 0)
+			reap(t, e, 0)
 			t.Fatalf("processes left behind:\n%s", strings.Join(left, "\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// fndReap kills whatever carries the marker after waiting up to d.
-func fndReap(t *testing.T, e *fndEnv, d time.Duration) {
+// reap kills whatever carries the marker after waiting up to d.
+func reap(t *testing.T, e *cliEnv, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for len(e.leftovers()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -265,8 +265,8 @@ func fndReap(t *testing.T, e *fndEnv, d time.Duration) {
 	}
 }
 
-// fndTemps lists every *.gitfs-tmp-* path under dirs.
-func fndTemps(dirs ...string) []string {
+// tempsUnder lists every *.gitfs-tmp-* path under dirs.
+func tempsUnder(dirs ...string) []string {
 	var out []string
 	for _, d := range dirs {
 		filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {
@@ -282,23 +282,23 @@ func fndTemps(dirs ...string) []string {
 	return out
 }
 
-func fndNoTemps(t *testing.T, dirs ...string) {
+func requireNoTemps(t *testing.T, dirs ...string) {
 	t.Helper()
-	if tmps := fndTemps(dirs...); len(tmps) > 0 {
+	if tmps := tempsUnder(dirs...); len(tmps) > 0 {
 		t.Fatalf("temp dirs left behind: %v", tmps)
 	}
 }
 
-// fndRemote is a remote repository with a main branch of n generated files.
-func fndRemote(t *testing.T, n int, seed int64) (*gittest.Repo, string) {
+// newRemote is a remote repository with a main branch of n generated files.
+func newRemote(t *testing.T, n int, seed int64) (*gittest.Repo, string) {
 	t.Helper()
 	repo := gittest.NewRepo(t)
 	return repo, repo.Commit(t, "main", "first", gittest.Generate(n, seed))
 }
 
-// fndForcePush replaces main with an unrelated commit and lets the remote
+// forcePush replaces main with an unrelated commit and lets the remote
 // forget the old history, as a force-push followed by the host's gc would.
-func fndForcePush(t *testing.T, repo *gittest.Repo, n int, seed int64) string {
+func forcePush(t *testing.T, repo *gittest.Repo, n int, seed int64) string {
 	t.Helper()
 	c := repo.Commit(t, "rewrite", "rewritten history", gittest.Generate(n, seed))
 	gittest.Git(t, repo.Dir, "update-ref", "refs/heads/main", c)
@@ -309,16 +309,16 @@ func fndForcePush(t *testing.T, repo *gittest.Repo, n int, seed int64) string {
 	return c
 }
 
-// fndEqualArchive fails unless dir holds exactly rev's tree.
-func fndEqualArchive(t *testing.T, want gittest.Tree, dir string) {
+// requireTree fails unless dir holds exactly rev's tree.
+func requireTree(t *testing.T, want gittest.Tree, dir string) {
 	t.Helper()
 	if d := gittest.Diff(want, gittest.ReadDir(t, dir), 10); len(d) > 0 {
 		t.Fatalf("%s differs from git archive:\n%v", dir, d)
 	}
 }
 
-// fndLines counts the stderr lines of results that contain s.
-func fndLines(rs []result, s string) int {
+// countLines counts the stderr lines of results that contain s.
+func countLines(rs []result, s string) int {
 	n := 0
 	for _, r := range rs {
 		for _, l := range strings.Split(r.stderr, "\n") {
@@ -330,7 +330,7 @@ func fndLines(rs []result, s string) int {
 	return n
 }
 
-func fndCountFile(t *testing.T, path string) int {
+func uploadPackRuns(t *testing.T, path string) int {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -342,7 +342,7 @@ func fndCountFile(t *testing.T, path string) int {
 	return strings.Count(string(b), "run\n")
 }
 
-func fndWaitFile(t *testing.T, path string, p *fndProc) {
+func waitForFile(t *testing.T, path string, p *cliProc) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -359,8 +359,8 @@ func fndWaitFile(t *testing.T, path string, p *fndProc) {
 	}
 }
 
-// fndSnapshots lists the published snapshots under root.
-func fndSnapshots(t *testing.T, root string) []string {
+// publishedSnapshots lists the published snapshots under root.
+func publishedSnapshots(t *testing.T, root string) []string {
 	t.Helper()
 	entries, _ := os.ReadDir(filepath.Join(root, "snapshots"))
 	var out []string
@@ -370,4 +370,10 @@ func fndSnapshots(t *testing.T, root string) []string {
 		}
 	}
 	return out
+}
+
+// isOneErrorLine reports whether stderr is a single line starting "gitfs ".
+func isOneErrorLine(stderr string) bool {
+	s := strings.TrimSuffix(stderr, "\n")
+	return strings.HasPrefix(s, "gitfs ") && !strings.Contains(s, "\n")
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/gitfs/gitfs/internal/gittest"
 )
 
-// TestFoundationPoison: a damaged mirror is detected by the next `repo
+// TestCorruptMirrorRecloned: a damaged mirror is detected by the next `repo
 // fetch` or `checkout`, moved aside to mirrors/demo.broken-<time>, cloned
 // again, and the command succeeds and says so; no snapshot is made from the
 // broken mirror. A pack truncated through the hard link a snapshot shares
 // with the mirror makes that snapshot refused and rebuilt, never served.
-func TestFoundationPoison(t *testing.T) {
+func TestCorruptMirrorRecloned(t *testing.T) {
 	truncatePack := func(t *testing.T, dir string) {
 		packs, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "pack-*.pack"))
 		if len(packs) == 0 {
@@ -66,8 +66,8 @@ func TestFoundationPoison(t *testing.T) {
 		{"pack truncated through a snapshot's hard link/checkout", truncatePack, "checkout", true, true},
 		{"refs emptied after a snapshot/checkout", emptyRefs, "checkout", true, false},
 	}
-	e := fndNewEnv(t)
-	repo, c := fndRemote(t, 50, 12)
+	e := newCLIEnv(t)
+	repo, c := newRemote(t, 50, 12)
 	gittest.Git(t, repo.Dir, "tag", "v1")
 	want := gittest.Archive(t, repo.Dir, c)
 	for _, tc := range tests {
@@ -105,7 +105,7 @@ func TestFoundationPoison(t *testing.T) {
 			if tc.wantRebuilt != strings.Contains(r.stderr, "snapshot is corrupt") {
 				t.Errorf("snapshot refused and rebuilt: %v, want %v:\n%s", !tc.wantRebuilt, tc.wantRebuilt, r.stderr)
 			}
-			fndEqualArchive(t, want, filepath.Join(outs, "out"))
+			requireTree(t, want, filepath.Join(outs, "out"))
 
 			// The snapshot is made of the new mirror's packs, none of the
 			// broken one's (unless it was made, healthy, before the damage),
@@ -133,7 +133,7 @@ func TestFoundationPoison(t *testing.T) {
 			if got := e.must(t, nil, root, "rev-parse", "demo", "main").stdout; got != c+"\n" {
 				t.Fatalf("rev-parse main = %q", got)
 			}
-			fndNoTemps(t, root, outs)
+			requireNoTemps(t, root, outs)
 		})
 	}
 }

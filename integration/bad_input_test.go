@@ -8,13 +8,13 @@ import (
 	"testing"
 )
 
-// TestFoundationBadInput: unknown repositories and revisions, bad URLs, an
+// TestBadInputFailsCleanly: unknown repositories and revisions, bad URLs, an
 // unusable root and unsafe repository names each give one clear line on
 // stderr and exit 1, and create nothing: no mirror, no snapshot, no temp,
 // no output directory.
-func TestFoundationBadInput(t *testing.T) {
-	e := fndNewEnv(t)
-	repo, _ := fndRemote(t, 10, 13)
+func TestBadInputFailsCleanly(t *testing.T) {
+	e := newCLIEnv(t)
+	repo, _ := newRemote(t, 10, 13)
 	root := t.TempDir()
 	e.must(t, nil, root, "repo", "add", "demo", repo.Dir)
 	notRepo := t.TempDir()
@@ -70,20 +70,20 @@ func TestFoundationBadInput(t *testing.T) {
 		{"git too old/checkout", root, []string{"checkout", "demo", "main", out}, "needs git >= 2.38", oldGitEnv},
 		{"git too old/add", root, []string{"repo", "add", "x", repo.Dir}, "needs git >= 2.38", oldGitEnv},
 	}
-	before := fndState(t, root)
+	before := rootState(t, root)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.run(t, tc.env, tc.root, tc.args...)
 			if r.code != 1 {
 				t.Errorf("exit %d, want 1", r.code)
 			}
-			if !fndOneLine(r.stderr) || !strings.Contains(r.stderr, tc.want) {
+			if !isOneErrorLine(r.stderr) || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("stderr %q: want one line starting 'gitfs ' that says %q", r.stderr, tc.want)
 			}
 			if r.stdout != "" {
 				t.Errorf("stdout %q", r.stdout)
 			}
-			if after := fndState(t, root); strings.Join(after, "\n") != strings.Join(before, "\n") {
+			if after := rootState(t, root); strings.Join(after, "\n") != strings.Join(before, "\n") {
 				t.Errorf("root changed:\nbefore %v\nafter  %v", before, after)
 			}
 			if _, err := os.Lstat(out); !os.IsNotExist(err) {
@@ -100,9 +100,9 @@ func TestFoundationBadInput(t *testing.T) {
 	}
 }
 
-// fndState lists what is under root, except lock files (locks/ holds
+// rootState lists what is under root, except lock files (locks/ holds
 // empty flock files, created on first use of a name and never state).
-func fndState(t *testing.T, root string) []string {
+func rootState(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {

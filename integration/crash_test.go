@@ -7,14 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gitfs/gitfs/internal/gittest"
 )
 
-// TestFoundationCrash kills gitfs with SIGKILL at random points of `repo
+// TestCrashLeavesNothingHalfMade kills gitfs with SIGKILL at random points of `repo
 // add`, `repo fetch` and `checkout` (snapshot creation), 20 runs in all.
 // After each kill: no git the killed gitfs started lives on, nothing
 // half-made is visible (a mirror or snapshot is complete or absent), the
@@ -22,11 +21,11 @@ import (
 // A slow upload-pack widens the window in which git is running. The runs go
 // two at a time (go test's default -parallel on 2 cores), each with its own
 // root.
-func TestFoundationCrash(t *testing.T) {
-	e := fndNewEnv(t)
-	repo, first := fndRemote(t, 50, 6)
+func TestCrashLeavesNothingHalfMade(t *testing.T) {
+	e := newCLIEnv(t)
+	repo, first := newRemote(t, 50, 6)
 	want := gittest.Archive(t, repo.Dir, first)
-	slow := []string{"FND_DELAY=0.3"}
+	slow := []string{"UPLOAD_PACK_DELAY=0.3"}
 
 	// A root with the mirror and no snapshot, copied for fetch and
 	// checkout runs.
@@ -55,7 +54,7 @@ func TestFoundationCrash(t *testing.T) {
 	p := e.start(t, nil, calCheckout, "checkout", "demo", first, filepath.Join(t.TempDir(), "out"))
 	start := time.Now()
 	snapMeta := filepath.Join(calCheckout, "snapshots", first, "meta.json")
-	fndWaitFile(t, snapMeta, p)
+	waitForFile(t, snapMeta, p)
 	snapDur := time.Since(start)
 	if r := p.wait(t); r.code != 0 {
 		t.Fatalf("checkout: %s", r.stderr)
@@ -79,7 +78,7 @@ func TestFoundationCrash(t *testing.T) {
 				p := e.start(t, slow, root, "repo", "add", "demo", repo.Dir)
 				time.Sleep(delay)
 				p.kill9()
-				fndAwaitNoProcs(t, e, 5*time.Second)
+				awaitNoProcs(t, e, 5*time.Second)
 				mirror := filepath.Join(root, "mirrors", "demo.git")
 				if _, err := os.Stat(mirror); err == nil {
 					// Published: it must be complete.
@@ -91,7 +90,7 @@ func TestFoundationCrash(t *testing.T) {
 				if got := e.must(t, nil, root, "rev-parse", "demo", "main").stdout; got != newMain+"\n" {
 					t.Fatalf("main = %q after re-add", got)
 				}
-				fndNoTemps(t, root)
+				requireNoTemps(t, root)
 			})
 		case 1:
 			delay := at(fetchDur)
@@ -102,7 +101,7 @@ func TestFoundationCrash(t *testing.T) {
 				p := e.start(t, slow, root, "repo", "fetch", "demo")
 				time.Sleep(delay)
 				p.kill9()
-				fndAwaitNoProcs(t, e, 5*time.Second)
+				awaitNoProcs(t, e, 5*time.Second)
 				// The mirror is usable at once: main is the old or the new commit.
 				if got := strings.TrimSpace(e.must(t, nil, root, "rev-parse", "demo", "main").stdout); got != first && got != newMain {
 					t.Fatalf("main = %s after a killed fetch", got)
@@ -117,7 +116,7 @@ func TestFoundationCrash(t *testing.T) {
 				if broken, _ := filepath.Glob(filepath.Join(root, "mirrors", "*.broken-*")); len(broken) > 0 {
 					t.Fatalf("a killed fetch made the mirror look broken: %v", broken)
 				}
-				fndNoTemps(t, root)
+				requireNoTemps(t, root)
 			})
 		case 2:
 			// Half the kills land while the snapshot is being built.
@@ -134,65 +133,23 @@ func TestFoundationCrash(t *testing.T) {
 				p := e.start(t, nil, root, "checkout", "demo", first, killed)
 				time.Sleep(delay)
 				p.kill9()
-				fndAwaitNoProcs(t, e, 5*time.Second)
-				for _, s := range fndSnapshots(t, root) {
+				awaitNoProcs(t, e, 5*time.Second)
+				for _, s := range publishedSnapshots(t, root) {
 					if _, err := os.Stat(filepath.Join(root, "snapshots", s, "meta.json")); err != nil {
 						t.Fatalf("half-made snapshot %s published", s)
 					}
 				}
 				if _, err := os.Stat(killed); err == nil {
-					fndEqualArchive(t, want, killed) // published: complete
+					requireTree(t, want, killed) // published: complete
 				}
 				out := filepath.Join(outs, "next")
 				e.must(t, nil, root, "checkout", "demo", first, out)
-				fndEqualArchive(t, want, out)
-				if snaps := fndSnapshots(t, root); len(snaps) != 1 || snaps[0] != first {
+				requireTree(t, want, out)
+				if snaps := publishedSnapshots(t, root); len(snaps) != 1 || snaps[0] != first {
 					t.Fatalf("snapshots = %v", snaps)
 				}
-				fndNoTemps(t, root)
+				requireNoTemps(t, root)
 			})
 		}
-	}
-}
-
-// TestFoundationInterrupt: SIGTERM or SIGINT to a gitfs whose git is stuck
-// in the remote kills git's whole process group, removes what was being
-// built and exits 130 with one line; the mirror is as it was.
-func TestFoundationInterrupt(t *testing.T) {
-	e := fndNewEnv(t)
-	repo, first := fndRemote(t, 20, 14)
-	base := t.TempDir()
-	e.must(t, nil, base, "repo", "add", "demo", repo.Dir)
-	repo.Commit(t, "main", "second", gittest.Generate(20, 15))
-	tests := []struct {
-		name string
-		sig  syscall.Signal
-		root string
-		args []string
-	}{
-		{"add/SIGTERM", syscall.SIGTERM, filepath.Join(t.TempDir(), "root"), []string{"repo", "add", "demo", repo.Dir}},
-		{"add/SIGINT", syscall.SIGINT, filepath.Join(t.TempDir(), "root"), []string{"repo", "add", "demo", repo.Dir}},
-		{"fetch/SIGTERM", syscall.SIGTERM, base, []string{"repo", "fetch", "demo"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			block := filepath.Join(t.TempDir(), "never")
-			p := e.start(t, []string{"FND_BLOCK=" + block}, tc.root, tc.args...)
-			fndWaitFile(t, block+".started", p)
-			p.cmd.Process.Signal(tc.sig)
-			r := p.wait(t)
-			if r.code != 130 || !fndOneLine(r.stderr) || !strings.Contains(r.stderr, "interrupted") {
-				t.Fatalf("exit %d, stderr %q; want 130 and one line saying interrupted", r.code, r.stderr)
-			}
-			fndAwaitNoProcs(t, e, 2*time.Second) // the blocked upload-pack too
-			fndNoTemps(t, tc.root)
-			if tc.root == base {
-				if got := e.must(t, nil, base, "rev-parse", "demo", "main").stdout; got != first+"\n" {
-					t.Fatalf("main = %q after an interrupted fetch, want %s", got, first)
-				}
-			} else if _, err := os.Stat(filepath.Join(tc.root, "mirrors", "demo.git")); !os.IsNotExist(err) {
-				t.Fatalf("interrupted add left a mirror: %v", err)
-			}
-		})
 	}
 }
