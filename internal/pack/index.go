@@ -1,0 +1,152 @@
+package pack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// headerSize is a pack's "PACK", version and object count; trailerSize its
+// closing SHA-1 of everything before.
+const (
+	headerSize  = 12
+	trailerSize = 20
+	idSize      = len(plumbing.ZeroHash)
+)
+
+// Pack is one pack file, open for pread, and its decoded index.
+type Pack struct {
+	name string // base name, "pack-<sha>"
+	f    *os.File
+	size int64
+	idx  *idxfile.MemoryIndex
+}
+
+// Open opens the pack at base (its path without ".pack" or ".idx") and
+// decodes its index, checking that every offset the index gives lies
+// inside the pack, so that no lookup can later point outside it.
+func Open(base string) (*Pack, error) {
+	name := filepath.Base(base)
+	idx, err := ReadIndex(base + ".idx")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(base + ".pack")
+	if err != nil {
+		return nil, fmt.Errorf("open pack %s: %w", name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pack %s: %w", name, err)
+	}
+	p := &Pack{name: name, f: f, size: st.Size(), idx: idx}
+	if err := p.checkIndex(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// ReadIndex decodes the pack index at path.
+func ReadIndex(path string) (*idxfile.MemoryIndex, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("pack index: %w", err)
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(path), err)
+	}
+	return idx, nil
+}
+
+// checkIndex checks the decoded tables' shapes (Find indexes them without
+// further checks) and that every object starts inside the pack.
+func (p *Pack) checkIndex() error {
+	bad := func(format string, args ...any) error {
+		return &CorruptError{File: p.name + ".idx", Problem: fmt.Sprintf(format, args...)}
+	}
+	idx := p.idx
+	for b := 0; b < 256; b++ {
+		k := idx.FanoutMapping[b]
+		if k < 0 {
+			continue
+		}
+		if k >= len(idx.Names) || k >= len(idx.Offset32) {
+			return bad("fanout entry %d out of range", b)
+		}
+		n := len(idx.Names[k]) / idSize
+		if len(idx.Names[k]) != n*idSize || len(idx.Offset32[k]) != n*4 {
+			return bad("tables of fanout entry %d disagree", b)
+		}
+		for i := 0; i < n; i++ {
+			off, ok := p.offset(k, i)
+			if !ok || off < headerSize || off >= p.size-trailerSize {
+				return bad("object %x at an offset outside the pack", idx.Names[k][i*idSize:(i+1)*idSize])
+			}
+		}
+	}
+	return nil
+}
+
+// Name is the pack's base name, "pack-<sha>".
+func (p *Pack) Name() string { return p.name }
+
+// Index is the pack's decoded index (read-only).
+func (p *Pack) Index() *idxfile.MemoryIndex { return p.idx }
+
+// Close closes the pack's descriptor.
+func (p *Pack) Close() error { return p.f.Close() }
+
+// Find returns the offset of id's entry in the pack. It takes no lock and
+// allocates nothing (go-git's FindOffset takes a write lock and grows a
+// map with every call).
+func (p *Pack) Find(id plumbing.Hash) (int64, bool) {
+	k := p.idx.FanoutMapping[id[0]]
+	if k < 0 || k >= len(p.idx.Names) {
+		return 0, false
+	}
+	names := p.idx.Names[k]
+	lo, hi := 0, len(names)/idSize
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		switch c := bytes.Compare(names[mid*idSize:(mid+1)*idSize], id[:]); {
+		case c == 0:
+			return p.offset(k, mid)
+		case c < 0:
+			lo = mid + 1
+		default:
+			hi = mid
+		}
+	}
+	return 0, false
+}
+
+// offset is the i-th offset of fanout slot k: 31 bits, or an index into
+// the 64-bit table when the top bit is set.
+func (p *Pack) offset(k, i int) (int64, bool) {
+	t := p.idx.Offset32[k]
+	if (i+1)*4 > len(t) {
+		return 0, false
+	}
+	o := binary.BigEndian.Uint32(t[i*4:])
+	if o&(1<<31) == 0 {
+		return int64(o), true
+	}
+	j := uint64(o&^(1<<31)) * 8
+	if j+8 > uint64(len(p.idx.Offset64)) {
+		return 0, false
+	}
+	o64 := binary.BigEndian.Uint64(p.idx.Offset64[j:])
+	if o64 > 1<<62 {
+		return 0, false
+	}
+	return int64(o64), true
+}
