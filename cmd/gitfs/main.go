@@ -165,7 +165,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	c := findCommand(rest)
 	if c == nil {
-		fmt.Fprintf(stderr, "gitfs: unknown command %q\n\n", strings.Join(rest[:min(2, len(rest))], " "))
+		fmt.Fprintf(stderr, "gitfs: unknown command %q\n\n", unknownCommand(rest))
 		printTopUsage(stderr, top)
 		return 2
 	}
@@ -271,6 +271,18 @@ func findCommand(words []string) *command {
 		}
 	}
 	return best
+}
+
+// unknownCommand names what words meant as a command that findCommand
+// does not know: two words after a group's first ("ws nope"), else one, so
+// that neither an argument nor a flag is named as part of it.
+func unknownCommand(words []string) string {
+	for _, c := range commands {
+		if len(words) > 1 && !strings.HasPrefix(words[1], "-") && strings.HasPrefix(c.name, words[0]+" ") {
+			return words[0] + " " + words[1]
+		}
+	}
+	return words[0]
 }
 
 func printTopUsage(w io.Writer, top *pflag.FlagSet) {

@@ -39,6 +39,10 @@ Example:
 			if err := mirror.ValidateName(args[0]); err != nil {
 				return err
 			}
+			// A bad --owner or --group is refused before anything is cloned.
+			if _, err := addAccess.apply(fs, mirror.Access{}); err != nil {
+				return err
+			}
 			ms, err := e.openMirrors()
 			if err != nil {
 				return err

@@ -129,7 +129,7 @@ and you own every file in it.
 Example:
   gitfs ws export job1 ./job1-tree`,
 		flags: func(fs *pflag.FlagSet) {
-			fs.IntVar(&workers, "workers", runtime.NumCPU(), "parallel file writers (1 to 64)")
+			fs.IntVar(&workers, "workers", min(runtime.NumCPU(), 64), "parallel file writers (1 to 64)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			if workers < 1 || workers > 64 {
