@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gitfs/gitfs/internal/pack"
 	"github.com/gitfs/gitfs/locks"
 )
 
@@ -313,7 +314,7 @@ func (m *Mirror) checkHealth(ctx context.Context) error {
 			continue
 		}
 		base := strings.TrimSuffix(name, ".idx")
-		if err := checkPackTrailer(filepath.Join(packDir, base)); err != nil {
+		if err := pack.CheckTrailer(filepath.Join(packDir, base)); err != nil {
 			if _, serr := os.Lstat(filepath.Join(packDir, name)); errors.Is(serr, os.ErrNotExist) {
 				continue // removed by a concurrent repack since listed
 			}
@@ -331,47 +332,6 @@ func (m *Mirror) checkHealth(ctx context.Context) error {
 	}
 	if len(bytes.TrimSpace(out)) == 0 {
 		return errors.New("mirror has no refs")
-	}
-	return nil
-}
-
-// checkPackTrailer compares the pack's last 20 bytes with the pack checksum
-// stored in its index.
-func checkPackTrailer(base string) error {
-	idx, err := os.Open(base + ".idx")
-	if err != nil {
-		return err
-	}
-	defer idx.Close()
-	st, err := idx.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() < 40 {
-		return fmt.Errorf("%s.idx: truncated", filepath.Base(base))
-	}
-	want := make([]byte, 20)
-	if _, err := idx.ReadAt(want, st.Size()-40); err != nil {
-		return fmt.Errorf("%s.idx: %w", filepath.Base(base), err)
-	}
-	pack, err := os.Open(base + ".pack")
-	if err != nil {
-		return fmt.Errorf("pack missing: %w", err)
-	}
-	defer pack.Close()
-	pst, err := pack.Stat()
-	if err != nil {
-		return err
-	}
-	if pst.Size() < 32 {
-		return fmt.Errorf("%s.pack: truncated", filepath.Base(base))
-	}
-	got := make([]byte, 20)
-	if _, err := pack.ReadAt(got, pst.Size()-20); err != nil {
-		return fmt.Errorf("%s.pack: %w", filepath.Base(base), err)
-	}
-	if !bytes.Equal(got, want) {
-		return fmt.Errorf("%s.pack: truncated or corrupt (checksum does not match its index)", filepath.Base(base))
 	}
 	return nil
 }

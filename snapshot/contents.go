@@ -281,7 +281,7 @@ func (s *Snapshot) Inflate(ctx context.Context, opts InflateOptions) (*Contents,
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
 	}
-	s.packs.sortByPackOrder(ids)
+	s.packs.SortByPackOrder(ids)
 	tmp, err := os.CreateTemp(s.dir, contentsName+locks.TempMarker+"*")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: inflate: %w", s.meta.Commit, err)
@@ -466,7 +466,7 @@ func (w *contentsWriter) record(id ID, off, size int64) {
 }
 
 func (w *contentsWriter) add(id ID) error {
-	rc, size, err := w.s.packs.streamCaching(id)
+	rc, size, err := w.s.packs.OpenBlobCaching(id)
 	if err != nil {
 		return err
 	}

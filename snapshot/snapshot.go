@@ -2,20 +2,20 @@ package snapshot
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/gitfs/gitfs/internal/pack"
 )
 
 // ID is a git object id.
@@ -78,11 +78,15 @@ type Snapshot struct {
 	meta  Meta
 	dir   string // ROOT/snapshots/<commit>
 	tree  ID
-	packs *packSet
+	packs *pack.Set // the pinned packs: one reader for trees, sizes and blob bytes
 	store *Store
-	refs  int // guarded by store.mu
+	refs  int // guarded by Store.mu
 
-	contentsMu     sync.Mutex // guards contents (opened once, on first use) and contentsLooked
+	// contentsMu guards contents (opened once, on first use, dropped by
+	// DropContents and the last release) and contentsLooked. Lock order
+	// (package doc): Store.mu, then contentsMu; under it the contents
+	// flock is only ever tried, never waited for.
+	contentsMu     sync.Mutex
 	contents       *Contents
 	contentsLooked time.Time // when the file was last looked for
 }
@@ -134,19 +138,15 @@ func (s *Snapshot) Tree(id ID) ([]Entry, error) {
 // and snapshots published before these checks existed are covered lazily,
 // tree by tree, when they are read.
 func (s *Snapshot) readTree(id ID) ([]Entry, error) {
-	obj, err := s.packs.object(id)
-	if err != nil {
-		return nil, fmt.Errorf("tree %s: %w", id, err)
-	}
-	if obj.Type() != plumbing.TreeObject {
-		return nil, fmt.Errorf("tree %s: object is a %s", id, obj.Type())
-	}
-	r, err := obj.Reader()
+	typ, r, size, err := s.packs.Open(id)
 	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w", id, err)
 	}
 	defer r.Close()
-	entries, err := decodeTree(r, obj.Size(), s.store.opts.MaxTreeEntries)
+	if typ != pack.Tree {
+		return nil, fmt.Errorf("tree %s: object is a %s", id, typ)
+	}
+	entries, err := decodeTree(r, size, s.store.opts.MaxTreeEntries)
 	if err != nil {
 		var re *RefusedError
 		if errors.As(err, &re) {
@@ -276,138 +276,29 @@ func (s *Snapshot) Lookup(p string) (Entry, error) {
 		if err != nil {
 			return Entry{}, err
 		}
-		found := false
-		for _, e := range entries {
-			if e.Name == name {
-				cur, found = e, true
-				break
-			}
-		}
-		if !found {
+		e, ok := Find(entries, name)
+		if !ok {
 			return Entry{}, fmt.Errorf("%s: %w", p, ErrNotExist)
 		}
+		cur = e
 	}
 	return cur, nil
 }
 
-// Size is a blob's size, read from its pack header (never inflating it).
-func (s *Snapshot) Size(id ID) (int64, error) {
-	key := string(id[:])
-	if v, ok := s.store.sizes.Get(key); ok {
-		return v, nil
-	}
-	n, err := s.packs.size(id)
-	if err != nil {
-		return 0, err
-	}
-	s.store.sizes.Set(key, n, 64)
-	return n, nil
-}
-
-// Stream returns a reader of a blob's content and its size. Only delta
-// bases are cached: it is meant for one pass over many blobs, as a
-// checkout makes, and reads the pinned packs directly (checkout_stream.go).
-func (s *Snapshot) Stream(id ID) (io.ReadCloser, int64, error) {
-	return s.packs.stream(id)
-}
-
-// Blob is random access to a blob's content.
-type Blob interface {
-	io.ReaderAt
-	Size() int64
-	io.Closer
-}
-
-// Open returns random access to a blob. Large blobs come from a
-// content-addressed file in ROOT/blobs, inflated once and shared by every
-// reader (and, through BlobFile, by FUSE passthrough). Small ones come
-// from the snapshot's contents file when a checkout has made it, else
-// from a memory cache bounded in bytes.
-func (s *Snapshot) Open(id ID) (Blob, error) {
-	key := string(id[:])
-	if v, ok := s.store.blobs.Get(key); ok {
-		return memBlob{bytes.NewReader(v)}, nil
-	}
-	if c := s.presentContents(); c != nil {
-		if off, size, ok := c.Locate(id); ok && size <= s.store.opts.MemBlobMax {
-			c.hold()
-			return &contentsBlob{SectionReader: io.NewSectionReader(c.f, off, size), c: c}, nil
+// Find finds name in a tree's entries by binary search. It relies on git
+// order (by name, a directory's name compared as if followed by "/"),
+// which readTree enforces on every tree it returns: the entry named name
+// sits where name sorts as a file or where it sorts as a directory, so
+// both places are searched.
+func Find(entries []Entry, name string) (Entry, bool) {
+	for _, dir := range [2]bool{false, true} {
+		i := sort.Search(len(entries), func(i int) bool {
+			e := entries[i]
+			return gitCompare(e.Name, e.Kind == Dir, name, dir) >= 0
+		})
+		if i < len(entries) && entries[i].Name == name && (entries[i].Kind == Dir) == dir {
+			return entries[i], true
 		}
 	}
-	size, err := s.Size(id)
-	if err != nil {
-		return nil, err
-	}
-	if size > s.store.opts.MemBlobMax {
-		f, err := s.store.blobFile(s, id, size)
-		if err != nil {
-			return nil, err
-		}
-		return fileBlob{f, size}, nil
-	}
-	r, _, err := s.packs.stream(id)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	buf := make([]byte, 0, size)
-	b := bytes.NewBuffer(buf)
-	if _, err := io.Copy(b, r); err != nil {
-		return nil, fmt.Errorf("blob %s: %w", id, err)
-	}
-	data := b.Bytes()
-	if int64(len(data)) != size {
-		return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", id, len(data), size)
-	}
-	s.store.blobs.Set(key, data, int64(len(data))+64)
-	return memBlob{bytes.NewReader(data)}, nil
-}
-
-// ReadLink returns a symlink entry's target.
-func (s *Snapshot) ReadLink(id ID) (string, error) {
-	b, err := s.Open(id)
-	if err != nil {
-		return "", err
-	}
-	defer b.Close()
-	buf := make([]byte, b.Size())
-	if _, err := b.ReadAt(buf, 0); err != nil && err != io.EOF {
-		return "", err
-	}
-	return string(buf), nil
-}
-
-type memBlob struct{ *bytes.Reader }
-
-func (memBlob) Close() error { return nil }
-
-// contentsBlob is a range of the snapshot's contents file; it holds the
-// file open until closed.
-type contentsBlob struct {
-	*io.SectionReader
-	c      *Contents
-	closed atomic.Bool
-}
-
-func (b *contentsBlob) Close() error {
-	if b.closed.CompareAndSwap(false, true) {
-		b.c.drop()
-	}
-	return nil
-}
-
-type fileBlob struct {
-	*os.File
-	size int64
-}
-
-func (f fileBlob) Size() int64 { return f.size }
-
-// BlobFile returns the underlying descriptor of a blob served from the on-disk
-// cache (for FUSE passthrough), or nil for a memory blob.
-func BlobFile(b Blob) *os.File {
-	if fb, ok := b.(fileBlob); ok {
-		return fb.File
-	}
-	return nil
+	return Entry{}, false
 }

@@ -1,35 +1,22 @@
-// Package snapshot keeps immutable per-commit snapshots under
-// ROOT/snapshots: hard links to the mirror's packs (pinned so that no mirror
-// gc can take objects away), verified before they are published by one
-// rename, leased while in use, and read in-process through go-git with
-// caches bounded in bytes. fs and materialize read trees and blobs only
-// through this package, and no tree reaches them unchecked: every tree is
-// decoded against the rules of names.go (no ".", "..", ".git" or aliases,
-// "/", NUL, duplicates, mis-sorted or oversized trees), and a build that
-// meets a bad tree, or one nested deeper than MaxDepth, publishes nothing.
 package snapshot
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gitfs/gitfs/internal/pack"
 	"github.com/gitfs/gitfs/locks"
 	"github.com/gitfs/gitfs/mirror"
 )
@@ -59,9 +46,12 @@ type Store struct {
 	opts    Options
 
 	building singleflight.Group // one build per commit in this process
-	inflate  singleflight.Group // one on-disk inflation per blob
+	inflate  singleflight.Group // one inflation into ROOT/blobs per blob
 
-	mu   sync.Mutex           // guards open and each Snapshot's refs
+	// mu guards open and each open Snapshot's refs. Lock order (package
+	// doc): Store.mu, then Snapshot.contentsMu; nothing that waits (I/O,
+	// flocks) runs under it but opening a snapshot on its first lease.
+	mu   sync.Mutex
 	open map[string]*Snapshot // snapshots with live references, by commit
 
 	// Content-addressed, so shared by every snapshot.
@@ -226,15 +216,27 @@ func (s *Store) acquire(commit string) (*Snapshot, error) {
 	return snap, nil
 }
 
+// releaseSnap drops one reference; the last closes the snapshot's packs
+// and its hold on the contents file. Once out of s.open no one can reach
+// the snapshot through the store, so it is closed after s.mu is let go,
+// and its contents field is taken under contentsMu, which guards it.
 func (s *Store) releaseSnap(snap *Snapshot) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	snap.refs--
-	if snap.refs == 0 {
+	last := snap.refs == 0
+	if last {
 		delete(s.open, snap.meta.Commit)
-		snap.packs.close()
-		snap.contents.close()
 	}
+	s.mu.Unlock()
+	if !last {
+		return
+	}
+	snap.contentsMu.Lock()
+	c := snap.contents
+	snap.contents = nil
+	snap.contentsMu.Unlock()
+	c.close()
+	snap.packs.Close()
 }
 
 func (s *Store) openSnap(commit string) (*Snapshot, error) {
@@ -253,8 +255,10 @@ func (s *Store) openSnap(commit string) (*Snapshot, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", commit, err)
 	}
-	packs, err := openPackSet(packDir, meta.Packs)
-	if err != nil {
+	packs, err := pack.OpenSet(packDir, meta.Packs)
+	if isCorrupt(err) {
+		return nil, fmt.Errorf("snapshot %s: %w: %w", commit, errCorrupt, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", commit, err)
 	}
 	return &Snapshot{meta: meta, dir: dir, tree: plumbing.NewHash(meta.Tree), packs: packs, store: s}, nil
@@ -277,47 +281,9 @@ func (s *Store) checkPinned(packDir string, packs []string) error {
 		if err := s.verifyPack(packDir, name); err != nil {
 			return err
 		}
-		if err := packTrailerMatchesIndex(filepath.Join(packDir, name)); err != nil {
+		if err := pack.CheckTrailer(filepath.Join(packDir, name)); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// packTrailerMatchesIndex compares the last 20 bytes of a pack with the
-// pack checksum its index records.
-func packTrailerMatchesIndex(base string) error {
-	name := filepath.Base(base)
-	read := func(path string, fromEnd int64) ([]byte, error) {
-		f, err := os.Open(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, corruptf("%s is missing", filepath.Base(path))
-		}
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		if st.Size() < fromEnd+12 {
-			return nil, corruptf("%s: truncated", filepath.Base(path))
-		}
-		b := make([]byte, 20)
-		_, err = f.ReadAt(b, st.Size()-fromEnd)
-		return b, err
-	}
-	want, err := read(base+".idx", 40)
-	if err != nil {
-		return err
-	}
-	got, err := read(base+".pack", 20)
-	if err != nil {
-		return err
-	}
-	if string(got) != string(want) {
-		return corruptf("%s: truncated or corrupt (checksum does not match its index)", name)
 	}
 	return nil
 }
@@ -416,189 +382,6 @@ func (s *Store) discardIfCorrupt(commit string) error {
 	return nil
 }
 
-// verify checks, without inflating any blob, that the commit and every tree
-// it reaches parse and pass the tree rules (readTree: names, order,
-// duplicates, entries per tree), that no path is nested deeper than
-// MaxDepth, that every blob it names is in the pinned packs, and that each
-// pack's trailing checksum is right (once per pack, ever). A refusal names
-// the entry's path (its first path, for a tree reached by several).
-func (s *Store) verify(ctx context.Context, packDir string, packs []string, commit string) (Meta, error) {
-	sort.Strings(packs)
-	for _, p := range packs {
-		if err := s.verifyPack(packDir, p); err != nil {
-			return Meta{}, err
-		}
-	}
-	ps, err := openPackSet(packDir, packs)
-	if err != nil {
-		return Meta{}, err
-	}
-	defer ps.close()
-	obj, err := ps.object(plumbing.NewHash(commit))
-	if err != nil {
-		return Meta{}, fmt.Errorf("commit: %w", err)
-	}
-	if obj.Type() != plumbing.CommitObject {
-		return Meta{}, fmt.Errorf("%s is a %s, not a commit", commit, obj.Type())
-	}
-	var c object.Commit
-	if err := c.Decode(obj); err != nil {
-		return Meta{}, fmt.Errorf("commit: %w", err)
-	}
-	meta := Meta{Commit: commit, Tree: c.TreeHash.String(), CommitTime: c.Committer.When.UTC(), Packs: packs}
-	w := &verifyWalk{ctx: ctx, snap: &Snapshot{packs: ps, store: s}, meta: &meta, trees: make(map[ID]*treeDepth)}
-	if _, err := w.walk(c.TreeHash, "", 1); err != nil {
-		return Meta{}, err
-	}
-	return meta, nil
-}
-
-// verifyWalk visits each distinct tree of a commit once. Depth is checked
-// without expanding repeated subtrees: each tree remembers how many levels
-// of entries it holds, so a tree first met shallow and met again deep is
-// measured again at no cost.
-type verifyWalk struct {
-	ctx   context.Context
-	snap  *Snapshot
-	meta  *Meta
-	trees map[ID]*treeDepth
-}
-
-// treeDepth is what the walk keeps of a finished tree: its levels of
-// entries (0 if empty, 1 with no subdirectory) and the first entry on a
-// deepest chain (name, and the subtree it leads to unless it is the last).
-type treeDepth struct {
-	levels int
-	name   string
-	child  ID
-	done   bool
-}
-
-// walk verifies tree id found at dir (its path, "" for the root), whose
-// entries are depth levels deep (the root's are 1), and returns its levels.
-func (w *verifyWalk) walk(id ID, dir string, depth int) (int, error) {
-	if t := w.trees[id]; t != nil {
-		if !t.done {
-			// Object ids make a cycle impossible; refuse rather than loop.
-			return 0, &RefusedError{Path: dir, Rule: "tree contains itself"}
-		}
-		if depth-1+t.levels > MaxDepth {
-			return 0, &RefusedError{Path: w.deepest(id, dir, depth), Rule: fmt.Sprintf(RuleDepth, MaxDepth)}
-		}
-		return t.levels, nil
-	}
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	entries, err := w.snap.readTree(id)
-	if re := (*RefusedError)(nil); errors.As(err, &re) {
-		return 0, re.Under(dir)
-	}
-	if err != nil && dir != "" {
-		return 0, fmt.Errorf("path %q: %w", dir, err)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if len(entries) > 0 && depth > MaxDepth {
-		return 0, &RefusedError{Path: joinPath(dir, entries[0].Name), Rule: fmt.Sprintf(RuleDepth, MaxDepth)}
-	}
-	t := &treeDepth{}
-	w.trees[id] = t
-	w.meta.Trees++
-	if len(entries) > 0 {
-		t.levels, t.name = 1, entries[0].Name
-	}
-	for _, e := range entries {
-		switch e.Kind {
-		case Dir:
-			levels, err := w.walk(e.ID, joinPath(dir, e.Name), depth+1)
-			if err != nil {
-				return 0, err
-			}
-			if levels+1 > t.levels {
-				t.levels, t.name, t.child = levels+1, e.Name, e.ID
-			}
-		case Gitlink:
-		default:
-			w.meta.Files++
-			if !w.snap.packs.has(e.ID) {
-				return 0, fmt.Errorf("blob %s (%s) missing from pinned packs", e.ID, joinPath(dir, e.Name))
-			}
-		}
-	}
-	t.done = true
-	return t.levels, nil
-}
-
-// deepest is the path of the first entry deeper than MaxDepth on the
-// deepest chain of finished tree id, met at dir with entries depth deep.
-func (w *verifyWalk) deepest(id ID, dir string, depth int) string {
-	p := dir
-	for t := w.trees[id]; t != nil; t = w.trees[t.child] {
-		p = joinPath(p, t.name)
-		if depth > MaxDepth || t.child.IsZero() {
-			break
-		}
-		depth++
-	}
-	return p
-}
-
-func joinPath(dir, name string) string {
-	if dir == "" {
-		return name
-	}
-	return dir + "/" + name
-}
-
-func (s *Store) verifyPack(packDir, name string) error {
-	path := filepath.Join(packDir, name+".pack")
-	st, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return corruptf("%s.pack is missing", name)
-	}
-	if err != nil {
-		return err
-	}
-	marker := filepath.Join(s.verifiedDir(), fmt.Sprintf("%s-%d", name, st.Size()))
-	if _, err := os.Stat(marker); err == nil {
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if st.Size() < 32 {
-		return corruptf("%s: truncated", name)
-	}
-	h := sha1.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size()-20)); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	trailer := make([]byte, 20)
-	if _, err := f.ReadAt(trailer, st.Size()-20); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	sum := h.Sum(nil)
-	if hex.EncodeToString(sum) != hex.EncodeToString(trailer) {
-		return corruptf("%s: checksum mismatch: pack is corrupt", name)
-	}
-	idx, err := readIndex(filepath.Join(packDir, name+".idx"))
-	if err != nil {
-		return corruptf("%v", err)
-	}
-	if hex.EncodeToString(idx.PackfileChecksum[:]) != hex.EncodeToString(sum) {
-		return corruptf("%s: index does not belong to this pack", name)
-	}
-	// Only a cache: failing to remember costs a re-check, nothing more.
-	if err := os.WriteFile(marker, nil, 0o644); err != nil {
-		s.log.Debug("cannot remember a verified pack", "pack", name, "err", err)
-	}
-	return nil
-}
-
 // corruptError is damage to a snapshot's content (as opposed to an I/O or
 // permission problem reading it): the snapshot must never be served.
 type corruptError struct{ msg string }
@@ -609,51 +392,12 @@ func corruptf(format string, args ...any) error {
 	return &corruptError{fmt.Sprintf(format, args...)}
 }
 
+// isCorrupt reports damage found here or by internal/pack (a pack or
+// index missing, truncated or not matching): both mean never serve it.
 func isCorrupt(err error) bool {
 	var ce *corruptError
-	return errors.As(err, &ce)
-}
-
-// blobFile returns a read-only descriptor of blob id inflated into the
-// shared on-disk cache, inflating it first if needed (once per blob).
-func (s *Store) blobFile(snap *Snapshot, id ID, size int64) (*os.File, error) {
-	path := filepath.Join(s.blobDir, id.String())
-	if f, err := os.Open(path); err == nil {
-		return f, nil
-	}
-	_, err, _ := s.inflate.Do(id.String(), func() (any, error) {
-		if _, err := os.Stat(path); err == nil {
-			return nil, nil
-		}
-		r, _, err := snap.packs.stream(id)
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		tmp, err := os.CreateTemp(s.blobDir, id.String()+".tmp-*")
-		if err != nil {
-			return nil, fmt.Errorf("blob cache: %w", err)
-		}
-		defer os.Remove(tmp.Name())
-		n, err := io.Copy(tmp, r)
-		if err == nil && n != size {
-			err = fmt.Errorf("inflated %d bytes, expected %d", n, size)
-		}
-		if err == nil {
-			err = tmp.Chmod(0o444)
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("blob %s: %w", id, err)
-		}
-		return nil, os.Rename(tmp.Name(), path)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return os.Open(path)
+	var pe *pack.CorruptError
+	return errors.As(err, &ce) || errors.As(err, &pe)
 }
 
 // List returns the metadata of every published snapshot.
