@@ -4,7 +4,7 @@
 // curl), fetches mirrors in the background, and offers a Client for the CLI.
 package daemon
 
-import "time"
+import "github.com/gitfs/gitfs/workspace"
 
 // SocketName is the control socket's file name under the root.
 const SocketName = "gitfs.sock"
@@ -58,17 +58,12 @@ type ExportResponse struct {
 	Bytes int64 `json:"bytes"`
 }
 
-// Workspace is one row of `ws list`.
+// Workspace is one row of `ws list`: the workspace's record, where it is
+// mounted and how many paths it changes.
 type Workspace struct {
-	Name         string    `json:"name"`
-	Repo         string    `json:"repo"`
-	Rev          string    `json:"rev"`
-	MergeInto    string    `json:"merge_into,omitempty"`
-	Commit       string    `json:"commit"`
-	Path         string    `json:"path"`
-	Created      time.Time `json:"created"`
-	ChangedFiles int       `json:"changed_files"`
-	UID          uint32    `json:"uid"` // owner
+	workspace.Meta
+	Path         string `json:"path"`
+	ChangedFiles int    `json:"changed_files"`
 }
 
 // Change is one line of `ws status`.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	gfs "github.com/gitfs/gitfs/fs"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // Who may do what over the control socket. The socket itself is open to
@@ -54,7 +54,7 @@ func (d *Daemon) mayUseRepo(p *peer, repo string) error {
 }
 
 // mayUseWorkspace checks that p owns the workspace (or is root).
-func mayUseWorkspace(p *peer, w gfs.Info) error {
+func mayUseWorkspace(p *peer, w workspace.Meta) error {
 	if p.uid != 0 && p.uid != w.UID {
 		return forbidden("workspace %s belongs to uid %d", w.Name, w.UID)
 	}

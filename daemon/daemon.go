@@ -19,6 +19,8 @@ import (
 	"github.com/gitfs/gitfs/locks"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
+
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // Config is what a daemon serves.
@@ -173,31 +175,31 @@ const maxRevLen = 1024
 // spec resolves what a workspace should show: rev, merged into mergeInto
 // when given (a synthetic merge commit, shared by every workspace of the
 // same pair).
-func (d *Daemon) spec(ctx context.Context, repo, rev, mergeInto string) (gfs.Spec, error) {
+func (d *Daemon) spec(ctx context.Context, repo, rev, mergeInto string) (workspace.Spec, error) {
 	for _, r := range []string{rev, mergeInto} {
 		if len(r) > maxRevLen {
-			return gfs.Spec{}, usageError{fmt.Errorf("revision of %d bytes: at most %d", len(r), maxRevLen)}
+			return workspace.Spec{}, usageError{fmt.Errorf("revision of %d bytes: at most %d", len(r), maxRevLen)}
 		}
 	}
 	m, err := d.cfg.Mirrors.Get(ctx, repo)
 	if err != nil {
-		return gfs.Spec{}, err
+		return workspace.Spec{}, err
 	}
 	commit, err := resolveRev(ctx, m, d.cfg.Snapshots, rev)
 	if err != nil {
-		return gfs.Spec{}, err
+		return workspace.Spec{}, err
 	}
-	spec := gfs.Spec{Repo: repo, Rev: rev, MergeInto: mergeInto, Commit: commit}
+	spec := workspace.Spec{Repo: repo, Rev: rev, MergeInto: mergeInto, Commit: commit}
 	if mergeInto == "" {
 		return spec, nil
 	}
 	base, err := resolveRev(ctx, m, d.cfg.Snapshots, mergeInto)
 	if err != nil {
-		return gfs.Spec{}, err
+		return workspace.Spec{}, err
 	}
 	merged, err := m.Merge(ctx, base, commit)
 	if err != nil {
-		return gfs.Spec{}, err
+		return workspace.Spec{}, err
 	}
 	spec.Commit, spec.Base = merged, base
 	return spec, nil
@@ -216,7 +218,7 @@ func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse,
 	if err != nil {
 		return CreateResponse{}, err
 	}
-	if err := gfs.ValidateName(req.Name); err != nil {
+	if err := workspace.ValidateName(req.Name); err != nil {
 		return CreateResponse{}, usageError{err}
 	}
 	if req.Repo == "" || req.Rev == "" {
@@ -229,7 +231,7 @@ func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse,
 		return CreateResponse{}, err
 	}
 	if _, err := d.fs.Get(req.Name); err == nil {
-		return CreateResponse{}, fmt.Errorf("workspace %q: %w", req.Name, gfs.ErrExists)
+		return CreateResponse{}, fmt.Errorf("workspace %q: %w", req.Name, workspace.ErrExists)
 	}
 	spec, err := d.spec(ctx, req.Repo, req.Rev, req.MergeInto)
 	if err != nil {
@@ -262,16 +264,16 @@ func ownership(p *peer, a mirror.Access) (uid, gid, mode uint32) {
 }
 
 // find returns workspace name if p may use it.
-func (d *Daemon) find(p *peer, name string) (gfs.Info, error) {
-	if err := gfs.ValidateName(name); err != nil {
-		return gfs.Info{}, usageError{err}
+func (d *Daemon) find(p *peer, name string) (workspace.Meta, error) {
+	if err := workspace.ValidateName(name); err != nil {
+		return workspace.Meta{}, usageError{err}
 	}
 	w, err := d.fs.Get(name)
 	if err != nil {
-		return gfs.Info{}, err
+		return workspace.Meta{}, err
 	}
 	if err := mayUseWorkspace(p, w); err != nil {
-		return gfs.Info{}, err
+		return workspace.Meta{}, err
 	}
 	return w, nil
 }
@@ -320,7 +322,7 @@ func (d *Daemon) remove(ctx context.Context, name string) error {
 	return d.fs.Remove(name)
 }
 
-func (d *Daemon) status(ctx context.Context, name string) ([]gfs.Change, error) {
+func (d *Daemon) status(ctx context.Context, name string) ([]workspace.Change, error) {
 	p, err := d.caller(ctx)
 	if err != nil {
 		return nil, err
@@ -374,10 +376,14 @@ func (r resolver) Repos() ([]string, error) {
 
 func (r resolver) Resolve(ctx context.Context, repo, rev string) (string, error) {
 	m, err := r.mirrors.Lookup(repo)
-	if err != nil {
-		return "", err
+	var commit string
+	if err == nil {
+		commit, err = resolveRev(ctx, m, r.snapshots, rev)
 	}
-	return resolveRev(ctx, m, r.snapshots, rev)
+	if errors.Is(err, mirror.ErrUnknownRev) || errors.Is(err, mirror.ErrNotFound) {
+		return "", fmt.Errorf("%w: %v", gfs.ErrUnknown, err)
+	}
+	return commit, err
 }
 
 func (r resolver) Perm(repo string) (uid, gid, mode uint32, err error) {

@@ -34,7 +34,7 @@ func (d *Daemon) export(ctx context.Context, name string, req ExportRequest) (Ex
 	}
 	workers := req.Workers
 	if workers == 0 {
-		workers = runtime.NumCPU()
+		workers = min(runtime.NumCPU(), maxExportWorkers)
 	}
 	if workers < 1 || workers > maxExportWorkers {
 		return ExportResponse{}, usageError{fmt.Errorf("workers %d: use 1 to %d", req.Workers, maxExportWorkers)}

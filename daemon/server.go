@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"os"
 
-	gfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/materialize"
 	"github.com/gitfs/gitfs/mirror"
+
+	"github.com/gitfs/gitfs/workspace"
 )
 
 func (d *Daemon) routes() http.Handler {
@@ -75,11 +76,8 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
-func (d *Daemon) workspaceOf(in gfs.Info) Workspace {
-	return Workspace{
-		Name: in.Name, Repo: in.Repo, Rev: in.Rev, MergeInto: in.MergeInto, Commit: in.Commit,
-		Path: d.cfg.Mountpoint + "/" + in.Name, Created: in.Created, UID: in.UID,
-	}
+func (d *Daemon) workspaceOf(in workspace.Meta) Workspace {
+	return Workspace{Meta: in, Path: d.cfg.Mountpoint + "/" + in.Name}
 }
 
 // readJSON decodes exactly one JSON object of at most 1 MiB with known
@@ -109,24 +107,21 @@ func respond(w http.ResponseWriter, okStatus int, fn func() (any, error)) {
 	}
 	body := errorBody{Error: err.Error(), Kind: "internal"}
 	status := http.StatusInternalServerError
-	var conflict *mirror.ConflictError
-	var wsConflict *gfs.ConflictError
+	var conflict interface{ ConflictPaths() []string }
 	var usage usageError
 	var refused *materialize.RefusedError
 	switch {
-	case errors.As(err, &conflict):
-		body.Kind, body.Conflicts, status = "conflict", conflict.Paths, http.StatusConflict
-	case errors.As(err, &wsConflict):
-		body.Kind, body.Conflicts, status = "conflict", wsConflict.Paths, http.StatusConflict
+	case errors.As(err, &conflict): // a merge's or an update's
+		body.Kind, body.Conflicts, status = "conflict", conflict.ConflictPaths(), http.StatusConflict
 	case errors.As(err, &usage):
 		body.Kind, status = "usage", http.StatusBadRequest
 	case errors.Is(err, errForbidden):
 		body.Kind, status = "permission", http.StatusForbidden
 	case errors.As(err, &refused):
 		body.Kind, status = "refused", http.StatusUnprocessableEntity
-	case errors.Is(err, os.ErrExist), errors.Is(err, gfs.ErrExists):
+	case errors.Is(err, os.ErrExist), errors.Is(err, workspace.ErrExists):
 		body.Kind, status = "exists", http.StatusConflict
-	case errors.Is(err, os.ErrNotExist), errors.Is(err, gfs.ErrNotFound), errors.Is(err, mirror.ErrNotFound), errors.Is(err, mirror.ErrUnknownRev):
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, workspace.ErrNotFound), errors.Is(err, mirror.ErrNotFound), errors.Is(err, mirror.ErrUnknownRev):
 		body.Kind, status = "not_found", http.StatusNotFound
 	case errors.Is(err, context.Canceled):
 		body.Kind, status = "canceled", 499

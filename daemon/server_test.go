@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	gfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/materialize"
 	"github.com/gitfs/gitfs/mirror"
+
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // TestRespondMapsErrors: every failure class becomes the status and kind
@@ -26,13 +27,13 @@ func TestRespondMapsErrors(t *testing.T) {
 	}{
 		{usageError{errors.New("bad name")}, 400, "usage"},
 		{forbidden("workspace x belongs to uid 0"), 403, "permission"},
-		{fmt.Errorf("create: %w", gfs.ErrExists), 409, "exists"},
+		{fmt.Errorf("create: %w", workspace.ErrExists), 409, "exists"},
 		{fmt.Errorf("x: %w", os.ErrExist), 409, "exists"},
-		{fmt.Errorf("ws: %w", gfs.ErrNotFound), 404, "not_found"},
+		{fmt.Errorf("ws: %w", workspace.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("repo: %w", mirror.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("rev: %w", mirror.ErrUnknownRev), 404, "not_found"},
 		{&mirror.ConflictError{Paths: []string{"a"}}, 409, "conflict"},
-		{&gfs.ConflictError{Workspace: "w", Paths: []string{"b"}}, 409, "conflict"},
+		{&workspace.ConflictError{Workspace: "w", Paths: []string{"b"}}, 409, "conflict"},
 		{fmt.Errorf("checkout: %w", &materialize.RefusedError{Path: ".git", Rule: "name is .git"}), 422, "refused"},
 		{context.Canceled, 499, "canceled"},
 		{errors.New("disk on fire"), 500, "internal"},

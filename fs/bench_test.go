@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
 	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // Measurements, not pass/fail: run with GITFS_FS_BENCH=1 go test -run Measure -v ./fs/
@@ -97,7 +97,7 @@ func TestMeasureCreateAndTar(t *testing.T) {
 			var times []time.Duration
 			for i := 0; i < 5; i++ {
 				start := time.Now()
-				if _, err := e.fs.Create(context.Background(), fmt.Sprintf("c%d", i), gitfs.Spec{Repo: "demo", Commit: e.commit}); err != nil {
+				if _, err := e.fs.Create(context.Background(), fmt.Sprintf("c%d", i), workspace.Spec{Repo: "demo", Commit: e.commit}); err != nil {
 					t.Fatal(err)
 				}
 				times = append(times, time.Since(start))

@@ -11,8 +11,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/gitfs/gitfs/mirror"
-	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // Entries whose meaning can change without the kernel being told (refs that
@@ -59,7 +58,7 @@ func (r *rootNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 func (r *rootNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var s syscall.Statfs_t
 	if err := syscall.Statfs(r.fs.wsDir, &s); err != nil {
-		return errno(err)
+		return errnoOf(err)
 	}
 	out.FromStatfsT(&s)
 	return 0
@@ -318,7 +317,7 @@ func (d *commitsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 
 func (d *commitsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	out.SetEntryTimeout(volatile)
-	if !mirror.IsFullSHA(name) || strings.ToLower(name) != name {
+	if !workspace.IsCommitID(name) {
 		return nil, syscall.ENOENT
 	}
 	commit, e := d.fs.resolve(ctx, d.repo, name)
@@ -351,7 +350,7 @@ func (f *FS) resolve(ctx context.Context, repo, rev string) (string, syscall.Err
 	if err == nil {
 		return commit, 0
 	}
-	if errors.Is(err, mirror.ErrUnknownRev) || errors.Is(err, mirror.ErrNotFound) {
+	if errors.Is(err, ErrUnknown) {
 		return "", syscall.ENOENT
 	}
 	f.log.Warn("gitfs: resolving for a browse path", "repo", repo, "rev", rev, "err", err)
@@ -377,7 +376,7 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 			return nil, syscall.EIO
 		}
 		nv := &view{fs: f, id: hashIno(0, "browse", k), name: "@" + repo + "/" + key, readonly: true,
-			snap: snap, release: release, upperFd: -1, workFd: -1}
+			snap: snap, release: release}
 		nv.root = nv.newRoot()
 		nv.root.onForget = func() {
 			f.mu.Lock()
@@ -411,5 +410,3 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 	defer f.mu.Unlock()
 	return parent.NewInode(ctx, v.root, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno(v.id, "root")}), 0
 }
-
-var _ = snapshot.Dir

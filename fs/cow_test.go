@@ -20,8 +20,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // hashTree hashes every file under dir (path, mode, content): the snapshot
@@ -384,6 +384,6 @@ func TestCopyOnWrite(t *testing.T) {
 	if d := diffMaps(fullTree(t, ws), fullTree(t, exp)); len(d) > 0 {
 		t.Errorf("export differs from the workspace: %v", d)
 	}
-	_ = gitfs.Change{}
+	_ = workspace.Change{}
 	_ = strings.TrimSpace
 }

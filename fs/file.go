@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -14,6 +13,67 @@ import (
 
 	"github.com/gitfs/gitfs/snapshot"
 )
+
+// Open gives a handle: a lowerFile for an unchanged file opened for
+// reading (no copy, nothing read until a READ arrives), an upperFile for
+// everything else, copying the file up first if it is opened for writing.
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	v := n.v
+	v.fs.stats.opens.Add(1)
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
+	if write && v.readonly {
+		return nil, 0, syscall.EROFS
+	}
+	v.mu.RLock()
+	if e := n.live(); e != 0 {
+		v.mu.RUnlock()
+		return nil, 0, e
+	}
+	st := n.state()
+	if !st.upper {
+		if !write {
+			defer v.mu.RUnlock()
+			if !st.hasLower {
+				return nil, 0, syscall.ENOENT
+			}
+			if st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable {
+				return nil, 0, syscall.EINVAL
+			}
+			lf := &lowerFile{n: n, snap: v.snap, id: st.lower.ID, path: st.lowerPath, upfd: -1}
+			n.prefetchSiblings()
+			n.openStart(true)
+			v.filesMu.Lock()
+			if v.openLower == nil {
+				v.openLower = map[*lowerFile]struct{}{}
+			}
+			v.openLower[lf] = struct{}{}
+			v.filesMu.Unlock()
+			return lf, fuse.FOPEN_KEEP_CACHE, 0
+		}
+		v.mu.RUnlock()
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if e := n.live(); e != 0 {
+			return nil, 0, e
+		}
+		if e := n.copyUp(flags&syscall.O_TRUNC == 0); e != 0 {
+			return nil, 0, e
+		}
+	} else {
+		defer v.mu.RUnlock()
+	}
+	pfd, name, done, e := n.loc()
+	if e != 0 {
+		return nil, 0, e
+	}
+	defer done()
+	fl := int(flags)&^(unix.O_CREAT|unix.O_EXCL|unix.O_DIRECT|unix.O_NOCTTY) | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(pfd, name, fl, 0)
+	if err != nil {
+		return nil, 0, errnoOf(err)
+	}
+	return n.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
+}
 
 // lowerFile is an open, unchanged file. Its blob is inflated on the first
 // read that reaches the daemon: with FOPEN_KEEP_CACHE most opens of a file
@@ -104,20 +164,18 @@ func (f *lowerFile) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 	if fd := f.upper(); fd >= 0 {
 		k, err := unix.Pread(fd, dest, off)
 		if err != nil {
-			return nil, errno(err)
+			return nil, errnoOf(err)
 		}
 		return fuse.ReadResultData(dest[:k]), 0
 	}
 	f.n.v.fs.stats.lowerReads.Add(1)
 	b, err := f.getBlob()
 	if err != nil {
-		f.n.v.ioError("read", f.path, err)
-		return nil, syscall.EIO
+		return nil, f.n.v.lowerErrno("read", f.path, err)
 	}
 	k, err := b.ReadAt(dest, off)
 	if err != nil && err != io.EOF {
-		f.n.v.ioError("read", f.path, err)
-		return nil, syscall.EIO
+		return nil, f.n.v.lowerErrno("read", f.path, err)
 	}
 	f.n.v.fs.stats.lowerReadBytes.Add(int64(k))
 	return fuse.ReadResultData(dest[:k]), 0
@@ -146,23 +204,6 @@ func (f *lowerFile) Release(ctx context.Context) syscall.Errno {
 	}
 	f.upMu.Unlock()
 	return 0
-}
-
-// pinOpenFiles inflates the blobs of every open lower handle of v, so that
-// they keep reading their commit after its snapshot is released. Caller
-// holds v.mu for writing.
-func (v *view) pinOpenFiles() {
-	v.filesMu.Lock()
-	files := make([]*lowerFile, 0, len(v.openLower))
-	for f := range v.openLower {
-		files = append(files, f)
-	}
-	v.filesMu.Unlock()
-	for _, f := range files {
-		if _, err := f.ensureBlob(); err != nil {
-			v.ioError("pin open file", f.path, err)
-		}
-	}
 }
 
 // upperFile is an open upper-layer file: every operation is a system call
@@ -216,7 +257,7 @@ func (f *upperFile) PassthroughFd() (int, bool) { return f.fd, f.passthrough }
 func (f *upperFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	k, err := unix.Pread(f.fd, dest, off)
 	if err != nil {
-		return nil, errno(err)
+		return nil, errnoOf(err)
 	}
 	return fuse.ReadResultData(dest[:k]), 0
 }
@@ -229,7 +270,7 @@ func (f *upperFile) Write(ctx context.Context, data []byte, off int64) (uint32, 
 			if written > 0 {
 				break // report the short write; the next one gets the error
 			}
-			return 0, errno(err)
+			return 0, errnoOf(err)
 		}
 		if k == 0 {
 			break
@@ -243,39 +284,51 @@ func (f *upperFile) Flush(ctx context.Context) syscall.Errno { return syscall.EN
 
 func (f *upperFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if flags&1 != 0 {
-		return errno(unix.Fdatasync(f.fd))
+		return errnoOf(unix.Fdatasync(f.fd))
 	}
-	return errno(unix.Fsync(f.fd))
+	return errnoOf(unix.Fsync(f.fd))
 }
 
 func (f *upperFile) Release(ctx context.Context) syscall.Errno {
 	f.n.openDone(!f.passthrough)
-	return errno(unix.Close(f.fd))
+	return errnoOf(unix.Close(f.fd))
 }
 
 func (f *upperFile) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	var st unix.Stat_t
 	if err := unix.Fstat(f.fd, &st); err != nil {
-		return errno(err)
+		return errnoOf(err)
 	}
 	statToAttr(&st, &out.Attr)
 	return 0
 }
 
 func (f *upperFile) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
-	return errno(unix.Fallocate(f.fd, mode, int64(off), int64(size)))
+	return errnoOf(unix.Fallocate(f.fd, mode, int64(off), int64(size)))
 }
 
 func (f *upperFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
 	n, err := unix.Seek(f.fd, int64(off), int(whence))
-	return uint64(n), errno(err)
+	return uint64(n), errnoOf(err)
 }
 
-// futimens sets the times of the file open as fd (UTIME_OMIT/UTIME_NOW allowed).
-func futimens(fd int, ts *[2]unix.Timespec) error {
-	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if e != 0 {
-		return e
+func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) syscall.Errno {
+	if uf, ok := f.(*upperFile); ok {
+		return uf.Fsync(ctx, flags)
 	}
-	return nil
+	n.v.mu.RLock()
+	defer n.v.mu.RUnlock()
+	st := n.state()
+	if !st.upper || n.v.upperFd() < 0 {
+		return 0
+	}
+	if kindIsDir(n) {
+		fd, done, e := n.dirFd()
+		if e != 0 {
+			return e
+		}
+		defer done()
+		return errnoOf(unix.Fsync(fd))
+	}
+	return 0
 }

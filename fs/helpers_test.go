@@ -3,6 +3,8 @@ package fs_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/gitfs/gitfs/internal/gittest"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // resolver is the daemon's Resolver, over a real mirror set.
@@ -34,10 +37,16 @@ func (r resolver) Repos() ([]string, error) {
 
 func (r resolver) Resolve(ctx context.Context, repo, rev string) (string, error) {
 	m, err := r.ms.Get(ctx, repo)
-	if err != nil {
-		return "", err
+	if err == nil {
+		var c string
+		if c, err = m.Resolve(ctx, rev); err == nil {
+			return c, nil
+		}
 	}
-	return m.Resolve(ctx, rev)
+	if errors.Is(err, mirror.ErrUnknownRev) || errors.Is(err, mirror.ErrNotFound) {
+		return "", fmt.Errorf("%w: %v", gitfs.ErrUnknown, err)
+	}
+	return "", err
 }
 
 func (r resolver) Refs(ctx context.Context, repo, kind string) ([]string, error) {
@@ -180,7 +189,7 @@ func (e *env) create(name string) string {
 
 func (e *env) createAt(name, commit string) string {
 	e.t.Helper()
-	p, err := e.fs.Create(context.Background(), name, gitfs.Spec{Repo: "demo", Rev: "main", Commit: commit})
+	p, err := e.fs.Create(context.Background(), name, workspace.Spec{Repo: "demo", Rev: "main", Commit: commit})
 	if err != nil {
 		e.t.Fatalf("create %s: %v", name, err)
 	}

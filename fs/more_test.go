@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 func TestBadInput(t *testing.T) {
@@ -28,17 +28,17 @@ func TestBadInput(t *testing.T) {
 	e.create("good")
 	before := e.fs.List()
 	for _, name := range []string{"../x", "a/b", "@x", "", ".x", "x y", strings.Repeat("a", 300), "a\x00b"} {
-		if _, err := e.fs.Create(ctx, name, gitfs.Spec{Repo: "demo", Commit: e.commit}); err == nil {
+		if _, err := e.fs.Create(ctx, name, workspace.Spec{Repo: "demo", Commit: e.commit}); err == nil {
 			t.Errorf("create %q: no error", name)
 		}
 		if err := e.fs.Remove(name); err == nil {
 			t.Errorf("remove %q: no error", name)
 		}
-		if gitfs.ValidateName(name) == nil {
+		if workspace.ValidateName(name) == nil {
 			t.Errorf("ValidateName(%q) accepted it", name)
 		}
 	}
-	for _, spec := range []gitfs.Spec{
+	for _, spec := range []workspace.Spec{
 		{Repo: "demo", Commit: "main"},
 		{Repo: "demo", Commit: strings.Repeat("1", 40)},
 		{Repo: "nope", Commit: e.commit},
@@ -48,13 +48,13 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("create with %+v: no error", spec)
 		}
 	}
-	if _, err := e.fs.Create(ctx, "good", gitfs.Spec{Repo: "demo", Commit: e.commit}); !errors.Is(err, gitfs.ErrExists) {
+	if _, err := e.fs.Create(ctx, "good", workspace.Spec{Repo: "demo", Commit: e.commit}); !errors.Is(err, workspace.ErrExists) {
 		t.Errorf("create existing: %v", err)
 	}
-	if err := e.fs.Remove("missing"); !errors.Is(err, gitfs.ErrNotFound) {
+	if err := e.fs.Remove("missing"); !errors.Is(err, workspace.ErrNotFound) {
 		t.Errorf("remove missing: %v", err)
 	}
-	if _, err := e.fs.Status("missing"); !errors.Is(err, gitfs.ErrNotFound) {
+	if _, err := e.fs.Status("missing"); !errors.Is(err, workspace.ErrNotFound) {
 		t.Errorf("status missing: %v", err)
 	}
 	after := e.fs.List()
@@ -82,7 +82,7 @@ func TestBadInput(t *testing.T) {
 	if got := readFile(t, filepath.Join(e.mnt, "good/README.md")); got != "hello gitfs\n" {
 		t.Errorf("recreated workspace: %q", got)
 	}
-	keep, err := gitfs.WorkspaceCommits(e.root)
+	keep, err := workspace.Commits(e.root)
 	if err != nil || len(keep) != 1 || !keep[e.commit] {
 		t.Errorf("WorkspaceCommits: %v %v", keep, err)
 	}
@@ -215,7 +215,7 @@ func TestUpdate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "bin/run.sh"), []byte("local\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.fs.Update(context.Background(), "up", gitfs.Spec{Rev: "main", Commit: c2}, false); err != nil {
+	if err := e.fs.Update(context.Background(), "up", workspace.Spec{Rev: "main", Commit: c2}, false); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 100)
@@ -249,8 +249,8 @@ func TestUpdate(t *testing.T) {
 	if err := os.Remove(filepath.Join(ws2, "src/a.go")); err != nil {
 		t.Fatal(err)
 	}
-	err = e.fs.Update(context.Background(), "conflict", gitfs.Spec{Commit: c2}, false)
-	var ce *gitfs.ConflictError
+	err = e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, false)
+	var ce *workspace.ConflictError
 	if !errors.As(err, &ce) || strings.Join(ce.Paths, ",") != "src/a.go,src/deep/other.txt" {
 		t.Fatalf("conflicting update: %v", err)
 	}
@@ -260,7 +260,7 @@ func TestUpdate(t *testing.T) {
 	if got := readFile(t, filepath.Join(ws2, "README.md")); got != "hello gitfs\n" {
 		t.Errorf("refused update switched commit: %q", got)
 	}
-	if err := e.fs.Update(context.Background(), "conflict", gitfs.Spec{Commit: c2}, true); err != nil {
+	if err := e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(ws2, "src/deep/other.txt")); got != "other v2\n" {

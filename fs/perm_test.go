@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // asNobody runs a shell command as uid/gid 65534.
@@ -82,7 +82,7 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("file created by nobody: uid %d gid %d %v", st.Uid, st.Gid, err)
 	}
 	// A workspace created for nobody is nobody's to change.
-	if _, err := e.fs.Create(t.Context(), "nobodys", gitfs.Spec{Repo: "demo", Commit: e.commit, UID: 65534, GID: 65534}); err != nil {
+	if _, err := e.fs.Create(t.Context(), "nobodys", workspace.Spec{Repo: "demo", Commit: e.commit, UID: 65534, GID: 65534}); err != nil {
 		t.Fatal(err)
 	}
 	nws := filepath.Join(e.mnt, "nobodys")

@@ -17,6 +17,7 @@ import (
 	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 func TestMain(m *testing.M) {
@@ -53,7 +54,7 @@ func serveHelper() {
 		fail(err)
 	}
 	if name := os.Getenv("GITFS_WS"); name != "" {
-		if _, err := f.Create(context.Background(), name, gitfs.Spec{Repo: "demo", Rev: "main", Commit: os.Getenv("GITFS_COMMIT")}); err != nil {
+		if _, err := f.Create(context.Background(), name, workspace.Spec{Repo: "demo", Rev: "main", Commit: os.Getenv("GITFS_COMMIT")}); err != nil {
 			fail(err)
 		}
 	}

@@ -1,705 +1,86 @@
 package fs
 
 import (
-	"context"
-	"sort"
-	"strconv"
 	"sync"
-	"syscall"
-	"time"
-
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // view is one tree served by the mount: a workspace (snapshot lower layer
-// plus an upper directory on disk) or a read-only browse path (snapshot
-// only, upper == nil).
+// plus an upper layer on disk) or a read-only browse path (snapshot only:
+// ws and layer are nil).
 type view struct {
 	fs       *FS
 	id       uint64 // inode number namespace
 	name     string // workspace name, or "@repo/..." for browse views
 	readonly bool
-	dir      string // ROOT/workspaces/NAME; "" for browse views
-
-	// mu orders changes to the view's namespace. Held for writing by every
-	// operation that changes the upper layer, by Update (commit switch) and
-	// Remove; for reading by lookups, readdir, getattr, open, status.
-	// Order: FS.mu (never held while taking mu) < view.mu < node.mu.
-	// Never held while calling the kernel (Notify*), which could wait for a
-	// request that waits for mu.
-	mu       sync.RWMutex
-	snap     *snapshot.Snapshot
-	release  func()
-	epoch    uint64 // increments when snap changes
-	meta     wsMeta
-	upperFd  int // ROOT/workspaces/NAME/upper; -1 for browse views
-	workFd   int // ROOT/workspaces/NAME/work: temp names for atomic changes
-	removed  bool
-	root     *node
+	ws       *workspace.Workspace
+	layer    *workspace.Layer
 	uid, gid uint32 // owner of lower entries
+
+	// mu orders changes to the view's namespace (see the lock table in
+	// doc.go): held for writing by every operation that changes the upper
+	// layer, by Update and by Remove; for reading by lookups, readdir,
+	// getattr, open and status.
+	mu      sync.RWMutex
+	snap    *snapshot.Snapshot // what the view shows; a workspace's is ws.Snapshot()
+	release func()             // browse views' lease (a workspace holds its own)
+	epoch   uint64             // increments when snap changes
+	removed bool
+	root    *node
 
 	// filesMu guards openLower, the open lower handles (a leaf lock).
 	filesMu   sync.Mutex
 	openLower map[*lowerFile]struct{}
 }
 
-func (v *view) commitTime() time.Time { return v.snap.CommitTime() }
-
-func kindMode(k snapshot.Kind) uint32 {
-	switch k {
-	case snapshot.Symlink:
-		return syscall.S_IFLNK
-	case snapshot.Dir, snapshot.Gitlink:
-		return syscall.S_IFDIR
+// upperFd is the upper layer's root descriptor, -1 for browse views and
+// once closed. Caller holds mu.
+func (v *view) upperFd() int {
+	if v.layer == nil {
+		return -1
 	}
-	return syscall.S_IFREG
+	return v.layer.Upper()
 }
 
-func kindClass(k snapshot.Kind) string {
-	switch kindMode(k) {
-	case syscall.S_IFLNK:
-		return "l"
-	case syscall.S_IFDIR:
-		return "d"
-	}
-	return "f"
+func (v *view) newRoot() *node {
+	return &node{v: v, isRoot: true, dirfd: -1, anonFd: -1, upper: v.layer != nil,
+		hasLowerPath: true, hasLower: true, lower: snapshot.Entry{Kind: snapshot.Dir, ID: v.snap.Root()}, epoch: v.epoch}
 }
 
-// lowerIno is the inode number of an unchanged entry. A file's number
-// includes its blob, so that `ws update` replaces a changed file with a new
-// inode as a checkout would: the kernel's page cache is per inode, and a
-// handle opened before the update must keep reading the old bytes.
-// Directories keep theirs across updates.
-func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
-	class := kindClass(e.Kind)
-	if class == "d" {
-		return hashIno(v.id, "L", class, p)
-	}
-	return hashIno(v.id, "L", class, p, e.ID.String())
-}
-
-// upperIno is the inode number of the upper entry name in dfd: the number
-// it had before copy-up if recorded, else derived from the upper file's own
-// inode number (stable across restarts, shared by hard links).
-func (v *view) upperIno(dfd int, name string, st *unix.Stat_t) uint64 {
-	if s, ok := getXattr(dfd, name, v.fs.xp+xIno); ok {
-		if n, err := strconv.ParseUint(s, 10, 64); err == nil && n > 1 && n != ^uint64(0) {
-			return n
-		}
-	}
-	return hashIno(v.id, "U", strconv.FormatUint(st.Ino, 10))
-}
-
-func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Errno {
-	out.Mode = kindMode(e.Kind)
-	switch e.Kind {
-	case snapshot.File:
-		out.Mode |= 0o644
-	case snapshot.Executable:
-		out.Mode |= 0o755
-	case snapshot.Symlink:
-		out.Mode |= 0o777
-	default:
-		out.Mode |= 0o755
-		out.Size = 4096
-	}
-	if out.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		n, err := v.snap.Size(e.ID)
-		if err != nil {
-			v.ioError("size", p, err)
-			return syscall.EIO
-		}
-		out.Size = uint64(n)
-	}
-	out.Blocks = (out.Size + 511) / 512
-	out.Blksize = 4096
-	out.Nlink = 1
-	out.Uid, out.Gid = v.uid, v.gid
-	setTimes(out, v.commitTime())
-	return 0
-}
-
-func (v *view) ioError(op, p string, err error) {
-	v.fs.log.Error("gitfs: object unreadable, returning EIO", "view", v.name, "op", op, "path", p, "err", err)
-}
-
-// findEntry finds name in a tree's entries (git order: sorted by name, a
-// tree's name compared as if followed by '/'; snapshot refuses a tree out
-// of that order).
-func findEntry(entries []snapshot.Entry, name string) (snapshot.Entry, bool) {
-	key := func(e snapshot.Entry) string {
-		if e.Kind == snapshot.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	for _, want := range []string{name, name + "/"} {
-		i := sort.Search(len(entries), func(i int) bool { return key(entries[i]) >= want })
-		if i < len(entries) && entries[i].Name == name {
-			return entries[i], true
-		}
-	}
-	return snapshot.Entry{}, false
-}
-
-func joinPath(dir, name string) string {
-	if dir == "" {
-		return name
-	}
-	return dir + "/" + name
-}
-
-// node is a file, directory, symlink or special file of a view.
-type node struct {
-	gofs.Inode
-	v      *view
-	isRoot bool
-
-	// mu guards the fields below. Hold at most one node.mu at a time.
-	mu           sync.Mutex
-	upper        bool           // an upper entry exists (for dirs: merged or opaque upper dir)
-	opaque       bool           // upper dir hides the lower layer
-	hasLowerPath bool           // lowerPath names this node's lower entry
-	lowerPath    string         // path in the lower snapshot
-	hasLower     bool           // lower shows through (set from lowerPath at epoch)
-	lower        snapshot.Entry // valid if hasLower
-	epoch        uint64         // v.epoch when lower was resolved
-	dirfd        int            // cached descriptor of the upper dir, -1 if none
-
-	onForget func() // browse roots: release the view's lease
-
-	// prefetched is v.epoch+1 once this directory's files were queued for
-	// inflation (on the first open of one of them).
-	prefetched uint64
-
-	// anonFd holds an O_TMPFILE file, which has no name to be found by, so
-	// that it can be linked into place; -1 otherwise.
-	anonFd int
-
-	// cachedOpens counts open handles served through the page cache (not
-	// passthrough). The kernel refuses (EIO) to mix cached and passthrough
-	// opens of one inode, so while any is open new opens are cached too.
-	cachedOpens int
-}
-
-var (
-	_ gofs.NodeLookuper      = (*node)(nil)
-	_ gofs.NodeReaddirer     = (*node)(nil)
-	_ gofs.NodeGetattrer     = (*node)(nil)
-	_ gofs.NodeSetattrer     = (*node)(nil)
-	_ gofs.NodeOpener        = (*node)(nil)
-	_ gofs.NodeCreater       = (*node)(nil)
-	_ gofs.NodeMkdirer       = (*node)(nil)
-	_ gofs.NodeMknoder       = (*node)(nil)
-	_ gofs.NodeSymlinker     = (*node)(nil)
-	_ gofs.NodeLinker        = (*node)(nil)
-	_ gofs.NodeUnlinker      = (*node)(nil)
-	_ gofs.NodeRmdirer       = (*node)(nil)
-	_ gofs.NodeRenamer       = (*node)(nil)
-	_ gofs.NodeReadlinker    = (*node)(nil)
-	_ gofs.NodeStatfser      = (*node)(nil)
-	_ gofs.NodeGetxattrer    = (*node)(nil)
-	_ gofs.NodeSetxattrer    = (*node)(nil)
-	_ gofs.NodeListxattrer   = (*node)(nil)
-	_ gofs.NodeRemovexattrer = (*node)(nil)
-	_ gofs.NodeFsyncer       = (*node)(nil)
-	_ gofs.NodeOnForgetter   = (*node)(nil)
-)
-
-// childInfo is what a lookup found for one name.
-type childInfo struct {
-	mode         uint32 // S_IFMT bits
-	ino          uint64
-	upper        bool
-	opaque       bool
-	hasLowerPath bool
-	lowerPath    string
-	hasLower     bool
-	lower        snapshot.Entry
-	st           unix.Stat_t // if upper
-}
-
-func (n *node) setState(ci *childInfo, epoch uint64) {
-	n.mu.Lock()
-	n.upper, n.opaque = ci.upper, ci.opaque
-	n.hasLowerPath, n.lowerPath = ci.hasLowerPath, ci.lowerPath
-	n.hasLower, n.lower = ci.hasLower, ci.lower
-	n.epoch = epoch
-	n.mu.Unlock()
-}
-
-type nodeState struct {
-	upper, opaque, hasLower, hasLowerPath bool
-	lowerPath                             string
-	lower                                 snapshot.Entry
-}
-
-// state returns the node's fields, re-resolving its lower entry if the
-// view switched commit since. Caller holds v.mu.
-func (n *node) state() nodeState {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.hasLowerPath && n.epoch != n.v.epoch {
-		e, err := n.v.snap.Lookup(n.lowerPath)
-		switch {
-		case err != nil:
-			n.hasLower = false
-		case n.hasLower && kindClass(e.Kind) != kindClass(n.lower.Kind):
-			n.hasLower = false
-		case !n.hasLower && n.upper && kindMode(e.Kind) != syscall.S_IFDIR:
-			n.hasLower = false
-		case n.hasLower && !n.upper && kindClass(e.Kind) != "d" && e.ID != n.lower.ID:
-			// The path now holds other content, which lookups give a new
-			// inode (see lowerIno); this inode stays the old file, so a
-			// handle opened before the update sees old bytes and size.
-		default:
-			n.hasLower, n.lower = true, e
-		}
-		n.epoch = n.v.epoch
-	}
-	return nodeState{upper: n.upper, opaque: n.opaque, hasLower: n.hasLower, hasLowerPath: n.hasLowerPath,
-		lowerPath: n.lowerPath, lower: n.lower}
-}
-
-// parent returns the node's directory and its name there, or nil for the
-// view's root and for a node in no directory.
-func (n *node) parent() (*node, string) {
-	if n.isRoot {
-		return nil, ""
-	}
-	name, p := n.Parent()
-	if p == nil {
-		return nil, ""
-	}
-	pn, ok := p.Operations().(*node)
-	if !ok || pn.v != n.v {
-		return nil, ""
-	}
-	return pn, name
-}
-
-func noop() {}
-
-// dirFd returns a descriptor of the node's upper directory, which must
-// exist, and a function to call when done with it. Caller holds v.mu.
-func (n *node) dirFd() (int, func(), syscall.Errno) {
-	if n.isRoot {
-		if n.v.upperFd < 0 {
-			return -1, noop, syscall.EROFS
-		}
-		return n.v.upperFd, noop, 0
-	}
-	n.mu.Lock()
-	if n.dirfd >= 0 {
-		fd := n.dirfd
-		n.mu.Unlock()
-		return fd, noop, 0
-	}
-	n.mu.Unlock()
-	p, name := n.parent()
-	if p == nil {
-		return -1, noop, syscall.ENOENT
-	}
-	pfd, pdone, e := p.dirFd()
-	if e != 0 {
-		return -1, noop, e
-	}
-	fd, err := openDirAt(pfd, name)
-	pdone()
-	if err != nil {
-		return -1, noop, errno(err)
-	}
-	if n.v.fs.fdBudget.Add(-1) < 0 {
-		n.v.fs.fdBudget.Add(1)
-		return fd, func() { unix.Close(fd) }, 0
-	}
-	n.mu.Lock()
-	if n.dirfd >= 0 { // another lookup cached one meanwhile
-		n.mu.Unlock()
-		n.v.fs.fdBudget.Add(1)
-		return fd, func() { unix.Close(fd) }, 0
-	}
-	n.dirfd = fd
-	n.mu.Unlock()
-	return fd, noop, 0
-}
-
-func (n *node) dropDirFd() {
-	n.mu.Lock()
-	fd := n.dirfd
-	n.dirfd = -1
-	n.mu.Unlock()
-	if fd >= 0 {
-		unix.Close(fd)
-		n.v.fs.fdBudget.Add(1)
-	}
-}
-
-// prefetchSiblings queues the blobs of the other files in n's directory the
-// first time one of them is opened for reading: a tree walk that reads
-// content (tar, grep, a build) then finds them inflated by the background
-// workers, while walks that only list (find, ls) inflate nothing. Caller
-// holds v.mu.
-func (n *node) prefetchSiblings() {
-	p, _ := n.parent()
-	if p == nil {
+// close marks the view removed and releases its descriptors and lease,
+// after the open lower handles have what they need to go on reading.
+func (v *view) close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.removed {
 		return
 	}
-	v := n.v
-	p.mu.Lock()
-	first := p.prefetched != v.epoch+1
-	p.prefetched = v.epoch + 1
-	p.mu.Unlock()
-	if !first {
+	v.removed = true
+	v.pinOpenFiles()
+	if v.ws != nil {
+		v.ws.Close()
 		return
 	}
-	entries, _ := p.lowerEntries(p.state())
-	for _, e := range entries {
-		if e.Kind == snapshot.File || e.Kind == snapshot.Executable {
-			v.fs.prefetch(v, e.ID)
+	if v.release != nil {
+		v.release()
+	}
+}
+
+// pinOpenFiles inflates the blobs of every open lower handle of v, so that
+// they keep reading their commit after its snapshot is released. Caller
+// holds v.mu for writing.
+func (v *view) pinOpenFiles() {
+	v.filesMu.Lock()
+	files := make([]*lowerFile, 0, len(v.openLower))
+	for f := range v.openLower {
+		files = append(files, f)
+	}
+	v.filesMu.Unlock()
+	for _, f := range files {
+		if _, err := f.ensureBlob(); err != nil {
+			v.lowerErrno("pin open file", f.path, err)
 		}
 	}
-}
-
-func (n *node) OnForget() {
-	n.dropDirFd()
-	n.mu.Lock()
-	if n.anonFd >= 0 {
-		unix.Close(n.anonFd)
-		n.anonFd = -1
-	}
-	n.mu.Unlock()
-	if n.onForget != nil {
-		n.onForget()
-	}
-}
-
-// loc returns the directory descriptor and name of the node's upper entry.
-func (n *node) loc() (int, string, func(), syscall.Errno) {
-	p, name := n.parent()
-	if p == nil {
-		return -1, "", noop, syscall.ENOENT
-	}
-	pfd, done, e := p.dirFd()
-	return pfd, name, done, e
-}
-
-// lowerEntries lists the lower directory showing through n (nil if none).
-func (n *node) lowerEntries(st nodeState) ([]snapshot.Entry, syscall.Errno) {
-	if !st.hasLower || st.opaque || st.lower.Kind != snapshot.Dir {
-		return nil, 0
-	}
-	entries, err := n.v.snap.Tree(st.lower.ID)
-	if err != nil {
-		n.v.ioError("tree", st.lowerPath, err)
-		return nil, syscall.EIO
-	}
-	return entries, 0
-}
-
-func (n *node) lowerHas(st nodeState, name string) bool {
-	entries, _ := n.lowerEntries(st)
-	_, ok := findEntry(entries, name)
-	return ok
-}
-
-// lookupChild resolves name in directory n. Caller holds v.mu.
-func (n *node) lookupChild(name string) (childInfo, syscall.Errno) {
-	var ci childInfo
-	st := n.state()
-	v := n.v
-	if st.upper {
-		pfd, done, e := n.dirFd()
-		if e != 0 {
-			return ci, e
-		}
-		ust, err := lstatAt(pfd, name)
-		if err == nil {
-			defer done()
-			if isWhiteout(&ust) {
-				return ci, syscall.ENOENT
-			}
-			ci.upper, ci.st = true, ust
-			ci.mode = ust.Mode & syscall.S_IFMT
-			ci.ino = v.upperIno(pfd, name, &ust)
-			if ci.mode == syscall.S_IFDIR {
-				if _, ok := getXattr(pfd, name, v.fs.xp+xOpaque); ok {
-					ci.opaque = true
-					return ci, 0
-				}
-				lp, redirected := getXattr(pfd, name, v.fs.xp+xRedirect)
-				if !redirected {
-					entries, _ := n.lowerEntries(st)
-					e, ok := findEntry(entries, name)
-					if !ok || kindMode(e.Kind) != syscall.S_IFDIR {
-						return ci, 0
-					}
-					lp = joinPath(st.lowerPath, name)
-				}
-				ci.hasLowerPath, ci.lowerPath = true, lp
-				if e, err := v.snap.Lookup(lp); err == nil && kindMode(e.Kind) == syscall.S_IFDIR {
-					ci.hasLower, ci.lower = true, e
-				}
-			}
-			return ci, 0
-		}
-		done()
-		if err != unix.ENOENT {
-			return ci, errno(err)
-		}
-	}
-	entries, e := n.lowerEntries(st)
-	if e != 0 {
-		return ci, e
-	}
-	le, ok := findEntry(entries, name)
-	if !ok {
-		return ci, syscall.ENOENT
-	}
-	ci.hasLowerPath, ci.lowerPath = true, joinPath(st.lowerPath, name)
-	ci.hasLower, ci.lower = true, le
-	ci.mode = kindMode(le.Kind)
-	ci.ino = v.lowerIno(ci.lowerPath, le)
-	return ci, 0
-}
-
-func (n *node) childAttr(ci *childInfo, out *fuse.Attr) syscall.Errno {
-	if ci.upper {
-		statToAttr(&ci.st, out)
-		return 0
-	}
-	return n.v.lowerAttr(ci.lower, ci.lowerPath, out)
-}
-
-// childNode returns the live node for name if go-fuse has one with ci's
-// identity (updating its state), else a new one.
-func (n *node) childNode(ctx context.Context, name string, ci *childInfo) *gofs.Inode {
-	if old := n.GetChild(name); old != nil && old.StableAttr().Ino == ci.ino {
-		if cn, ok := old.Operations().(*node); ok && cn.v == n.v {
-			cn.setState(ci, n.v.epoch)
-			return old
-		}
-	}
-	cn := &node{v: n.v, dirfd: -1, anonFd: -1}
-	cn.setState(ci, n.v.epoch)
-	return n.NewInode(ctx, cn, gofs.StableAttr{Mode: ci.mode, Ino: ci.ino})
-}
-
-func (n *node) live() syscall.Errno {
-	if n.v.removed {
-		return syscall.ENOENT
-	}
-	return 0
-}
-
-func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	n.v.fs.stats.lookups.Add(1)
-	n.v.mu.RLock()
-	defer n.v.mu.RUnlock()
-	if e := n.live(); e != 0 {
-		return nil, e
-	}
-	ci, e := n.lookupChild(name)
-	if e != 0 {
-		return nil, e
-	}
-	if e := n.childAttr(&ci, &out.Attr); e != 0 {
-		return nil, e
-	}
-	return n.childNode(ctx, name, &ci), 0
-}
-
-// OpendirHandle lists the directory once per open and lets the kernel keep
-// the listing (FOPEN_CACHE_DIR): a second `ls` or tar of an unchanged tree
-// costs no request. Changes through the mount invalidate it in the kernel;
-// ws update invalidates the directories it changes.
-func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	ds, e := n.Readdir(ctx)
-	if e != 0 {
-		return nil, 0, e
-	}
-	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
-}
-
-func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	v := n.v
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if e := n.live(); e != 0 {
-		return nil, e
-	}
-	st := n.state()
-	var list, uppers []fuse.DirEntry
-	parentIno := uint64(1)
-	if _, p := n.Parent(); p != nil {
-		parentIno = p.StableAttr().Ino
-	}
-	list = append(list, fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: n.StableAttr().Ino},
-		fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: parentIno})
-	hidden := map[string]bool{}
-	if st.upper {
-		dfd, done, e := n.dirFd()
-		if e != 0 {
-			return nil, e
-		}
-		names, err := readDirNames(dfd)
-		if err != nil {
-			done()
-			return nil, errno(err)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			ust, err := lstatAt(dfd, name)
-			if err != nil {
-				continue
-			}
-			hidden[name] = true
-			if isWhiteout(&ust) {
-				continue
-			}
-			uppers = append(uppers, fuse.DirEntry{Name: name, Mode: ust.Mode & syscall.S_IFMT, Ino: v.upperIno(dfd, name, &ust)})
-		}
-		done()
-	}
-	entries, e := n.lowerEntries(st)
-	if e != 0 {
-		return nil, e
-	}
-	for _, le := range entries {
-		if hidden[le.Name] {
-			continue
-		}
-		list = append(list, fuse.DirEntry{Name: le.Name, Mode: kindMode(le.Kind), Ino: v.lowerIno(joinPath(st.lowerPath, le.Name), le)})
-	}
-	list = append(list, uppers...)
-	return gofs.NewListDirStream(list), 0
-}
-
-// getattr fills out for n. Caller holds v.mu.
-func (n *node) getattr(out *fuse.Attr) syscall.Errno {
-	st := n.state()
-	if st.upper {
-		var ust unix.Stat_t
-		if kindIsDir(n) {
-			fd, done, e := n.dirFd()
-			if e != 0 {
-				return e
-			}
-			err := unix.Fstat(fd, &ust)
-			done()
-			if err != nil {
-				return errno(err)
-			}
-		} else {
-			pfd, name, done, e := n.loc()
-			if e != 0 {
-				return e
-			}
-			var err error
-			ust, err = lstatAt(pfd, name)
-			done()
-			if err != nil {
-				return errno(err)
-			}
-		}
-		statToAttr(&ust, out)
-		return 0
-	}
-	if !st.hasLower {
-		return syscall.ENOENT
-	}
-	return n.v.lowerAttr(st.lower, st.lowerPath, out)
-}
-
-func kindIsDir(n *node) bool { return n.StableAttr().Mode == syscall.S_IFDIR }
-
-func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if uf, ok := f.(*upperFile); ok {
-		return uf.Getattr(ctx, out)
-	}
-	n.v.mu.RLock()
-	defer n.v.mu.RUnlock()
-	if e := n.live(); e != 0 {
-		return e
-	}
-	return n.getattr(&out.Attr)
-}
-
-func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	n.v.mu.RLock()
-	defer n.v.mu.RUnlock()
-	if e := n.live(); e != 0 {
-		return nil, e
-	}
-	st := n.state()
-	if st.upper {
-		pfd, name, done, e := n.loc()
-		if e != 0 {
-			return nil, e
-		}
-		defer done()
-		buf := make([]byte, 4096)
-		for {
-			k, err := unix.Readlinkat(pfd, name, buf)
-			if err != nil {
-				return nil, errno(err)
-			}
-			if k < len(buf) {
-				return buf[:k], 0
-			}
-			buf = make([]byte, 2*len(buf))
-		}
-	}
-	if !st.hasLower || st.lower.Kind != snapshot.Symlink {
-		return nil, syscall.EINVAL
-	}
-	target, err := n.v.snap.ReadLink(st.lower.ID)
-	if err != nil {
-		n.v.ioError("readlink", st.lowerPath, err)
-		return nil, syscall.EIO
-	}
-	return []byte(target), 0
-}
-
-func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	n.v.mu.RLock()
-	defer n.v.mu.RUnlock()
-	fd := n.v.upperFd
-	var s syscall.Statfs_t
-	var err error
-	if fd < 0 {
-		err = syscall.Statfs(n.v.fs.opts.Root, &s)
-	} else {
-		err = syscall.Fstatfs(fd, &s)
-	}
-	if err != nil {
-		return errno(err)
-	}
-	out.FromStatfsT(&s)
-	return 0
-}
-
-func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) syscall.Errno {
-	if uf, ok := f.(*upperFile); ok {
-		return uf.Fsync(ctx, flags)
-	}
-	n.v.mu.RLock()
-	defer n.v.mu.RUnlock()
-	st := n.state()
-	if !st.upper || n.v.upperFd < 0 {
-		return 0
-	}
-	if kindIsDir(n) {
-		fd, done, e := n.dirFd()
-		if e != 0 {
-			return e
-		}
-		defer done()
-		return errno(unix.Fsync(fd))
-	}
-	return 0
 }

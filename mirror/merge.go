@@ -20,6 +20,9 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("merging %s into %s conflicts in %d path(s): %s", short(e.Head), short(e.Base), len(e.Paths), strings.Join(e.Paths, ", "))
 }
 
+// ConflictPaths lets callers report any conflict the same way.
+func (e *ConflictError) ConflictPaths() []string { return e.Paths }
+
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]

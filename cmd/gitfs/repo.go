@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 func init() {
@@ -221,7 +222,7 @@ func runGC(ctx context.Context, e *env, dropContents bool) error {
 	if err != nil {
 		return err
 	}
-	keep, err := workspaceCommits(e.root)
+	keep, err := workspace.Commits(e.root)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,145 @@
+package fs
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/gitfs/gitfs/snapshot"
+)
+
+// Attributes and inode numbers. Unchanged entries get theirs from the
+// snapshot (owner: the workspace's, times: the commit's); upper entries
+// from their file on disk. Inode numbers are stable for the life of a
+// workspace, across restarts: derived from the workspace's id and the
+// entry's path (and blob, for files), or recorded at copy-up.
+
+func kindMode(k snapshot.Kind) uint32 {
+	switch k {
+	case snapshot.Symlink:
+		return syscall.S_IFLNK
+	case snapshot.Dir, snapshot.Gitlink:
+		return syscall.S_IFDIR
+	}
+	return syscall.S_IFREG
+}
+
+func kindClass(k snapshot.Kind) string {
+	switch kindMode(k) {
+	case syscall.S_IFLNK:
+		return "l"
+	case syscall.S_IFDIR:
+		return "d"
+	}
+	return "f"
+}
+
+// hashIno derives a stable inode number from a namespace id and parts.
+func hashIno(id uint64, parts ...string) uint64 {
+	h := sha256.New()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], id)
+	h.Write(b[:])
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	sum := h.Sum(nil)
+	v := binary.LittleEndian.Uint64(sum[:8])
+	// 0 and 1 (root) and ^0 (go-fuse's poll hack) are reserved.
+	if v <= 1 || v == ^uint64(0) {
+		v = 2 + v&0xffff
+	}
+	return v
+}
+
+// lowerIno is the inode number of an unchanged entry. A file's number
+// includes its blob, so that `ws update` replaces a changed file with a new
+// inode as a checkout would: the kernel's page cache is per inode, and a
+// handle opened before the update must keep reading the old bytes.
+// Directories keep theirs across updates.
+func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
+	class := kindClass(e.Kind)
+	if class == "d" {
+		return hashIno(v.id, "L", class, p)
+	}
+	return hashIno(v.id, "L", class, p, e.ID.String())
+}
+
+// upperIno is the inode number of the upper entry name in dfd: the number
+// it had before copy-up if recorded, else derived from the upper file's own
+// inode number (stable across restarts, shared by hard links).
+func (v *view) upperIno(dfd int, name string, st *unix.Stat_t) uint64 {
+	if n, ok := v.layer.Ino(dfd, name); ok {
+		return n
+	}
+	return v.newUpperIno(st)
+}
+
+func (v *view) newUpperIno(st *unix.Stat_t) uint64 {
+	return hashIno(v.id, "U", strconv.FormatUint(st.Ino, 10))
+}
+
+func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Errno {
+	out.Mode = kindMode(e.Kind)
+	switch e.Kind {
+	case snapshot.File:
+		out.Mode |= 0o644
+	case snapshot.Executable:
+		out.Mode |= 0o755
+	case snapshot.Symlink:
+		out.Mode |= 0o777
+	default:
+		out.Mode |= 0o755
+		out.Size = 4096
+	}
+	if out.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		n, err := v.snap.Size(e.ID)
+		if err != nil {
+			return v.lowerErrno("size", p, err)
+		}
+		out.Size = uint64(n)
+	}
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = 4096
+	out.Nlink = 1
+	out.Uid, out.Gid = v.uid, v.gid
+	setTimes(out, v.snap.CommitTime())
+	return 0
+}
+
+func statToAttr(st *unix.Stat_t, out *fuse.Attr) {
+	out.Ino = st.Ino
+	out.Size = uint64(st.Size)
+	out.Blocks = uint64(st.Blocks)
+	out.Atime = uint64(st.Atim.Sec)
+	out.Atimensec = uint32(st.Atim.Nsec)
+	out.Mtime = uint64(st.Mtim.Sec)
+	out.Mtimensec = uint32(st.Mtim.Nsec)
+	out.Ctime = uint64(st.Ctim.Sec)
+	out.Ctimensec = uint32(st.Ctim.Nsec)
+	out.Mode = st.Mode
+	out.Nlink = uint32(st.Nlink)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// A merged directory's entries are not all in the upper directory:
+		// report 1 ("unknown", as btrfs does) so that no tool counts
+		// subdirectories by link count.
+		out.Nlink = 1
+	}
+	out.Uid = st.Uid
+	out.Gid = st.Gid
+	out.Rdev = uint32(st.Rdev)
+	out.Blksize = uint32(st.Blksize)
+}
+
+func setTimes(out *fuse.Attr, t time.Time) {
+	s, ns := uint64(t.Unix()), uint32(t.Nanosecond())
+	out.Atime, out.Atimensec = s, ns
+	out.Mtime, out.Mtimensec = s, ns
+	out.Ctime, out.Ctimensec = s, ns
+}

@@ -1,0 +1,60 @@
+// Package fs is gitfs's FUSE adapter: one mount holding copy-on-write
+// workspaces (a snapshot as the read-only lower layer plus the upper layer
+// of changes that package workspace keeps on disk) and read-only browse
+// paths (@repo/HEAD, heads/, tags/, commits/). It knows the kernel: nodes,
+// handles, inode numbers, cache timeouts and invalidation; what a
+// workspace is on disk is package workspace's, what a commit holds package
+// snapshot's. fs opens no mirror: the daemon resolves revisions for it
+// (Resolver).
+//
+// # Structure
+//
+// A file per concern: mount.go (FS, Mount, Unmount), workspaces.go (the
+// registry the daemon calls: Create, Remove, Get, List, Status,
+// PlanExport), update.go (ws update: the switch and kernel invalidation),
+// browse.go (the mount's root and @repo paths), view.go (one tree served:
+// a workspace or a browse path), node.go (lookup, readdir, getattr,
+// readlink, statfs), file.go (Open and the handles), create.go, remove.go,
+// setattr.go, xattr.go (the handlers that change the upper layer), attr.go
+// (attributes and inode numbers) and errno.go.
+//
+// # Errors
+//
+// Handlers return syscall.Errno. Errors become errnos in one place,
+// errno.go: a system call's errno passes through; a failure to read the
+// snapshot becomes EIO and is logged, since the caller sees only the
+// number.
+//
+// # Kernel caching
+//
+// Lower content is immutable: entries and attributes are cached for an
+// hour and files opened with FOPEN_KEEP_CACHE, directories listed once per
+// open with FOPEN_CACHE_DIR. A changed file gets a new inode number on
+// ws update (so a handle opened before keeps its pages), and Update
+// notifies the kernel of every path it changes (NotifyEntry,
+// NotifyContent). Browse paths whose meaning moves (refs) are looked up
+// again on every access.
+//
+// # Locking
+//
+// Locks, in the order they may be taken (a lock may be taken while holding
+// one above it, never one below):
+//
+//	view.mu      RWMutex, one per view: orders changes to its namespace.
+//	             Written by every handler that changes the upper layer,
+//	             by Update and Remove; read by lookups, readdir, getattr,
+//	             open and status. Never held while calling the kernel
+//	             (Notify*), which may wait for a request waiting for it.
+//	lowerFile.blobMu  guards a handle's blob.
+//	node.mu      guards one node's cached state; at most one held at a time.
+//	view.filesMu guards the view's open lower handles; a leaf.
+//	FS.mu        guards the registries (workspaces, browse views) and the
+//	             mount; a leaf: nothing else is taken while it is held
+//	             (go-fuse's own tree locks aside), and it is never held
+//	             while calling the kernel.
+//
+// lowerFile.upMu is taken before view.mu (a read switching to the upper
+// copy of its file). No lock here is shared with mirror fetch, snapshot
+// builds or gc: reads take only view.mu for reading, which only this
+// workspace's own changes and ws update ever hold for writing.
+package fs

@@ -1,0 +1,229 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
+
+	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
+)
+
+// Handlers that take a name away or move it: Unlink, Rmdir, Rename. Each
+// holds v.mu for writing and changes the upper layer in atomic steps
+// (whiteouts, moves with RENAME_WHITEOUT or RENAME_EXCHANGE).
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	v := n.v
+	if v.readonly {
+		return syscall.EROFS
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := n.live(); e != 0 {
+		return e
+	}
+	ci, e := n.lookupChild(name)
+	if e != 0 {
+		return e
+	}
+	if ci.mode == syscall.S_IFDIR {
+		return syscall.EISDIR
+	}
+	lowerHas := n.lowerHas(n.state(), name)
+	if e := n.copyUp(true); e != 0 {
+		return e
+	}
+	pfd, done, e := n.dirFd()
+	if e != 0 {
+		return e
+	}
+	defer done()
+	switch {
+	case ci.upper && lowerHas:
+		return errnoOf(v.layer.Whiteout(pfd, name, true))
+	case ci.upper:
+		return errnoOf(unix.Unlinkat(pfd, name, 0))
+	default:
+		return errnoOf(v.layer.Whiteout(pfd, name, false))
+	}
+}
+
+// dirEmpty reports whether directory name of n (found as ci) shows no entry.
+func (n *node) dirEmpty(name string, ci *childInfo) (bool, syscall.Errno) {
+	v := n.v
+	inUpper := map[string]bool{}
+	if ci.upper {
+		pfd, done, e := n.dirFd()
+		if e != 0 {
+			return false, e
+		}
+		fd, err := workspace.OpenDir(pfd, name)
+		done()
+		if err != nil {
+			return false, errnoOf(err)
+		}
+		names, err := workspace.ReadDirNames(fd)
+		if err != nil {
+			unix.Close(fd)
+			return false, errnoOf(err)
+		}
+		for _, nm := range names {
+			st, err := workspace.Lstat(fd, nm)
+			if err != nil {
+				continue
+			}
+			if !workspace.IsWhiteout(&st) {
+				unix.Close(fd)
+				return false, 0
+			}
+			inUpper[nm] = true
+		}
+		unix.Close(fd)
+	}
+	if ci.opaque || !ci.hasLower || ci.lower.Kind != snapshot.Dir {
+		return true, 0
+	}
+	entries, err := v.snap.Tree(ci.lower.ID)
+	if err != nil {
+		return false, v.lowerErrno("tree", ci.lowerPath, err)
+	}
+	for _, e := range entries {
+		if !inUpper[e.Name] {
+			return false, 0
+		}
+	}
+	return true, 0
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	v := n.v
+	if v.readonly {
+		return syscall.EROFS
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := n.live(); e != 0 {
+		return e
+	}
+	ci, e := n.lookupChild(name)
+	if e != 0 {
+		return e
+	}
+	if ci.mode != syscall.S_IFDIR {
+		return syscall.ENOTDIR
+	}
+	if empty, e := n.dirEmpty(name, &ci); e != 0 {
+		return e
+	} else if !empty {
+		return syscall.ENOTEMPTY
+	}
+	lowerHas := n.lowerHas(n.state(), name)
+	if e := n.copyUp(true); e != 0 {
+		return e
+	}
+	pfd, done, e := n.dirFd()
+	if e != 0 {
+		return e
+	}
+	defer done()
+	if !ci.upper {
+		return errnoOf(v.layer.Whiteout(pfd, name, false))
+	}
+	return errnoOf(v.layer.RemoveDir(pfd, name, lowerHas))
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	v := n.v
+	if v.readonly {
+		return syscall.EROFS
+	}
+	np, ok := newParent.(*node)
+	if !ok || np.v != v {
+		return syscall.EXDEV
+	}
+	if flags&^uint32(unix.RENAME_NOREPLACE) != 0 {
+		return syscall.EINVAL // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := n.live(); e != 0 {
+		return e
+	}
+	src, e := n.lookupChild(name)
+	if e != 0 {
+		return e
+	}
+	dst, de := np.lookupChild(newName)
+	if de != 0 && de != syscall.ENOENT {
+		return de
+	}
+	srcDir := src.mode == syscall.S_IFDIR
+	if de == 0 {
+		if flags&unix.RENAME_NOREPLACE != 0 {
+			return syscall.EEXIST
+		}
+		if src.ino == dst.ino {
+			return 0 // two names of one file: nothing to do
+		}
+		dstDir := dst.mode == syscall.S_IFDIR
+		if srcDir && !dstDir {
+			return syscall.ENOTDIR
+		}
+		if !srcDir && dstDir {
+			return syscall.EISDIR
+		}
+		if dstDir {
+			if empty, e := np.dirEmpty(newName, &dst); e != 0 {
+				return e
+			} else if !empty {
+				return syscall.ENOTEMPTY
+			}
+		}
+	}
+	if e := n.copyUp(true); e != 0 {
+		return e
+	}
+	if e := np.copyUp(true); e != 0 {
+		return e
+	}
+	spfd, sdone, e := n.dirFd()
+	if e != 0 {
+		return e
+	}
+	defer sdone()
+	dpfd, ddone, e := np.dirFd()
+	if e != 0 {
+		return e
+	}
+	defer ddone()
+	// The source becomes an upper entry at its place first.
+	if !src.upper {
+		if err := v.layer.CopyUp(v.snap, spfd, name, src.lower, src.lowerPath, src.ino, true, v.snap.CommitTime()); err != nil {
+			return v.errno("copy-up", src.lowerPath, err)
+		}
+	}
+	if srcDir && !src.opaque {
+		// Its lower layer must follow it: record where it is.
+		if err := v.layer.MarkMoved(spfd, name, src.lowerPath, src.hasLowerPath); err != nil {
+			return errnoOf(err)
+		}
+	}
+	if de == 0 && dst.upper && dst.mode == syscall.S_IFDIR {
+		workspace.ClearDir(dpfd, newName) // empty as seen, but may hold whiteouts
+	}
+	srcLower := n.lowerHas(n.state(), name)
+	if err := v.layer.Move(spfd, name, dpfd, newName, srcDir, srcLower); err != nil {
+		return errnoOf(err)
+	}
+	if ch := n.GetChild(name); ch != nil && ch.StableAttr().Ino == src.ino {
+		if cn, ok := ch.Operations().(*node); ok {
+			if ci, e := np.lookupChild(newName); e == 0 {
+				cn.setState(&ci, v.epoch)
+			}
+		}
+	}
+	return 0
+}

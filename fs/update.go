@@ -1,0 +1,94 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/gitfs/gitfs/workspace"
+)
+
+// Update switches workspace name to spec.Commit atomically. Local changes
+// are kept; if one touches a path that changed between the old and the new
+// commit, the update is refused (a *workspace.ConflictError naming the
+// paths) unless discardChanges, which drops those local changes. Kernel
+// caches of changed paths are invalidated; open file handles keep reading
+// the old content.
+func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, discardChanges bool) error {
+	v, err := f.get(name)
+	if err != nil {
+		return err
+	}
+	if !workspace.IsCommitID(spec.Commit) {
+		return fmt.Errorf("update workspace %s: %q is not a resolved commit id", name, spec.Commit)
+	}
+	v.mu.RLock()
+	repo := v.ws.Meta().Repo
+	v.mu.RUnlock()
+	newSnap, newRelease, err := f.opts.Snapshots.Get(ctx, repo, spec.Commit)
+	if err != nil {
+		return fmt.Errorf("update workspace %s: %w", name, err)
+	}
+	v.mu.Lock()
+	if v.removed {
+		v.mu.Unlock()
+		newRelease()
+		return fmt.Errorf("workspace %q: %w", name, workspace.ErrNotFound)
+	}
+	changed, oldRelease, err := v.ws.Switch(spec, newSnap, newRelease, discardChanges)
+	if err != nil {
+		v.mu.Unlock()
+		newRelease()
+		return err
+	}
+	// Open handles of the old commit keep what they read from.
+	v.pinOpenFiles()
+	v.snap = newSnap
+	v.epoch++
+	v.mu.Unlock()
+	f.mu.Lock()
+	root := v.root
+	f.mu.Unlock()
+	oldRelease()
+	if root != nil {
+		f.invalidate(root, changed)
+	}
+	f.log.Info("workspace updated", "workspace", name, "commit", spec.Commit, "changed_paths", len(changed))
+	return nil
+}
+
+// invalidate tells the kernel to forget what it caches for paths of the
+// view rooted at root. Called without view.mu held: the kernel may wait
+// for a request that waits for it.
+func (f *FS) invalidate(root *node, paths []string) {
+	f.mu.Lock()
+	mounted := f.server != nil
+	f.mu.Unlock()
+	if !mounted {
+		return
+	}
+	dirs := map[*gofs.Inode]bool{}
+	for _, p := range paths {
+		cur := root.EmbeddedInode()
+		parts := strings.Split(p, "/")
+		for i, comp := range parts {
+			ch := cur.GetChild(comp)
+			if ch == nil || i == len(parts)-1 {
+				// ENOENT: the kernel had not cached it; nothing to drop.
+				cur.NotifyEntry(comp)
+				dirs[cur] = true // its cached listing
+				if ch != nil && ch.StableAttr().Mode != syscall.S_IFDIR {
+					ch.NotifyContent(0, 0)
+				}
+				break
+			}
+			cur = ch
+		}
+	}
+	for d := range dirs {
+		d.NotifyContent(0, 0)
+	}
+}
