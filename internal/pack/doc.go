@@ -22,8 +22,9 @@
 //
 //   - Pack (index.go): one pack file and its decoded index; Find.
 //   - Set (set.go): an ordered list of packs read as one object store:
-//     Has, Size, Read (whole objects: trees, commits), OpenBlob and
-//     OpenBlobCaching (blob bytes), SortByPackOrder.
+//     Has, Size, Read (an object whole: a commit), Open (any object as a
+//     stream: a tree, however large), OpenBlob and OpenBlobCaching (blob
+//     bytes), SortByPackOrder.
 //   - header.go parses entry headers; inflate.go wraps zlib with pooled
 //     state; cache.go is the delta-base cache.
 //   - check.go: CheckTrailer and Verify; damage comes back as a

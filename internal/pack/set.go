@@ -97,10 +97,11 @@ func (s *Set) Size(id plumbing.Hash) (int64, error) {
 	return n, nil
 }
 
-// Read returns object id whole, with its type: for trees, commits and
-// tags, which are decoded whole anyway. What it inflates is kept in the
-// base cache, since the entries after it are likely deltas built on it.
-// The slice is shared and must not be modified.
+// Read returns object id whole, with its type, for objects needed whole
+// (a commit to decode); whatever its size, it is inflated into memory.
+// What it inflates is kept in the base cache (up to BaseItemMax), since
+// the entries after it are likely deltas built on it. The slice is shared
+// and must not be modified.
 func (s *Set) Read(id plumbing.Hash) (Type, []byte, error) {
 	p, off, ok := s.find(id)
 	if !ok {
@@ -128,11 +129,21 @@ func (s *Set) Read(id plumbing.Hash) (Type, []byte, error) {
 	return h.typ, data, nil
 }
 
-// OpenBlob returns a reader of blob id's content and its size. A plain
-// blob is inflated as it is read; a deltified one is rebuilt in memory
-// (each step of its chain kept in the base cache).
+// Open returns a reader of object id's content, its type and size. A
+// plain blob, or any plain object over BaseItemMax, is inflated as it is
+// read, so that one huge object costs a buffer, not its size; other plain
+// objects (trees, commits) are inflated whole and kept in the base cache,
+// as the entries after them are likely deltas built on them; a deltified
+// object is rebuilt in memory (each step of its chain kept in the cache).
+func (s *Set) Open(id plumbing.Hash) (Type, io.ReadCloser, int64, error) {
+	return s.open(id, 0, false)
+}
+
+// OpenBlob is Open for a blob: any other type is an error, found before
+// anything is inflated when the entry is not a delta.
 func (s *Set) OpenBlob(id plumbing.Hash) (io.ReadCloser, int64, error) {
-	return s.openBlob(id, false)
+	_, rc, n, err := s.open(id, Blob, false)
+	return rc, n, err
 }
 
 // OpenBlobCaching is OpenBlob for one pass over many blobs in pack order
@@ -142,49 +153,52 @@ func (s *Set) OpenBlob(id plumbing.Hash) (io.ReadCloser, int64, error) {
 // object in the cache is never inflated again. In tree order the same
 // pass inflated about twice the bytes it wrote.
 func (s *Set) OpenBlobCaching(id plumbing.Hash) (io.ReadCloser, int64, error) {
-	return s.openBlob(id, true)
+	_, rc, n, err := s.open(id, Blob, true)
+	return rc, n, err
 }
 
-func (s *Set) openBlob(id plumbing.Hash, caching bool) (io.ReadCloser, int64, error) {
+// open is Open, refusing any type but want unless it is 0, and keeping
+// plain blobs in the cache when caching.
+func (s *Set) open(id plumbing.Hash, want Type, caching bool) (Type, io.ReadCloser, int64, error) {
 	p, off, ok := s.find(id)
 	if !ok {
-		return nil, 0, notFound(id)
+		return 0, nil, 0, notFound(id)
 	}
-	whole := func(typ Type, data []byte) (io.ReadCloser, int64, error) {
-		if typ != Blob {
-			return nil, 0, fmt.Errorf("object %s is a %s, not a blob", id, typ)
+	whole := func(typ Type, data []byte) (Type, io.ReadCloser, int64, error) {
+		if want != 0 && typ != want {
+			return 0, nil, 0, fmt.Errorf("object %s is a %s, not a %s", id, typ, want)
 		}
-		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+		return typ, io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
 	}
 	if typ, data, ok := s.cache.get(p, off); ok {
 		return whole(typ, data)
 	}
 	h, err := p.header(off)
 	if err != nil {
-		return nil, 0, fmt.Errorf("object %s: %w", id, err)
+		return 0, nil, 0, fmt.Errorf("object %s: %w", id, err)
 	}
 	switch {
 	case h.typ.isDelta():
 		typ, data, err := s.resolve(p, off, h)
 		if err != nil {
-			return nil, 0, fmt.Errorf("object %s: %w", id, err)
+			return 0, nil, 0, fmt.Errorf("object %s: %w", id, err)
 		}
 		return whole(typ, data)
-	case h.typ != Blob:
-		return nil, 0, fmt.Errorf("object %s is a %s, not a blob", id, h.typ)
-	case caching && h.size <= s.cache.itemMax:
+	case want != 0 && h.typ != want:
+		return 0, nil, 0, fmt.Errorf("object %s is a %s, not a %s", id, h.typ, want)
+	case (h.typ != Blob || caching) && h.size <= s.cache.itemMax:
 		data, err := p.inflateAll(h)
 		if err != nil {
-			return nil, 0, fmt.Errorf("object %s: %w", id, err)
+			return 0, nil, 0, fmt.Errorf("object %s: %w", id, err)
 		}
-		s.cache.put(p, off, Blob, data)
-		return whole(Blob, data)
+		s.cache.put(p, off, h.typ, data)
+		return whole(h.typ, data)
 	}
 	in, err := p.inflate(h)
 	if err != nil {
-		return nil, 0, fmt.Errorf("object %s: %w", id, err)
+		return 0, nil, 0, fmt.Errorf("object %s: %w", id, err)
 	}
-	return in, h.size, nil
+	return h.typ, in, h.size, nil
 }
 
 // link is one delta of a chain being rebuilt.

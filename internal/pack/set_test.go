@@ -3,6 +3,7 @@ package pack
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
@@ -48,7 +49,7 @@ func entryTypes(t *testing.T, p *Pack) map[Type]int {
 }
 
 // TestSetReadsWhatGitWrote: every object of every kind of pack reads back
-// as `git cat-file` gives it, through Read, Size, OpenBlob and
+// as `git cat-file` gives it, through Size, Read, Open, OpenBlob and
 // OpenBlobCaching, and Find agrees with go-git's index lookup.
 func TestSetReadsWhatGitWrote(t *testing.T) {
 	r := newTestRepo(t)
@@ -94,9 +95,20 @@ func TestSetReadsWhatGitWrote(t *testing.T) {
 					if _, _, err := s.OpenBlob(id); err == nil {
 						t.Fatalf("%s: OpenBlob of a %s succeeded", id, want.typ)
 					}
-					continue
 				}
-				for _, open := range []func(plumbing.Hash) (io.ReadCloser, int64, error){s.OpenBlobCaching, s.OpenBlob} {
+				open := func(id plumbing.Hash) (io.ReadCloser, int64, error) {
+					typ, rc, n, err := s.Open(id)
+					if err == nil && typ.String() != want.typ {
+						rc.Close()
+						return nil, 0, fmt.Errorf("Open: type %s, want %s", typ, want.typ)
+					}
+					return rc, n, err
+				}
+				opens := []func(plumbing.Hash) (io.ReadCloser, int64, error){open}
+				if want.typ == "blob" {
+					opens = append(opens, s.OpenBlobCaching, s.OpenBlob)
+				}
+				for _, open := range opens {
 					rc, size, err := open(id)
 					if err != nil {
 						t.Fatalf("%s: %v", id, err)
