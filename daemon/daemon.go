@@ -205,12 +205,10 @@ func (d *Daemon) spec(ctx context.Context, repo, rev, mergeInto string) (workspa
 	return spec, nil
 }
 
+// resolveRev resolves rev with the snapshot store's fallback for commits
+// the mirror lost but a published snapshot still serves.
 func resolveRev(ctx context.Context, m *mirror.Mirror, snaps *snapshot.Store, rev string) (string, error) {
-	commit, err := m.Resolve(ctx, rev)
-	if errors.Is(err, mirror.ErrUnknownRev) && mirror.IsFullSHA(rev) && snaps.Has(rev) {
-		return rev, nil
-	}
-	return commit, err
+	return snaps.Resolve(ctx, m, rev)
 }
 
 func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse, error) {

@@ -202,19 +202,11 @@ func (e *env) resolve(ctx context.Context, repo, rev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	commit, err := m.Resolve(ctx, rev)
-	if err == nil {
-		return commit, nil
-	}
-	if errors.Is(err, mirror.ErrUnknownRev) && mirror.IsFullSHA(rev) {
-		if snapshot.Published(e.root, rev) {
-			return rev, nil
-		}
-	}
+	commit, err := snapshot.Resolve(ctx, e.root, m, rev)
 	if errors.Is(err, mirror.ErrUnknownRev) {
 		return "", fmt.Errorf("%w (try 'gitfs repo fetch %s' if it is new)", err, repo)
 	}
-	return "", err
+	return commit, err
 }
 
 func runGC(ctx context.Context, e *env, dropContents bool) error {
