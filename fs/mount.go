@@ -64,9 +64,10 @@ type FS struct {
 	fdBudget atomic.Int64 // directory descriptors nodes may still cache
 	stats    counters
 
-	// Listing a directory queues its files' blobs for inflation by
-	// background workers (one per CPU), so that a tree walk's cold reads
-	// find them inflated. Best effort: a full queue drops work.
+	// The first open of a file in a directory queues its siblings' blobs
+	// for inflation by background workers (one per CPU), so that a tree
+	// walk's cold reads find them inflated (node.prefetchSiblings). Best
+	// effort: a full queue drops work.
 	prefetchq    chan prefetchJob // never closed: requests may still come after Unmount
 	prefetchQuit chan struct{}
 	prefetchWG   sync.WaitGroup

@@ -1,0 +1,107 @@
+package fs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/workspace"
+)
+
+func TestUpdate(t *testing.T) {
+	files := sampleFiles()
+	e := newEnv(t, files)
+	var files2 []gittest.File
+	for _, f := range files {
+		switch f.Path {
+		case "README.md":
+			f.Content = []byte("hello gitfs, version two\n")
+		case "src/a.go":
+			continue
+		case "src/deep/other.txt":
+			f.Content = []byte("other v2\n")
+		}
+		files2 = append(files2, f)
+	}
+	files2 = append(files2, gittest.File{Path: "src/added.go", Content: []byte("package added\n")})
+	c2 := e.repo.Commit(t, "main", "second", files2)
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	ws := e.create("up")
+	old, err := os.Open(filepath.Join(ws, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := os.Stat(filepath.Join(ws, "src/added.go")); !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	aIno := inode(t, filepath.Join(ws, "src/b.go"))
+	if err := os.WriteFile(filepath.Join(ws, "bin/run.sh"), []byte("local\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.Update(context.Background(), "up", workspace.Spec{Rev: "main", Commit: c2}, false); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	n, _ := old.ReadAt(buf, 0)
+	if string(buf[:n]) != "hello gitfs\n" {
+		t.Errorf("old handle reads %q after update", buf[:n])
+	}
+	if got := readFile(t, filepath.Join(ws, "README.md")); got != "hello gitfs, version two\n" {
+		t.Errorf("new open reads %q", got)
+	}
+	if got := readFile(t, filepath.Join(ws, "src/added.go")); got != "package added\n" {
+		t.Errorf("added file: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "src/a.go")); !os.IsNotExist(err) {
+		t.Errorf("removed file still there: %v", err)
+	}
+	if got := readFile(t, filepath.Join(ws, "bin/run.sh")); got != "local\n" {
+		t.Errorf("local change lost: %q", got)
+	}
+	if got := inode(t, filepath.Join(ws, "src/b.go")); got != aIno {
+		t.Errorf("inode of unchanged file changed across update")
+	}
+	if l := e.fs.List(); l[0].Commit != c2 {
+		t.Errorf("list after update: %+v", l)
+	}
+	// A local change on a path that changed upstream: refused, nothing changed.
+	ws2 := e.create("conflict")
+	if err := os.WriteFile(filepath.Join(ws2, "src/deep/other.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(ws2, "src/a.go")); err != nil {
+		t.Fatal(err)
+	}
+	err = e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, false)
+	var ce *workspace.ConflictError
+	if !errors.As(err, &ce) || strings.Join(ce.Paths, ",") != "src/a.go,src/deep/other.txt" {
+		t.Fatalf("conflicting update: %v", err)
+	}
+	if got := readFile(t, filepath.Join(ws2, "src/deep/other.txt")); got != "mine\n" {
+		t.Errorf("refused update changed the file: %q", got)
+	}
+	if got := readFile(t, filepath.Join(ws2, "README.md")); got != "hello gitfs\n" {
+		t.Errorf("refused update switched commit: %q", got)
+	}
+	if err := e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(ws2, "src/deep/other.txt")); got != "other v2\n" {
+		t.Errorf("after discarding: %q", got)
+	}
+	want := gittest.Archive(t, e.repo.Dir, c2)
+	if d := gittest.Diff(want, gittest.ReadDir(t, ws2), 10); len(d) > 0 {
+		t.Errorf("after update with discard, differs from archive: %v", d)
+	}
+	// A moved branch shows the new commit on the next lookup.
+	if got := readFile(t, filepath.Join(e.mnt, "@demo/heads/main/README.md")); got != "hello gitfs, version two\n" {
+		t.Errorf("browse main after fetch: %q", got)
+	}
+}
