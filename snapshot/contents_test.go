@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -18,53 +16,6 @@ import (
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 )
-
-// contentsFiles is a tree that exercises every path of the contents
-// writer: many small blobs (gathered into shared writes), delta chains, a
-// blob larger than a gathered write (streamed into its own range), an
-// empty blob, duplicate contents (stored once) and a symlink.
-func contentsFiles() []gittest.File {
-	files := gittest.Generate(200, 11)
-	base := bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog\n"), 1500)
-	for i := 0; i < 20; i++ {
-		v := append([]byte(nil), base...)
-		copy(v[i*1000:], fmt.Sprintf("edit %d", i))
-		files = append(files, gittest.File{Path: fmt.Sprintf("versions/v%02d.txt", i), Content: v})
-	}
-	big := make([]byte, 1<<20+12345)
-	for i := range big {
-		big[i] = byte(i*13 + i/4096)
-	}
-	return append(files,
-		gittest.File{Path: "big.bin", Content: big},
-		gittest.File{Path: "empty", Content: nil},
-		gittest.File{Path: "copy/of/v00.txt", Content: files[200].Content},
-		gittest.File{Path: "link", Content: []byte("versions/v01.txt"), Mode: "120000"},
-	)
-}
-
-// blobsOf maps every path of the snapshot's tree to its blob id.
-func blobsOf(t *testing.T, snap *snapshot.Snapshot) map[string]snapshot.ID {
-	t.Helper()
-	out := map[string]snapshot.ID{}
-	var walk func(id snapshot.ID, dir string)
-	walk = func(id snapshot.ID, dir string) {
-		entries, err := snap.Tree(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			p := strings.TrimPrefix(dir+"/"+e.Name, "/")
-			if e.Kind == snapshot.Dir {
-				walk(e.ID, p)
-			} else {
-				out[p] = e.ID
-			}
-		}
-	}
-	walk(snap.Root(), "")
-	return out
-}
 
 // checkContents reads every file of the tree back from c and compares it
 // with what was committed.
@@ -98,6 +49,9 @@ func checkContents(t *testing.T, snap *snapshot.Snapshot, c *snapshot.Contents, 
 	}
 }
 
+// TestInflateMatchesContent: Inflate writes every distinct blob once, as
+// committed, counts its progress, is a no-op the second time, and another
+// store (process) finds and uses the published file.
 func TestInflateMatchesContent(t *testing.T) {
 	files := contentsFiles()
 	st, _, root, commit := setup(t, files)
@@ -129,7 +83,7 @@ func TestInflateMatchesContent(t *testing.T) {
 		t.Fatalf("second Inflate: %v (same file: %v)", err, c2 == c)
 	}
 	c2.Close()
-	fndNoTemps(t, filepath.Join(root, "snapshots", commit))
+	noTemps(t, filepath.Join(root, "snapshots", commit))
 	fi, err := os.Stat(filepath.Join(root, "snapshots", commit, "contents"))
 	if err != nil {
 		t.Fatal(err)
@@ -298,49 +252,7 @@ func TestInflateCanceled(t *testing.T) {
 	if _, err := snap.Contents(); !errors.Is(err, snapshot.ErrNoContents) {
 		t.Fatalf("Contents after a canceled Inflate: %v", err)
 	}
-	fndNoTemps(t, filepath.Join(root, "snapshots", commit))
-}
-
-// TestOpenFromContents: once the contents file exists, Open serves small
-// blobs from it, and a blob opened before the snapshot is released stays
-// readable after (a workspace's open files keep their commit's bytes
-// when the workspace moves to another commit).
-func TestOpenFromContents(t *testing.T) {
-	files := contentsFiles()
-	st, _, _, commit := setup(t, files) // MemBlobMax 1000: larger blobs use ROOT/blobs
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inflate(t, snap)
-	ids := blobsOf(t, snap)
-	type open struct {
-		path string
-		b    snapshot.Blob
-	}
-	var opened []open
-	for _, f := range files {
-		b, err := snap.Open(ids[f.Path])
-		if err != nil {
-			t.Fatalf("%s: %v", f.Path, err)
-		}
-		opened = append(opened, open{f.Path, b})
-	}
-	release()
-	want := map[string][]byte{}
-	for _, f := range files {
-		want[f.Path] = f.Content
-	}
-	for _, o := range opened {
-		got := make([]byte, o.b.Size())
-		if _, err := o.b.ReadAt(got, 0); err != nil && !(err == io.EOF && len(got) == 0) {
-			t.Errorf("%s after release: %v", o.path, err)
-		} else if !bytes.Equal(got, want[o.path]) {
-			t.Errorf("%s after release: %d bytes differ from the %d committed", o.path, len(got), len(want[o.path]))
-		}
-		o.b.Close()
-		o.b.Close() // twice is harmless
-	}
+	noTemps(t, filepath.Join(root, "snapshots", commit))
 }
 
 // TestDropContents: gc can drop contents files; open blobs keep reading,
@@ -404,7 +316,7 @@ func TestInflateEarly(t *testing.T) {
 	if fi.Mode().Perm() != 0o444 {
 		t.Errorf("contents file mode %v, want read-only", fi.Mode().Perm())
 	}
-	fndNoTemps(t, filepath.Join(root, "snapshots", commit))
+	noTemps(t, filepath.Join(root, "snapshots", commit))
 	// The snapshot keeps using it, and another Inflate is a no-op.
 	c2, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 1, Early: true})
 	if err != nil {
@@ -412,25 +324,4 @@ func TestInflateEarly(t *testing.T) {
 	}
 	defer c2.Close()
 	checkContents(t, snap, c2, files)
-}
-
-// leased returns the snapshot of commit, released when the test ends.
-func leased(t *testing.T, st *snapshot.Store, commit string) *snapshot.Snapshot {
-	t.Helper()
-	snap, release, err := st.Get(context.Background(), "demo", commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return snap
-}
-
-// inflate makes snap's contents file.
-func inflate(t *testing.T, snap *snapshot.Snapshot) {
-	t.Helper()
-	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
 }
