@@ -105,7 +105,7 @@ func Verify(base string) error {
 	if !bytes.Equal(sum, trailer) {
 		return &CorruptError{File: name + ".pack", Problem: "checksum mismatch: pack is corrupt"}
 	}
-	idx, err := ReadIndex(base + ".idx")
+	idx, err := readIndex(base + ".idx")
 	if err != nil {
 		return &CorruptError{File: name + ".idx", Problem: fmt.Sprintf("unreadable (%v)", err), Err: err}
 	}

@@ -32,7 +32,7 @@ type Pack struct {
 // inside the pack, so that no lookup can later point outside it.
 func Open(base string) (*Pack, error) {
 	name := filepath.Base(base)
-	idx, err := ReadIndex(base + ".idx")
+	idx, err := readIndex(base + ".idx")
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +53,8 @@ func Open(base string) (*Pack, error) {
 	return p, nil
 }
 
-// ReadIndex decodes the pack index at path.
-func ReadIndex(path string) (*idxfile.MemoryIndex, error) {
+// readIndex decodes the pack index at path.
+func readIndex(path string) (*idxfile.MemoryIndex, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("pack index: %w", err)
@@ -98,9 +98,6 @@ func (p *Pack) checkIndex() error {
 
 // Name is the pack's base name, "pack-<sha>".
 func (p *Pack) Name() string { return p.name }
-
-// Index is the pack's decoded index (read-only).
-func (p *Pack) Index() *idxfile.MemoryIndex { return p.idx }
 
 // Close closes the pack's descriptor.
 func (p *Pack) Close() error { return p.f.Close() }
