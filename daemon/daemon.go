@@ -78,6 +78,11 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.cfg.Mountpoint = mp
+	// A dead daemon's mount makes the mount point fail with ENOTCONN
+	// (mkdir: "file exists"): detach it first (mounts_linux.go).
+	if err := healMountpoint(mp, cfg.Log); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return nil, fmt.Errorf("mountpoint %s: %w", mp, err)
 	}

@@ -74,19 +74,24 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 	})
 }
 
-// waitAndStop serves until a signal arrives or the mount goes away.
+// waitAndStop serves until a signal arrives or the mount goes away. A
+// mount that goes away unasked (its FUSE connection aborted, or unmounted
+// by someone else) is a failure: the daemon exits non-zero, so that a
+// supervisor (systemd's Restart=on-failure) starts it again.
 func waitAndStop(ctx context.Context, d *daemon.Daemon) error {
 	unmounted := make(chan struct{})
 	go func() {
 		d.Wait()
 		close(unmounted)
 	}()
+	var gone error
 	select {
 	case <-ctx.Done():
 	case <-unmounted:
+		gone = daemon.WhyUnmounted(d.Mountpoint())
 	}
-	if err := d.Stop(); err != nil {
+	if err := d.Stop(); err != nil && gone == nil {
 		return fmt.Errorf("unmount: %w", err)
 	}
-	return nil
+	return gone
 }
