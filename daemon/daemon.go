@@ -92,6 +92,7 @@ func Start(cfg Config) (*Daemon, error) {
 		Resolver:    resolver{mirrors: cfg.Mirrors, snapshots: cfg.Snapshots},
 		Log:         cfg.Log,
 		Passthrough: cfg.Passthrough,
+		OwnerOnly:   ownerOnlyMount(cfg.Log),
 	})
 	if err != nil {
 		return nil, err

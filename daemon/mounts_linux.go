@@ -196,3 +196,55 @@ func WhyUnmounted(mp string) error {
 	}
 	return fmt.Errorf("%s was unmounted by someone else while serving", mp)
 }
+
+// fuseConf is where fusermount3 reads user_allow_other.
+var fuseConf = "/etc/fuse.conf"
+
+// ownerOnlyMount reports whether the mount must go without allow_other: a
+// non-root daemon mounts through fusermount3, which refuses allow_other
+// unless /etc/fuse.conf says user_allow_other (stock Debian does not). It
+// says so, since other users, root included, then cannot use the mount.
+func ownerOnlyMount(log *slog.Logger) bool {
+	if os.Geteuid() == 0 {
+		return false
+	}
+	b, err := os.ReadFile(fuseConf)
+	if err == nil && userAllowOther(string(b)) {
+		return false
+	}
+	log.Warn("mounting without allow_other: only this user can use the mount (not other users, not root); add a line user_allow_other to "+fuseConf+" to share it",
+		"uid", os.Geteuid())
+	return true
+}
+
+// userAllowOther reports whether a fuse.conf enables user_allow_other: the
+// option alone on a line, not commented out.
+func userAllowOther(conf string) bool {
+	for _, l := range strings.Split(conf, "\n") {
+		if strings.TrimSpace(l) == "user_allow_other" {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFUSE explains what stops this process from mounting, before
+// fusermount3 fails with an exit code: no /dev/fuse, or (not root) a
+// /dev/fuse the user may not open (fusermount3 opens it as the user; udev
+// and the fuse3 package make it 0666), or no fusermount3.
+func CheckFUSE() error {
+	fi, err := os.Stat("/dev/fuse")
+	if err != nil {
+		return fmt.Errorf("/dev/fuse is missing: load the fuse module (modprobe fuse), or run the container with --device /dev/fuse")
+	}
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		return fmt.Errorf("not running as root and fusermount3 is not installed: install fuse3 (apt-get install fuse3), or run gitfs serve as root")
+	}
+	if err := unix.Access("/dev/fuse", unix.R_OK|unix.W_OK); err != nil {
+		return fmt.Errorf("/dev/fuse (mode %04o) may not be opened by uid %d, so fusermount3 cannot mount: chmod 0666 /dev/fuse, as udev does, or run gitfs serve as root", fi.Mode().Perm(), os.Geteuid())
+	}
+	return nil
+}

@@ -46,3 +46,18 @@ func TestUnescapeMount(t *testing.T) {
 		}
 	}
 }
+
+func TestUserAllowOther(t *testing.T) {
+	for conf, want := range map[string]bool{
+		"":                                       false,
+		"#user_allow_other\n":                    false,
+		"# user_allow_other\nmount_max = 1":      false,
+		"user_allow_other\n":                     true,
+		"mount_max = 10\n  user_allow_other  \n": true,
+		"user_allow_other_not\n":                 false,
+	} {
+		if got := userAllowOther(conf); got != want {
+			t.Errorf("userAllowOther(%q) = %v, want %v", conf, got, want)
+		}
+	}
+}

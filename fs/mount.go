@@ -51,6 +51,10 @@ type Options struct {
 	Resolver    Resolver // may be nil: no browse paths
 	Log         *slog.Logger
 	Passthrough bool // FUSE passthrough for upper-layer files (kernel >= 6.9)
+	// OwnerOnly mounts without allow_other: only the mounting user, not
+	// even root, may use the mount. For a non-root daemon on a host whose
+	// /etc/fuse.conf lacks user_allow_other (fusermount3 refuses it).
+	OwnerOnly bool
 }
 
 // FS is the file system. Create it with New, then Mount.
@@ -236,7 +240,7 @@ func (f *FS) Mount(mountpoint string) error {
 	root := &rootNode{fs: f}
 	opts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			AllowOther:    true,
+			AllowOther:    !f.opts.OwnerOnly,
 			DirectMount:   f.isRoot, // falls back to fusermount3 if mount(2) fails
 			FsName:        "gitfs",
 			Name:          "gitfs",

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -58,9 +59,17 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 	// writable by all. Modes that callers ask for through the mount are
 	// set explicitly with fchmod, so this umask never masks them twice.
 	syscall.Umask(0o022)
+	if err := daemon.CheckFUSE(); err != nil {
+		return nil, err
+	}
 	st, err := e.openSnapshots()
 	if err != nil {
 		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		// The kernel registers passthrough backing files for
+		// CAP_SYS_ADMIN only; go-fuse would fall back silently.
+		passthrough = false
 	}
 	return daemon.Start(daemon.Config{
 		Root:          e.root,
