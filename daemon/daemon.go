@@ -93,6 +93,7 @@ func Start(cfg Config) (*Daemon, error) {
 		Log:         cfg.Log,
 		Passthrough: cfg.Passthrough,
 		OwnerOnly:   ownerOnlyMount(cfg.Log),
+		Git:         d.gitSource,
 	})
 	if err != nil {
 		return nil, err

@@ -62,6 +62,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	} else {
 		defer v.mu.RUnlock()
 	}
+	if write {
+		if e := n.refusePinned(); e != 0 {
+			return nil, 0, e
+		}
+	}
 	pfd, name, done, e := n.loc()
 	if e != 0 {
 		return nil, 0, e

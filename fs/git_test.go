@@ -1,7 +1,9 @@
 package fs_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,5 +23,44 @@ git gc -q --aggressive && git fsck --no-progress && git status --porcelain | wc 
 	out, err := exec.Command("sh", "-c", script).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "0" {
 		t.Fatalf("git in workspace: %v\n%s", err, out)
+	}
+}
+
+// TestGitStatusReadsNoBlob: a new workspace's index holds exactly the stat
+// data the mount reports, so git status is clean without reading a blob;
+// a pinned pack cannot be written, even by root.
+func TestGitStatusReadsNoBlob(t *testing.T) {
+	e := newGitEnv(t, append(sampleFiles(), gittest.Generate(2000, 9)...))
+	ws := e.create("git")
+	env := "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent "
+	before := e.fs.Stats()
+	out, err := exec.Command("sh", "-c", "cd "+ws+" && "+env+"git status --porcelain && "+env+"git rev-parse HEAD").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != e.commit {
+		t.Fatalf("git status in a new workspace: %v: %q, want clean at %s", err, out, e.commit)
+	}
+	after := e.fs.Stats()
+	if n := after.Inflations - before.Inflations; n != 0 {
+		t.Errorf("git status inflated %d blobs, want none", n)
+	}
+	if n := after.LowerReads - before.LowerReads; n != 0 {
+		t.Errorf("git status read %d times from lower files, want none", n)
+	}
+	packs, err := filepath.Glob(filepath.Join(ws, ".git", "objects", "pack", "pack-*.pack"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no pinned packs: %v %v", packs, err)
+	}
+	for _, p := range packs {
+		if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+			f.Close()
+			t.Errorf("%s opened for writing: it is shared with the mirror", p)
+		}
+		if err := os.Chmod(p, 0o644); err == nil {
+			t.Errorf("chmod of %s succeeded: it is shared with the mirror", p)
+		}
+	}
+	// Status of the workspace itself never lists the git dir.
+	st, err := e.fs.Status("git")
+	if err != nil || len(st) != 0 {
+		t.Errorf("ws status after git status: %v %v, want no changes", st, err)
 	}
 }

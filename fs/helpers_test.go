@@ -67,6 +67,7 @@ func (r resolver) Perm(repo string) (uint32, uint32, uint32, error) {
 
 // env is a gitfs root with one mirror ("demo") and a mounted FS.
 type env struct {
+	git    bool // workspaces get git dirs (newGitEnv)
 	t      *testing.T
 	repo   *gittest.Repo
 	root   string
@@ -105,6 +106,22 @@ func fuseUsable(t *testing.T) {
 	t.Skipf("FUSE unusable: %s", why)
 }
 
+// testGitSource is the daemon's workspace.GitSource, over a real mirror.
+type testGitSource struct{ m *mirror.Mirror }
+
+func (g testGitSource) URL(ctx context.Context) (string, error) { return g.m.URL(ctx) }
+func (g testGitSource) PinPacks(ctx context.Context, dir string) ([]string, error) {
+	return g.m.PinPacks(ctx, dir)
+}
+func (g testGitSource) Refs(ctx context.Context) ([]workspace.GitRef, string, error) {
+	refs, head, err := g.m.RefList(ctx)
+	out := make([]workspace.GitRef, len(refs))
+	for i, r := range refs {
+		out[i] = workspace.GitRef{Name: r.Name, ID: r.ID, Peeled: r.Peeled}
+	}
+	return out, head, err
+}
+
 func newEnv(t *testing.T, files []gittest.File) *env {
 	t.Helper()
 	return newEnvWith(t, files, nil)
@@ -114,8 +131,19 @@ func newEnv(t *testing.T, files []gittest.File) *env {
 // created there.
 func newEnvWith(t *testing.T, files []gittest.File, pre func(root string)) *env {
 	t.Helper()
+	return newEnvOpts(t, files, pre, false)
+}
+
+// newGitEnv is newEnv whose workspaces are git working trees.
+func newGitEnv(t *testing.T, files []gittest.File) *env {
+	t.Helper()
+	return newEnvOpts(t, files, nil, true)
+}
+
+func newEnvOpts(t *testing.T, files []gittest.File, pre func(root string), git bool) *env {
+	t.Helper()
 	fuseUsable(t)
-	e := &env{t: t, repo: gittest.NewRepo(t), root: t.TempDir(), log: testLog(t)}
+	e := &env{t: t, repo: gittest.NewRepo(t), root: t.TempDir(), log: testLog(t), git: git}
 	if pre != nil {
 		pre(e.root)
 	}
@@ -138,8 +166,15 @@ func newEnvWith(t *testing.T, files []gittest.File, pre func(root string)) *env 
 func (e *env) mount() {
 	t := e.t
 	t.Helper()
-	f, err := gitfs.New(gitfs.Options{Root: e.root, Snapshots: e.store, Resolver: resolver{e.ms}, Log: e.log,
-		Passthrough: os.Getenv("GITFS_PASSTHROUGH") != "0"})
+	opts := gitfs.Options{Root: e.root, Snapshots: e.store, Resolver: resolver{e.ms}, Log: e.log,
+		Passthrough: os.Getenv("GITFS_PASSTHROUGH") != "0"}
+	if e.git {
+		opts.Git = func(repo string) (workspace.GitSource, error) {
+			m, err := e.ms.Lookup(repo)
+			return testGitSource{m}, err
+		}
+	}
+	f, err := gitfs.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// even root, may use the mount. For a non-root daemon on a host whose
 	// /etc/fuse.conf lacks user_allow_other (fusermount3 refuses it).
 	OwnerOnly bool
+	// Git gives what a workspace's git dir is made from (the daemon's
+	// mirror); nil: workspaces get no git dir.
+	Git func(repo string) (workspace.GitSource, error)
 }
 
 // FS is the file system. Create it with New, then Mount.
@@ -85,6 +88,8 @@ type FS struct {
 	root       *rootNode
 	mountpoint string
 	started    time.Time
+
+	dev atomic.Uint64 // st_dev of the mount, once mounted (for git's index)
 }
 
 // Stats counts requests that reached the daemon (the kernel answers the
@@ -193,7 +198,9 @@ func New(opts Options) (*FS, error) {
 			f.log.Error("gitfs: workspace not loaded (left on disk)", "workspace", name, "err", err)
 			continue
 		}
-		f.ws[name] = f.workspaceView(w)
+		v := f.workspaceView(w)
+		f.ws[name] = v
+		f.makeGitDir(v) // a crash may have left it incomplete
 	}
 	return f, nil
 }
@@ -284,6 +291,10 @@ func (f *FS) Mount(mountpoint string) error {
 	f.mu.Lock()
 	f.server = server
 	f.mu.Unlock()
+	var st unix.Stat_t // through the mount: not under f.mu
+	if unix.Stat(abs, &st) == nil {
+		f.dev.Store(st.Dev)
+	}
 	f.log.Info("gitfs mounted", "mountpoint", abs, "workspaces", len(f.ws), "passthrough", f.opts.Passthrough)
 	return nil
 }

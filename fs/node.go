@@ -387,6 +387,11 @@ func (n *node) live() syscall.Errno {
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	n.v.fs.stats.lookups.Add(1)
+	if n.isRoot && name == workspace.GitDirName {
+		if e := n.v.awaitGitDir(ctx); e != 0 {
+			return nil, e
+		}
+	}
 	n.v.mu.RLock()
 	defer n.v.mu.RUnlock()
 	if e := n.live(); e != 0 {

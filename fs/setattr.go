@@ -23,6 +23,9 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	uf, _ := f.(*upperFile)
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if e := n.refusePinned(); e != 0 {
+		return e
+	}
 	if uf == nil {
 		if e := n.live(); e != 0 {
 			return e

@@ -25,6 +25,9 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	if !workspace.IsCommitID(spec.Commit) {
 		return fmt.Errorf("update workspace %s: %q is not a resolved commit id", name, spec.Commit)
 	}
+	if e := v.awaitGitDir(ctx); e != 0 {
+		return fmt.Errorf("update workspace %s: %w", name, ctx.Err())
+	}
 	v.mu.RLock()
 	repo := v.ws.Meta().Repo
 	v.mu.RUnlock()
@@ -48,6 +51,19 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	v.pinOpenFiles()
 	v.snap = newSnap
 	v.epoch++
+	if f.opts.Git != nil {
+		// The git dir follows (HEAD, refs, packs, index); it is written by
+		// renames, so git sees the old one or the new one.
+		src, err := f.opts.Git(v.ws.Meta().Repo)
+		var gitChanged []string
+		if err == nil {
+			gitChanged, err = v.ws.UpdateGitDir(ctx, src, v.gitStat())
+		}
+		if err != nil {
+			f.log.Error("gitfs: workspace's git dir not updated", "workspace", name, "err", err)
+		}
+		changed = append(changed, gitChanged...)
+	}
 	v.mu.Unlock()
 	f.mu.Lock()
 	root := v.root

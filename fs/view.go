@@ -18,6 +18,9 @@ type view struct {
 	ws       *workspace.Workspace
 	layer    *workspace.Layer
 	uid, gid uint32 // owner of lower entries
+	// gitReady is closed once the workspace's git dir is complete; nil if
+	// it was complete when the view was made (see git.go).
+	gitReady chan struct{}
 
 	// mu orders changes to the view's namespace (see the lock table in
 	// doc.go): held for writing by every operation that changes the upper
@@ -60,6 +63,9 @@ func (v *view) close() {
 	v.removed = true
 	v.pinOpenFiles()
 	if v.ws != nil {
+		if v.gitReady != nil {
+			<-v.gitReady // its maker writes with the workspace's descriptors
+		}
 		v.ws.Close()
 		return
 	}

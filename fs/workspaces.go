@@ -53,6 +53,7 @@ func (f *FS) Create(ctx context.Context, name string, spec workspace.Spec) (stri
 		return "", err
 	}
 	v := f.workspaceView(w)
+	f.makeGitDir(v)
 	f.mu.Lock()
 	f.ws[name] = v
 	f.attach(ctx, v)

@@ -97,6 +97,9 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if e := n.live(); e != 0 {
 		return e
 	}
+	if e := n.refusePinned(); e != 0 {
+		return e
+	}
 	if e := n.copyUp(true); e != 0 {
 		return e
 	}
@@ -119,6 +122,9 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e := n.live(); e != 0 {
+		return e
+	}
+	if e := n.refusePinned(); e != 0 {
 		return e
 	}
 	if !n.state().upper {

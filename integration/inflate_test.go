@@ -34,7 +34,7 @@ func TestServeInflate(t *testing.T) {
 	}
 	// The file system looks for a new contents file every 10 s.
 	time.Sleep(11 * time.Second)
-	if diff := gittest.Diff(gittest.Archive(t, repo.Dir, c1), gittest.ReadDir(t, ws), 5); len(diff) > 0 {
+	if diff := gittest.Diff(gittest.Archive(t, repo.Dir, c1), gittest.ReadDir(t, ws, ".git"), 5); len(diff) > 0 {
 		t.Fatalf("workspace differs from git archive after inflation: %v", diff)
 	}
 
@@ -57,7 +57,7 @@ func TestServeInflate(t *testing.T) {
 		_, err := os.Stat(contents(c2))
 		return err == nil
 	})
-	if diff := gittest.Diff(gittest.Archive(t, repo.Dir, c2), gittest.ReadDir(t, ws), 5); len(diff) > 0 {
+	if diff := gittest.Diff(gittest.Archive(t, repo.Dir, c2), gittest.ReadDir(t, ws, ".git"), 5); len(diff) > 0 {
 		t.Fatalf("workspace differs from git archive after update: %v", diff)
 	}
 }

@@ -45,7 +45,7 @@ func TestMountWorkspaceAndBrowseEqualArchive(t *testing.T) {
 		filepath.Join(d.mnt, "@demo", "commits", commit),
 		filepath.Join(d.mnt, "@demo", "HEAD"),
 	} {
-		got := gittest.ReadDir(t, dir)
+		got := gittest.ReadDir(t, dir, ".git")
 		if diff := gittest.Diff(want, got, 10); len(diff) > 0 {
 			t.Errorf("%s differs from git archive:\n%s", dir, strings.Join(diff, "\n"))
 		}

@@ -64,7 +64,7 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("instructions do not show the workspace and ws status:\n%s", out.String())
 	}
 	want := gittest.Archive(t, repo.Dir, "HEAD")
-	if d := gittest.Diff(want, gittest.ReadDir(t, ws), 10); len(d) > 0 {
+	if d := gittest.Diff(want, gittest.ReadDir(t, ws, ".git"), 10); len(d) > 0 {
 		t.Errorf("quickstart workspace differs from HEAD: %v", d)
 	}
 	cmd.Process.Signal(syscall.SIGINT)

@@ -59,7 +59,7 @@ func TestMergeWorkspace(t *testing.T) {
 	gittest.Git(t, "", "clone", "-q", repo.Dir, scratch)
 	gittest.Git(t, scratch, "merge", "-q", "--no-edit", "origin/feature")
 	want := gittest.ReadDir(t, scratch, ".git")
-	if diff := gittest.Diff(want, gittest.ReadDir(t, ws), 10); len(diff) > 0 {
+	if diff := gittest.Diff(want, gittest.ReadDir(t, ws, ".git"), 10); len(diff) > 0 {
 		t.Fatalf("merge workspace differs from git merge:\n%s", strings.Join(diff, "\n"))
 	}
 	// A second workspace of the same pair shares the merge commit.

@@ -26,8 +26,9 @@ type upperEntry struct {
 	origin   string // files: lower path copied up from
 }
 
-// walkUpper calls fn for every entry of the upper layer, parents first, in
-// name order. fn returns false to skip a directory's contents.
+// walkUpper calls fn for every entry of the upper layer but the git dir,
+// parents first, in name order. fn returns false to skip a directory's
+// contents.
 func (w *Workspace) walkUpper(fn func(e *upperEntry) (bool, error)) error {
 	l := w.layer
 	var walk func(dfd int, dir string) error
@@ -38,6 +39,9 @@ func (w *Workspace) walkUpper(fn func(e *upperEntry) (bool, error)) error {
 		}
 		sort.Strings(names)
 		for _, name := range names {
+			if dir == "" && name == GitDirName {
+				continue // the git dir is never a change
+			}
 			st, err := Lstat(dfd, name)
 			if err != nil {
 				return fmt.Errorf("upper %s: %w", join(dir, name), err)

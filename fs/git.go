@@ -1,0 +1,102 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
+)
+
+// Every workspace is a git working tree: its root holds .git, made by
+// package workspace in the upper layer (see workspace.GitDirName). Making
+// it reads the whole tree (the index lists every file), so ws create does
+// not wait for it: the git dir is made in the background and a lookup of
+// .git waits until it is complete — git never sees half of one.
+
+// gitStat is what the index must record for v's unchanged entries: what
+// the mount reports for them.
+func (v *view) gitStat() workspace.GitIndexStat {
+	return workspace.GitIndexStat{
+		Dev: uint32(v.fs.dev.Load()),
+		Ino: func(p string, e snapshot.Entry) uint64 { return v.lowerIno(p, e) },
+	}
+}
+
+// makeGitDir starts making w's git dir in the background, unless it is
+// complete already or the file system makes none. The maker takes no view
+// lock (writers would wait for it): it writes only inside .git, which no
+// lookup reaches until it is done; Update waits for it before switching
+// commit, and close before releasing the workspace.
+func (f *FS) makeGitDir(v *view) {
+	if f.opts.Git == nil || v.ws.HasGitDir() {
+		return
+	}
+	ready := make(chan struct{})
+	v.gitReady = ready
+	go func() {
+		defer close(ready)
+		src, err := f.opts.Git(v.ws.Meta().Repo)
+		if err == nil {
+			err = v.ws.MakeGitDir(context.Background(), src, v.gitStat())
+		}
+		if err != nil {
+			f.log.Error("gitfs: workspace has no git dir", "workspace", v.name, "err", err)
+		}
+	}()
+}
+
+// awaitGitDir waits until v's git dir is complete, or the caller gives up.
+// Safe without v.mu: gitReady is set before the view is reachable.
+func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
+	if v.gitReady == nil {
+		return 0
+	}
+	select {
+	case <-v.gitReady:
+		return 0
+	case <-ctx.Done():
+		return syscall.EINTR
+	}
+}
+
+// relPath is n's path in its workspace ("" for the root). Caller holds v.mu.
+func (n *node) relPath() string {
+	var parts []string
+	for cur := n; cur != nil && !cur.isRoot; {
+		p, name := cur.parent()
+		if p == nil {
+			return ""
+		}
+		parts = append(parts, name)
+		cur = p
+	}
+	out := ""
+	for i := len(parts) - 1; i >= 0; i-- {
+		out = joinPath(out, parts[i])
+	}
+	return out
+}
+
+// refusePinned answers EPERM for a change to a pack that .git shares with
+// the mirror and the snapshot (workspace.IsPinnedPack): writing it would
+// change every workspace's and the mirror's objects. Caller holds v.mu.
+func (n *node) refusePinned() syscall.Errno {
+	if n.isRoot || n.v.ws == nil {
+		return 0
+	}
+	p := n.relPath()
+	if len(p) < len(workspace.GitDirName) || p[:len(workspace.GitDirName)] != workspace.GitDirName {
+		return 0
+	}
+	pfd, name, done, e := n.loc()
+	if e != 0 {
+		return 0
+	}
+	defer done()
+	st, err := workspace.Lstat(pfd, name)
+	if err == nil && workspace.IsPinnedPack(p, &st) {
+		return syscall.EPERM
+	}
+	return 0
+}

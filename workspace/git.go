@@ -1,0 +1,574 @@
+package workspace
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"golang.org/x/sys/unix"
+
+	"github.com/gitfs/gitfs/locks"
+	"github.com/gitfs/gitfs/snapshot"
+)
+
+// The workspace's git dir. Every workspace is a git working tree: its root
+// holds .git, a directory of the upper layer that the workspace's user
+// reads and writes through the mount like any other (so git's own writes
+// — index, refs, new objects — are the user's changes, with the user's
+// permissions, and survive a daemon crash like any change). gitfs writes
+// what a clone would have: a detached HEAD at the workspace's commit, the
+// mirror's branches as refs/remotes/origin/* and its tags, the remote's
+// URL, and an index whose stat data is exactly what the mount reports for
+// every unchanged file, so that `git status` reads no blob. Objects come
+// from packs hard-linked into .git/objects/pack: the snapshot's and the
+// mirror's at the time (the latter hold every object the refs need), which
+// no fetch or gc of the mirror can take away. Those links share their
+// inodes with the mirror and the snapshot: the file system refuses to
+// write them (see IsPinnedPack).
+//
+// .git is never a change: status, export and update skip it.
+
+// GitDirName is the workspace's git dir, in its root.
+const GitDirName = ".git"
+
+// GitRef is one ref of the mirror as a clone's git dir holds it.
+type GitRef struct {
+	Name   string // refs/heads/main, refs/tags/v1
+	ID     string // the object it names
+	Peeled string // for an annotated tag: the commit it points to
+}
+
+// GitSource is what a workspace's git dir is made from: the repository's
+// remote and refs (the daemon implements it over the mirror; this package
+// opens no mirror).
+type GitSource interface {
+	// URL is the repository's remote URL (remote.origin.url).
+	URL(ctx context.Context) (string, error)
+	// Refs lists the branches (refs/heads/*) and tags (refs/tags/*), and
+	// the branch HEAD names ("" if none).
+	Refs(ctx context.Context) (refs []GitRef, head string, err error)
+	// PinPacks hard-links into dir packs holding every object the refs
+	// name, and returns their base names (pack-<sha>).
+	PinPacks(ctx context.Context, dir string) ([]string, error)
+}
+
+// StatOf gives what the mount reports for an unchanged entry at path: the
+// index must hold exactly that for git to trust it.
+type StatOf func(path string, e snapshot.Entry) (ino uint64)
+
+// GitIndexStat is what the index records of unchanged entries besides
+// what the snapshot knows.
+type GitIndexStat struct {
+	Dev uint32 // st_dev of the mount
+	Ino StatOf
+}
+
+// HasGitDir reports whether the workspace's git dir is complete (its index
+// written: the last step of making it).
+func (w *Workspace) HasGitDir() bool {
+	_, err := Lstat(w.layer.upper, GitDirName)
+	if err != nil {
+		return false
+	}
+	fd, err := OpenDir(w.layer.upper, GitDirName)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	_, err = Lstat(fd, "index")
+	return err == nil
+}
+
+// MakeGitDir writes the workspace's git dir: the skeleton, config, HEAD,
+// refs, pinned packs and, last, the index (its presence marks the git dir
+// complete). It may take a while for a large tree; the caller keeps users
+// from looking at .git meanwhile. A git dir that a crash left incomplete
+// is completed.
+func (w *Workspace) MakeGitDir(ctx context.Context, src GitSource, st GitIndexStat) error {
+	if err := w.makeGitDir(ctx, src, st); err != nil {
+		return fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
+	}
+	return nil
+}
+
+func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexStat) error {
+	l := w.layer
+	url, err := src.URL(ctx)
+	if err != nil {
+		return err
+	}
+	refs, head, err := src.Refs(ctx)
+	if err != nil {
+		return err
+	}
+	if err := l.mkdirOwned(l.upper, GitDirName, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	gfd, err := OpenDir(l.upper, GitDirName)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(gfd)
+	for _, d := range []string{"objects", "objects/info", "objects/pack", "refs", "refs/heads", "refs/tags", "refs/remotes", "refs/remotes/origin", "info", "logs"} {
+		if err := l.mkdirAt(gfd, d); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"config":       gitConfig(url),
+		"description":  "A gitfs workspace: objects come from the packs in objects/pack, shared with the snapshot and the mirror.\n",
+		"info/exclude": "# git ls-files --others --exclude-from=.git/info/exclude\n",
+	}
+	for name, content := range files {
+		if err := l.writeFileAt(gfd, name, []byte(content)); err != nil {
+			return err
+		}
+	}
+	if err := w.writeRefs(gfd, refs, head, true); err != nil {
+		return err
+	}
+	if _, err := w.pinPacks(ctx, gfd, src); err != nil {
+		return err
+	}
+	return w.writeIndex(gfd, st)
+}
+
+// UpdateGitDir moves the git dir to the workspace's current commit after a
+// Switch: HEAD, refs as the mirror has them now, packs for them, and an
+// index of the new commit (paths with local changes keep the new commit's
+// entry: their changes show as unstaged, as after git checkout -m). It
+// returns the paths in the workspace it replaced, for the caller to drop
+// from the kernel's caches.
+func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndexStat) ([]string, error) {
+	gfd, err := OpenDir(w.layer.upper, GitDirName)
+	if errors.Is(err, unix.ENOENT) {
+		return []string{GitDirName}, w.MakeGitDir(ctx, src, st)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
+	}
+	defer unix.Close(gfd)
+	changed := []string{".git/HEAD", ".git/packed-refs", ".git/refs/remotes/origin/HEAD", ".git/index"}
+	err = func() error {
+		refs, head, err := src.Refs(ctx)
+		if err != nil {
+			return err
+		}
+		packs, err := w.pinPacks(ctx, gfd, src)
+		if err != nil {
+			return err
+		}
+		for _, p := range packs {
+			changed = append(changed, ".git/objects/pack/"+p)
+		}
+		if err := w.writeRefs(gfd, refs, head, false); err != nil {
+			return err
+		}
+		return w.writeIndex(gfd, st)
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
+	}
+	return changed, nil
+}
+
+func gitConfig(url string) string {
+	var b strings.Builder
+	b.WriteString("[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n")
+	// Untracked files are found from a cache of directory listings: a
+	// workspace's directories rarely change.
+	b.WriteString("\tuntrackedCache = true\n")
+	fmt.Fprintf(&b, "[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", quoteConfig(url))
+	return b.String()
+}
+
+// quoteConfig quotes a value for git's config file.
+func quoteConfig(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// writeRefs writes HEAD (detached at the workspace's commit), the mirror's
+// branches as origin's and its tags into packed-refs, and origin/HEAD, as
+// a fetch into a clone would: the user's own refs (local branches, tags
+// they made, anything git packed) are kept, loose origin refs that would
+// shadow the new ones are dropped, and a tag the user already has is not
+// replaced. A new git dir also gets the local branch a clone checks out
+// (origin's HEAD branch, tracking it).
+func (w *Workspace) writeRefs(gfd int, refs []GitRef, head string, fresh bool) error {
+	l := w.layer
+	type entry struct{ id, peeled string }
+	packed := map[string]entry{}
+	if old, err := readFileAt(gfd, "packed-refs"); err == nil {
+		var last string
+		for _, ln := range strings.Split(string(old), "\n") {
+			switch {
+			case strings.HasPrefix(ln, "^") && last != "":
+				e := packed[last]
+				e.peeled = strings.TrimPrefix(ln, "^")
+				packed[last] = e
+			case len(ln) > 41 && ln[40] == ' ' && IsCommitID(ln[:40]):
+				last = ln[41:]
+				packed[last] = entry{id: ln[:40]}
+			default:
+				last = ""
+			}
+		}
+	}
+	for name := range packed {
+		if strings.HasPrefix(name, "refs/remotes/origin/") {
+			delete(packed, name)
+		}
+	}
+	headBranch := ""
+	if strings.HasPrefix(head, "refs/heads/") {
+		headBranch = strings.TrimPrefix(head, "refs/heads/")
+	}
+	var config strings.Builder
+	for _, r := range refs {
+		if !IsCommitID(r.ID) || strings.ContainsAny(r.Name, " \n\x00") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r.Name, "refs/heads/"):
+			packed["refs/remotes/origin/"+strings.TrimPrefix(r.Name, "refs/heads/")] = entry{id: r.ID}
+			if fresh && r.Name == head {
+				if _, ok := packed[r.Name]; !ok {
+					packed[r.Name] = entry{id: r.ID}
+					fmt.Fprintf(&config, "[branch %s]\n\tremote = origin\n\tmerge = %s\n", quoteConfig(headBranch), r.Name)
+				}
+			}
+		case strings.HasPrefix(r.Name, "refs/tags/"):
+			if _, ok := packed[r.Name]; !ok {
+				packed[r.Name] = entry{id: r.ID, peeled: r.Peeled}
+			}
+		}
+	}
+	names := make([]string, 0, len(packed))
+	for n := range packed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	b.WriteString("# pack-refs with: peeled fully-peeled sorted \n")
+	for _, n := range names {
+		e := packed[n]
+		fmt.Fprintf(&b, "%s %s\n", e.id, n)
+		if IsCommitID(e.peeled) {
+			fmt.Fprintf(&b, "^%s\n", e.peeled)
+		}
+	}
+	if err := l.writeFileAt(gfd, "packed-refs", b.Bytes()); err != nil {
+		return err
+	}
+	if config.Len() > 0 {
+		cfg, err := readFileAt(gfd, "config")
+		if err != nil {
+			return err
+		}
+		if err := l.writeFileAt(gfd, "config", append(cfg, config.String()...)); err != nil {
+			return err
+		}
+	}
+	// Loose origin refs (a git fetch in the workspace) would shadow the
+	// packed ones just written.
+	if ofd, err := openDirPath(gfd, "refs/remotes/origin"); err == nil {
+		if names, err := ReadDirNames(ofd); err == nil {
+			for _, n := range names {
+				if n != "HEAD" {
+					locks.RemoveAllAt(ofd, n)
+				}
+			}
+		}
+		unix.Close(ofd)
+	}
+	if headBranch != "" && !strings.ContainsAny(headBranch, " \n\x00") {
+		target := "ref: refs/remotes/origin/" + headBranch + "\n"
+		if err := l.writeFileAt(gfd, "refs/remotes/origin/HEAD", []byte(target)); err != nil {
+			return err
+		}
+	}
+	if err := w.logHEAD(gfd, head); err != nil {
+		return err
+	}
+	return l.writeFileAt(gfd, "HEAD", []byte(w.meta.Commit+"\n"))
+}
+
+// logHEAD records the move of HEAD in its reflog as `git checkout` would
+// ("checkout: moving from A to B"): git status reads it to say "HEAD
+// detached at B", as in a clone that checked the commit out.
+func (w *Workspace) logHEAD(gfd int, head string) error {
+	from, old := strings.TrimPrefix(head, "refs/heads/"), strings.Repeat("0", 40)
+	prev, err := readFileAt(gfd, "HEAD")
+	if err == nil && IsCommitID(strings.TrimSpace(string(prev))) {
+		old = strings.TrimSpace(string(prev))
+		from = old
+	}
+	if from == "" {
+		from = old
+	}
+	if old == w.meta.Commit {
+		return nil
+	}
+	log, _ := readFileAt(gfd, "logs/HEAD")
+	entry := fmt.Sprintf("%s %s gitfs <gitfs@localhost> %d +0000\tcheckout: moving from %s to %s\n",
+		old, w.meta.Commit, time.Now().Unix(), from, w.meta.Commit)
+	return w.layer.writeFileAt(gfd, "logs/HEAD", append(log, entry...))
+}
+
+// readFileAt reads the slash-separated file p below gfd, never following
+// a link; at most 16 MiB.
+func readFileAt(gfd int, p string) ([]byte, error) {
+	dir, name := splitLast(p)
+	dfd := gfd
+	if dir != "" {
+		fd, err := openDirPath(gfd, dir)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(fd)
+		dfd = fd
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 16<<20))
+}
+
+// pinPacks links packs for every object the refs and the commit need into
+// .git/objects/pack: the snapshot's own (the commit's objects even if no
+// ref reaches it any more) and the source's. It returns the file names it
+// added.
+func (w *Workspace) pinPacks(ctx context.Context, gfd int, src GitSource) ([]string, error) {
+	l := w.layer
+	tmp := tmpName()
+	if err := unix.Mkdirat(l.work, tmp, 0o700); err != nil {
+		return nil, err
+	}
+	defer locks.RemoveAllAt(l.work, tmp)
+	// A host path, for git's own processes; work/ is the daemon's, out of
+	// users' reach.
+	if _, err := src.PinPacks(ctx, filepath.Join(w.dir, "work", tmp)); err != nil {
+		return nil, err
+	}
+	pfd, err := openDirPath(gfd, "objects/pack")
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(pfd)
+	var added []string
+	for _, from := range []string{filepath.Join(w.dir, "work", tmp), filepath.Join(w.snap.ObjectsDir(), "pack")} {
+		sfd, err := unix.Open(from, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		names, err := ReadDirNames(sfd)
+		if err != nil {
+			unix.Close(sfd)
+			return nil, err
+		}
+		// Packs before their indexes: an index without its pack would be a lie.
+		sort.Slice(names, func(i, j int) bool {
+			return strings.HasSuffix(names[i], ".pack") && !strings.HasSuffix(names[j], ".pack")
+		})
+		for _, n := range names {
+			if !strings.HasPrefix(n, "pack-") || !(strings.HasSuffix(n, ".pack") || strings.HasSuffix(n, ".idx")) {
+				continue
+			}
+			err := unix.Linkat(sfd, n, pfd, n, 0)
+			if err == nil {
+				added = append(added, n)
+			} else if !errors.Is(err, unix.EEXIST) {
+				unix.Close(sfd)
+				return nil, fmt.Errorf("pin %s: %w", n, err)
+			}
+		}
+		unix.Close(sfd)
+	}
+	return added, nil
+}
+
+// IsPinnedPack reports whether a file of the upper layer is a pack or
+// index shared with the mirror or a snapshot (a hard link in
+// .git/objects/pack): writing it would change them too.
+func IsPinnedPack(path string, st *unix.Stat_t) bool {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink < 2 {
+		return false
+	}
+	dir, name, ok := strings.Cut(path, "/objects/pack/")
+	return ok && dir == GitDirName && !strings.Contains(name, "/") &&
+		strings.HasPrefix(name, "pack-") && (strings.HasSuffix(name, ".pack") || strings.HasSuffix(name, ".idx"))
+}
+
+// writeIndex writes .git/index for the workspace's commit: every file,
+// symlink and gitlink with the stat data the mount reports for it.
+func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
+	snap := w.snap
+	ct := snap.CommitTime()
+	idx := &index.Index{Version: 2}
+	var walk func(tree snapshot.ID, prefix string) error
+	walk = func(tree snapshot.ID, prefix string) error {
+		entries, err := snap.Tree(tree)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			p := join(prefix, e.Name)
+			var mode filemode.FileMode
+			switch e.Kind {
+			case snapshot.Dir:
+				if err := walk(e.ID, p); err != nil {
+					return err
+				}
+				continue
+			case snapshot.Gitlink:
+				idx.Entries = append(idx.Entries, &index.Entry{Name: p, Hash: plumbing.Hash(e.ID), Mode: filemode.Submodule})
+				continue
+			case snapshot.Executable:
+				mode = filemode.Executable
+			case snapshot.Symlink:
+				mode = filemode.Symlink
+			default:
+				mode = filemode.Regular
+			}
+			size, err := snap.Size(e.ID)
+			if err != nil {
+				return fmt.Errorf("size of %s: %w", p, err)
+			}
+			var ino uint64
+			if st.Ino != nil {
+				ino = st.Ino(p, e)
+			}
+			idx.Entries = append(idx.Entries, &index.Entry{
+				Name: p, Hash: plumbing.Hash(e.ID), Mode: mode,
+				CreatedAt: ct, ModifiedAt: ct,
+				Dev: st.Dev, Inode: uint32(ino), UID: w.meta.UID, GID: w.meta.GID, Size: uint32(size),
+			})
+		}
+		return nil
+	}
+	if err := walk(snap.Root(), ""); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	var buf bytes.Buffer
+	bw := bufio.NewWriterSize(&buf, 1<<20)
+	if err := index.NewEncoder(bw).Encode(idx); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return w.layer.writeFileAt(gfd, "index", buf.Bytes())
+}
+
+// mkdirOwned makes directory name in dfd, owned by the workspace's owner.
+func (l *Layer) mkdirOwned(dfd int, name string, perm uint32) error {
+	if err := unix.Mkdirat(dfd, name, 0o700); err != nil {
+		return err
+	}
+	l.Own(dfd, name, l.uid, l.gid)
+	return ChmodAt(dfd, name, perm)
+}
+
+// mkdirAt makes the slash-separated directory p below gfd if missing.
+func (l *Layer) mkdirAt(gfd int, p string) error {
+	dir, name := splitLast(p)
+	dfd := gfd
+	if dir != "" {
+		fd, err := openDirPath(gfd, dir)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		dfd = fd
+	}
+	if err := l.mkdirOwned(dfd, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+// writeFileAt replaces the slash-separated file p below gfd with data,
+// owned by the workspace's owner, the way git itself does: written as
+// p.lock (created exclusively: a git running in the workspace holds it,
+// and then this fails rather than racing it) and renamed over p. The user
+// may have made p anything (a link, a directory): the rename replaces a
+// file or link and never follows one.
+func (l *Layer) writeFileAt(gfd int, p string, data []byte) error {
+	dir, name := splitLast(p)
+	dfd := gfd
+	if dir != "" {
+		fd, err := openDirPath(gfd, dir)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		dfd = fd
+	}
+	lock := name + ".lock"
+	fd, err := unix.Openat(dfd, lock, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%s.lock exists: a git command is running in the workspace (or one died: remove it)", p)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), lock)
+	_, err = f.Write(data)
+	if err == nil {
+		err = unix.Fchmod(fd, 0o644)
+	}
+	if err == nil {
+		err = l.OwnFD(fd, l.uid, l.gid)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(dfd, lock, dfd, name)
+	}
+	if err != nil {
+		unix.Unlinkat(dfd, lock, 0)
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
+}
+
+// openDirPath opens the slash-separated directory p below dfd, one
+// component at a time, never following a link.
+func openDirPath(dfd int, p string) (int, error) {
+	cur, err := OpenDir(dfd, ".")
+	if err != nil {
+		return -1, err
+	}
+	for _, c := range strings.Split(p, "/") {
+		next, err := OpenDir(cur, c)
+		unix.Close(cur)
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", p, err)
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+func splitLast(p string) (dir, name string) {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i+1:]
+	}
+	return "", p
+}
