@@ -51,6 +51,7 @@ type Daemon struct {
 	stopErr  error
 	inflateq chan inflateJob // nil unless Config.Inflate
 	mountDev uint64          // st_dev of the mount: exports into it are refused
+	metrics  *metrics        // what --metrics-addr and gitfs stats show (metrics.go)
 }
 
 // Start mounts the file system, restores every workspace, and serves the
@@ -67,6 +68,8 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, lock: lock, sockPath: filepath.Join(cfg.Root, SocketName)}
+	d.metrics = newMetrics(d)
+	cfg.Mirrors.OnFetch(d.metrics.observeFetch)
 	ok := false
 	defer func() {
 		if !ok {
@@ -93,6 +96,7 @@ func Start(cfg Config) (*Daemon, error) {
 		Log:         cfg.Log,
 		Passthrough: cfg.Passthrough,
 		OwnerOnly:   ownerOnlyMount(cfg.Log),
+		Observe:     d.metrics.observeFUSE,
 		Git:         d.gitSource,
 	})
 	if err != nil {

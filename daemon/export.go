@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -57,6 +58,7 @@ func (d *Daemon) export(ctx context.Context, name string, req ExportRequest) (Ex
 		return ExportResponse{}, err
 	}
 	defer release()
+	start := time.Now()
 	stats, err := materialize.CheckoutAt(ctx, snap, parent, target, materialize.Options{
 		Workers: workers,
 		As:      as,
@@ -66,6 +68,7 @@ func (d *Daemon) export(ctx context.Context, name string, req ExportRequest) (Ex
 	if err != nil {
 		return ExportResponse{}, err
 	}
+	d.metrics.observeExport(stats.Files, stats.Bytes, time.Since(start))
 	return ExportResponse{Files: stats.Files, Bytes: stats.Bytes}, nil
 }
 

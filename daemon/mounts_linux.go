@@ -248,3 +248,7 @@ func CheckFUSE() error {
 	}
 	return nil
 }
+
+// ProbeMount asks the file system mounted at path to answer (statfs): nil
+// when it does, an error IsDead reports for a dead FUSE mount.
+func ProbeMount(path string) error { return probe(path) }

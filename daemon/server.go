@@ -73,6 +73,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 		respond(w, http.StatusOK, func() (any, error) { return d.export(r.Context(), r.PathValue("name"), req) })
 	})
+	d.statsRoutes(mux)
 	return mux
 }
 

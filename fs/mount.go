@@ -55,6 +55,9 @@ type Options struct {
 	// even root, may use the mount. For a non-root daemon on a host whose
 	// /etc/fuse.conf lacks user_allow_other (fusermount3 refuses it).
 	OwnerOnly bool
+	// Observe, if set, is told of every FUSE request answered (the
+	// daemon's metrics; observe.go).
+	Observe Observer
 	// Git gives what a workspace's git dir is made from (the daemon's
 	// mirror); nil: workspaces get no git dir.
 	Git func(repo string) (workspace.GitSource, error)
@@ -271,7 +274,7 @@ func (f *FS) Mount(mountpoint string) error {
 	f.root = root
 	f.mountpoint = abs
 	f.mu.Unlock()
-	server, err := gofs.Mount(abs, root, opts)
+	server, err := mountObserved(abs, root, opts, f.opts.Observe)
 	if err != nil {
 		f.mu.Lock()
 		f.root = nil

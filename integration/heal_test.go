@@ -126,6 +126,11 @@ func TestServeHealsDeadMountAfterKill9(t *testing.T) {
 		t.Fatalf("statfs of the dead mount: %v, want ENOTCONN", err)
 	}
 
+	// gitfs doctor sees it and says what to do.
+	if r := gitfs(t, root, "doctor"); r.code != 1 || !strings.Contains(r.stdout, "dead gitfs mount at "+mnt) || !strings.Contains(r.stdout, "serve --mountpoint "+mnt) {
+		t.Errorf("gitfs doctor with a dead mount: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	d2 := serve(t, root, mnt)
 	if !strings.Contains(d2.stderr.String(), "detached the dead mount") {
 		t.Errorf("serve healed the mount point without saying so:\n%s", d2.stderr.String())

@@ -49,7 +49,15 @@ type Set struct {
 	log      *slog.Logger
 	fetching singleflight.Group // coalesces Fetch calls in this process, by name
 	opening  singleflight.Group // coalesces health checks and repairs, by name
+
+	// onFetch, if set, is told of every fetch this process ran (not of
+	// those it waited for): the daemon's metrics.
+	onFetch func(took time.Duration, err error)
 }
+
+// OnFetch sets a function told how long each fetch this process runs
+// took and how it ended. Call it before the set is used.
+func (s *Set) OnFetch(fn func(took time.Duration, err error)) { s.onFetch = fn }
 
 // Open returns the set of mirrors under root, creating its directories.
 func Open(root string, log *slog.Logger) (*Set, error) {
@@ -77,7 +85,8 @@ type Mirror struct {
 type Info struct {
 	Name      string    `json:"name"`
 	URL       string    `json:"url"`
-	LastFetch time.Time `json:"last_fetch"`
+	LastFetch time.Time `json:"last_fetch"`           // last successful fetch (or the clone)
+	LastError string    `json:"last_error,omitempty"` // why the last fetch failed; "" if it did not
 }
 
 // state is what the mirror's last fetch did; it is written under the
@@ -394,7 +403,11 @@ func (m *Mirror) fetch(ctx context.Context) (FetchResult, error) {
 	removeStaleGitLocks(m.Dir)
 	st := readState(m.Dir)
 	st.Gen++
+	start := time.Now()
 	_, ferr := (gitCmd{dir: m.Dir, args: []string{"fetch", "--prune", "--atomic", "--quiet", "origin"}}).run(ctx)
+	if m.set.onFetch != nil && ctx.Err() == nil {
+		m.set.onFetch(time.Since(start), ferr)
+	}
 	if ferr != nil {
 		st.Error = ferr.Error()
 	} else {
@@ -503,7 +516,8 @@ func (s *Set) List(ctx context.Context) ([]Info, error) {
 		}
 		m := &Mirror{Name: name, Dir: s.mirrorDir(name), set: s}
 		url, _ := m.URL(ctx)
-		out = append(out, Info{Name: name, URL: url, LastFetch: readState(m.Dir).LastFetch})
+		st := readState(m.Dir)
+		out = append(out, Info{Name: name, URL: url, LastFetch: st.LastFetch, LastError: st.Error})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

@@ -60,10 +60,12 @@ type Blob interface {
 func (s *Snapshot) Open(id ID) (Blob, error) {
 	key := string(id[:])
 	if v, ok := s.store.blobs.Get(key); ok {
+		s.store.counts.add(FromMemory, int64(len(v)))
 		return memBlob{bytes.NewReader(v)}, nil
 	}
 	if c := s.presentContents(); c != nil {
 		if off, size, ok := c.Locate(id); ok && size <= s.store.opts.MemBlobMax {
+			s.store.counts.add(FromContents, size)
 			c.hold()
 			return &contentsBlob{SectionReader: io.NewSectionReader(c.f, off, size), c: c}, nil
 		}
@@ -77,6 +79,7 @@ func (s *Snapshot) Open(id ID) (Blob, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.store.counts.add(FromBlobFile, size)
 		return fileBlob{f, size}, nil
 	}
 	data, err := s.readBlob(id, size)
@@ -84,6 +87,7 @@ func (s *Snapshot) Open(id ID) (Blob, error) {
 		return nil, err
 	}
 	s.store.blobs.Set(key, data, int64(len(data))+64)
+	s.store.counts.add(FromPacks, size)
 	return memBlob{bytes.NewReader(data)}, nil
 }
 

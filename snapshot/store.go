@@ -58,6 +58,8 @@ type Store struct {
 	trees *ristretto.Cache[string, []Entry]
 	sizes *ristretto.Cache[string, int64]
 	blobs *ristretto.Cache[string, []byte]
+
+	counts blobCounters // Open by source (metrics.go)
 }
 
 // NewStore opens the snapshot store under root.
@@ -108,6 +110,7 @@ func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		Metrics:            true, // hits, misses, evictions for the daemon's metrics
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gitfs/gitfs/daemon"
+	"github.com/gitfs/gitfs/internal/version"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 )
@@ -42,6 +43,7 @@ func register(c *command) { commands = append(commands, c) }
 type env struct {
 	root   string
 	log    *slog.Logger
+	quiet  bool // --quiet: no progress
 	stdout io.Writer
 	stderr io.Writer
 
@@ -119,13 +121,33 @@ func defaultRoot() string {
 }
 
 type globalFlags struct {
-	root     string
-	logLevel string
+	root      string
+	logLevel  string
+	logFormat string
+	quiet     bool
 }
 
 func addGlobalFlags(fs *pflag.FlagSet, g *globalFlags) {
 	fs.StringVar(&g.root, "root", defaultRoot(), "directory holding mirrors, snapshots and workspaces (env GITFS_ROOT)")
 	fs.StringVar(&g.logLevel, "log-level", "warn", "log detail on stderr: debug, info, warn or error")
+	fs.StringVar(&g.logFormat, "log-format", "text", "log lines on stderr as text (key=value) or json (one object a line)")
+	fs.BoolVarP(&g.quiet, "quiet", "q", false, "no progress on stderr, even on a terminal")
+}
+
+// newLogger is the logger of --log-level and --log-format.
+func newLogger(w io.Writer, g *globalFlags) (*slog.Logger, error) {
+	level := slog.LevelWarn
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", g.logFormat)
 }
 
 // usageError is a bad invocation: it prints usage and exits 2.
@@ -144,12 +166,17 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	top.SetOutput(io.Discard)
 	addGlobalFlags(top, &g)
 	help := top.BoolP("help", "h", false, "show help")
+	showVersion := top.Bool("version", false, "print gitfs's version and exit")
 	if err := top.Parse(argv); err != nil {
 		fmt.Fprintf(stderr, "gitfs: %v\n\n", err)
 		printTopUsage(stderr, top)
 		return 2
 	}
 	rest := top.Args()
+	if *showVersion {
+		fmt.Fprintln(stdout, version.Long())
+		return 0
+	}
 	if *help || len(rest) == 0 || rest[0] == "help" {
 		if len(rest) > 1 && rest[0] == "help" {
 			if c := findCommand(rest[1:]); c != nil {
@@ -187,9 +214,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		printCommandUsage(stderr, c, fs)
 		return 2
 	}
-	level := slog.LevelWarn
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "gitfs: --log-level %q: use debug, info, warn or error\n", g.logLevel)
+	logger, err := newLogger(stderr, &g)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitfs: %v\n", err)
 		return 2
 	}
 	root, err := filepath.Abs(g.root)
@@ -199,7 +226,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	e := &env{
 		root:   root,
-		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		log:    logger,
+		quiet:  g.quiet,
 		stdout: stdout,
 		stderr: stderr,
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	var mountpoint string
+	var mountpoint, metricsAddr string
 	var fetchInterval time.Duration
 	var passthrough, inflate bool
 	register(&command{
@@ -30,13 +30,25 @@ Inside the mount:
   MOUNT/@REPO/tags/TAG/
   MOUNT/@REPO/commits/SHA/
 
+A mount point left dead by a daemon that crashed is detached and mounted
+again (logged); a live mount there is refused. If the mount goes away while
+serving (its FUSE connection aborted, or unmounted by someone else), serve
+exits non-zero, so that a supervisor restarts it.
+
+--metrics-addr serves Prometheus metrics at http://ADDR/metrics (FUSE
+requests by op with latency histograms, blob reads by source, cache hits,
+snapshots, workspaces, leases, fetches, the materializer's files/s); they
+name no repository or user, but bind to 127.0.0.1 unless the network may
+see them. 'gitfs stats' prints the same numbers from the socket.
+
 Example:
-  gitfs serve --mountpoint /mnt/gitfs --fetch-interval 5m &
+  gitfs serve --mountpoint /mnt/gitfs --fetch-interval 5m --metrics-addr 127.0.0.1:9488 &
   gitfs ws create job1 --repo demo --rev main`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&mountpoint, "mountpoint", "", "directory to mount on (created if missing)")
 			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
 			fs.BoolVar(&passthrough, "passthrough", true, "let the kernel read and write upper-layer files directly (FUSE passthrough)")
+			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
 			fs.BoolVar(&inflate, "inflate", false, "inflate each workspace's commit into its snapshot in the background (one core; costs the tree's size on disk per commit): cold reads and checkouts then copy instead of decompressing")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
@@ -46,6 +58,16 @@ Example:
 			d, err := startDaemon(e, mountpoint, fetchInterval, passthrough, inflate)
 			if err != nil {
 				return err
+			}
+			if metricsAddr != "" {
+				addr, stop, err := d.ServeMetrics(metricsAddr)
+				if err != nil {
+					d.Stop()
+					return err
+				}
+				defer stop()
+				e.log.Info("metrics served", "url", "http://"+addr.String()+"/metrics")
+				fmt.Fprintf(e.stderr, "gitfs: metrics at http://%s/metrics\n", addr)
 			}
 			fmt.Fprintf(e.stderr, "gitfs: serving %s at %s; SIGTERM or Ctrl-C unmounts\n", e.root, d.Mountpoint())
 			return waitAndStop(ctx, d)
