@@ -9,15 +9,20 @@ import (
 
 // gitSource is what a workspace's git dir is made from: its repository's
 // mirror, as it is when the workspace is created or updated.
-type gitSource struct{ m *mirror.Mirror }
+type gitSource struct {
+	m    *mirror.Mirror
+	hook string
+}
 
 func (d *Daemon) gitSource(repo string) (workspace.GitSource, error) {
 	m, err := d.cfg.Mirrors.Lookup(repo)
 	if err != nil {
 		return nil, err
 	}
-	return gitSource{m}, nil
+	return gitSource{m: m, hook: d.fsmonitorHook()}, nil
 }
+
+func (g gitSource) FSMonitor() string { return g.hook }
 
 func (g gitSource) URL(ctx context.Context) (string, error) { return g.m.URL(ctx) }
 

@@ -59,6 +59,7 @@ func (d *Daemon) routes() http.Handler {
 			return out, nil
 		})
 	})
+	mux.HandleFunc("GET /v1/workspaces/{name}/changes", d.changesRoute)
 	mux.HandleFunc("POST /v1/workspaces/{name}/update", func(w http.ResponseWriter, r *http.Request) {
 		var req UpdateRequest
 		if !readJSON(w, r, &req) {

@@ -126,13 +126,14 @@ func (n *node) newNode(ctx context.Context, st *unix.Stat_t, opaque bool, out *f
 	return n.NewInode(ctx, cn, gofs.StableAttr{Mode: ci.mode, Ino: ci.ino})
 }
 
-func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (_ *gofs.Inode, _ gofs.FileHandle, _ uint32, e syscall.Errno) {
 	v := n.v
 	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
 	defer unlock()
+	defer n.v.noteIf(&e, n.childPath(name))
 	fd := -1
 	e = v.place(pfd, name, false, func(dfd int, nm string) error {
 		f, err := unix.Openat(dfd, nm, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|int(flags&syscall.O_APPEND), 0o600)
@@ -162,7 +163,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if cn == nil {
 		cn = n
 	}
-	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
+	uf := cn.newUpperFile(fd)
+	if v.ws != nil {
+		v.journal.opened(uf, n.childPath(name))
+	}
+	return ch, uf, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Tmpfile makes an unnamed file in this directory (open(2) with O_TMPFILE)
@@ -220,13 +225,14 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
 
-func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (_ *gofs.Inode, e syscall.Errno) {
 	v := n.v
 	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, e
 	}
 	defer unlock()
+	defer n.v.noteIf(&e, n.childPath(name))
 	var st unix.Stat_t
 	e = v.place(pfd, name, true, func(dfd int, nm string) error {
 		if err := unix.Mkdirat(dfd, nm, 0o700); err != nil {
@@ -261,7 +267,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.newNode(ctx, &st, true, out), 0
 }
 
-func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (_ *gofs.Inode, e syscall.Errno) {
 	v := n.v
 	if v.readonly {
 		return nil, syscall.EROFS
@@ -276,6 +282,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		return nil, e
 	}
 	defer unlock()
+	defer n.v.noteIf(&e, n.childPath(name))
 	return n.addEntry(ctx, pfd, name, out, func(dfd int, nm string) error {
 		if err := unix.Mknodat(dfd, nm, mode&syscall.S_IFMT|0o600, 0); err != nil {
 			return err
@@ -289,13 +296,14 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	})
 }
 
-func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (_ *gofs.Inode, e syscall.Errno) {
 	v := n.v
 	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
 		return nil, e
 	}
 	defer unlock()
+	defer n.v.noteIf(&e, n.childPath(name))
 	return n.addEntry(ctx, pfd, name, out, func(dfd int, nm string) error {
 		if err := unix.Symlinkat(target, dfd, nm); err != nil {
 			return err
@@ -318,7 +326,7 @@ func (n *node) addEntry(ctx context.Context, pfd int, name string, out *fuse.Ent
 	return n.newNode(ctx, &st, false, out), 0
 }
 
-func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (_ *gofs.Inode, e syscall.Errno) {
 	v := n.v
 	if v.readonly {
 		return nil, syscall.EROFS
@@ -335,6 +343,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, e
 	}
 	defer unlock()
+	defer n.v.noteIf(&e, n.childPath(name))
 	tn.mu.Lock()
 	anon := tn.anonFd
 	tn.mu.Unlock()

@@ -77,7 +77,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if err != nil {
 		return nil, 0, errnoOf(err)
 	}
-	return n.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
+	uf := n.newUpperFile(fd)
+	if write && v.ws != nil {
+		v.journal.opened(uf, n.relPath())
+	}
+	return uf, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // lowerFile is an open, unchanged file. Its blob is inflated on the first
@@ -295,6 +299,7 @@ func (f *upperFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (f *upperFile) Release(ctx context.Context) syscall.Errno {
+	f.n.v.journal.closed(f) // after the last write through it
 	f.n.openDone(!f.passthrough)
 	return errnoOf(unix.Close(f.fd))
 }

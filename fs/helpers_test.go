@@ -110,6 +110,7 @@ func fuseUsable(t *testing.T) {
 type testGitSource struct{ m *mirror.Mirror }
 
 func (g testGitSource) URL(ctx context.Context) (string, error) { return g.m.URL(ctx) }
+func (g testGitSource) FSMonitor() string                       { return "" }
 func (g testGitSource) PinPacks(ctx context.Context, dir string) ([]string, error) {
 	return g.m.PinPacks(ctx, dir)
 }

@@ -15,13 +15,14 @@ import (
 // holds v.mu for writing and changes the upper layer in atomic steps
 // (whiteouts, moves with RENAME_WHITEOUT or RENAME_EXCHANGE).
 
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 	v := n.v
 	if v.readonly {
 		return syscall.EROFS
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.noteIf(&e, n.childPath(name))
 	if e := n.live(); e != 0 {
 		return e
 	}
@@ -98,13 +99,14 @@ func (n *node) dirEmpty(name string, ci *childInfo) (bool, syscall.Errno) {
 	return true, 0
 }
 
-func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+func (n *node) Rmdir(ctx context.Context, name string) (e syscall.Errno) {
 	v := n.v
 	if v.readonly {
 		return syscall.EROFS
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.noteIf(&e, dirPath(n.childPath(name)))
 	if e := n.live(); e != 0 {
 		return e
 	}
@@ -135,7 +137,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return errnoOf(v.layer.RemoveDir(pfd, name, lowerHas))
 }
 
-func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) (e syscall.Errno) {
 	v := n.v
 	if v.readonly {
 		return syscall.EROFS
@@ -149,6 +151,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	from, to := n.childPath(name), np.childPath(newName)
+	if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == syscall.S_IFDIR {
+		from, to = dirPath(from), dirPath(to)
+	}
+	defer v.noteIf(&e, from, to)
 	if e := n.live(); e != 0 {
 		return e
 	}

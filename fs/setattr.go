@@ -15,7 +15,7 @@ import (
 // up first (without its data when truncated to 0). Through a handle the
 // calls go to its descriptor; otherwise to the entry by name, never
 // following a link.
-func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (e syscall.Errno) {
 	v := n.v
 	if v.readonly {
 		return syscall.EROFS
@@ -23,6 +23,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	uf, _ := f.(*upperFile)
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.noteIf(&e, n.relPath())
 	if e := n.refusePinned(); e != 0 {
 		return e
 	}

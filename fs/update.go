@@ -64,6 +64,9 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 		}
 		changed = append(changed, gitChanged...)
 	}
+	for _, p := range changed {
+		v.journal.note(p, dirPath(p)) // a file, or everything below a directory
+	}
 	v.mu.Unlock()
 	f.mu.Lock()
 	root := v.root

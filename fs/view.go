@@ -33,6 +33,8 @@ type view struct {
 	removed bool
 	root    *node
 
+	journal journal // changed paths, for git's fsmonitor (journal.go)
+
 	// filesMu guards openLower, the open lower handles (a leaf lock).
 	filesMu   sync.Mutex
 	openLower map[*lowerFile]struct{}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -238,4 +239,85 @@ func treeStamp(t *testing.T, dirs ...string) string {
 		})
 	}
 	return b.String()
+}
+
+// TestGitFSMonitor: git status in a workspace asks gitfs what changed
+// (core.fsmonitor) and sees every change made through the mount, also
+// after a daemon restart (its old token then forces a full scan); once
+// warm, it costs the daemon about as many requests at 20 times the files.
+func TestGitFSMonitor(t *testing.T) {
+	repo := gittest.NewRepo(t)
+	small := repo.Commit(t, "small", "small", gittest.Generate(100, 3))
+	large := repo.Commit(t, "large", "large", gittest.Generate(2000, 3))
+	root := t.TempDir()
+	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
+	d := serve(t, root, "")
+	ws := wsCreate(t, root, "job", "--repo", "demo", "--rev", small)
+	steps := []string{
+		"git config core.fsmonitor >/dev/null && echo has-fsmonitor",
+		"git status --porcelain",
+		"echo change >> f000003.txt && echo new > new.txt && rm f000004.txt && mv d01 d01-moved && git status --porcelain",
+		"git add -A && git status --porcelain",
+	}
+	got := runScript(t, ws, steps)
+	want := []string{
+		"$ " + steps[0] + "\nhas-fsmonitor\n[exit 0]\n",
+		"$ " + steps[1] + "\n[exit 0]\n",
+	}
+	for i, w := range want {
+		if got[i] != w {
+			t.Errorf("got:\n%s\nwant:\n%s", got[i], w)
+		}
+	}
+	for _, s := range []string{" M f000003.txt", " D f000004.txt", "?? new.txt", "?? d01-moved/", " D d01/"} {
+		if !strings.Contains(got[2], s) {
+			t.Errorf("status after changes lacks %q:\n%s", s, got[2])
+		}
+	}
+	// A restart: the token git kept names the old run.
+	d.stop(t)
+	d = serve(t, root, d.mnt)
+	runScript(t, ws, []string{"echo again >> f000005.txt"})
+	after := runScript(t, ws, []string{"git status --porcelain"})
+	if !strings.Contains(after[0], "M  f000003.txt") || !strings.Contains(after[0], " M f000005.txt") {
+		t.Errorf("status after a restart:\n%s", after[0])
+	}
+	// Requests of a warm git status, at 100 and 2000 files.
+	requests := func(dir string) float64 {
+		runScript(t, dir, []string{"git status --porcelain", "git status --porcelain"})
+		before := fuseRequests(t, root)
+		runScript(t, dir, []string{"git status --porcelain"})
+		return fuseRequests(t, root) - before
+	}
+	big := wsCreate(t, root, "big", "--repo", "demo", "--rev", large)
+	nSmall, nBig := requests(ws), requests(big)
+	t.Logf("FUSE requests of a warm git status: %.0f at 100 files, %.0f at 2000", nSmall, nBig)
+	if nBig > 2*nSmall+20 {
+		t.Errorf("a warm git status costs %.0f requests at 2000 files against %.0f at 100: it grows with the tree", nBig, nSmall)
+	}
+}
+
+// fuseRequests is the number of FUSE requests the daemon has answered.
+func fuseRequests(t *testing.T, root string) float64 {
+	t.Helper()
+	var st struct {
+		Metrics []struct {
+			Name  string  `json:"name"`
+			Value float64 `json:"value"`
+		} `json:"metrics"`
+	}
+	out := mustGitfs(t, root, "stats", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("stats --json: %v: %s", err, out)
+	}
+	n := 0.0
+	for _, m := range st.Metrics {
+		if m.Name == "gitfs_fuse_request_duration_seconds" {
+			n += m.Value
+		}
+	}
+	if n == 0 {
+		t.Fatalf("stats report no FUSE requests: %s", out)
+	}
+	return n
 }

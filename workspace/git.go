@@ -61,6 +61,9 @@ type GitSource interface {
 	// PinPacks hard-links into dir packs holding every object the refs
 	// name, and returns their base names (pack-<sha>).
 	PinPacks(ctx context.Context, dir string) ([]string, error)
+	// FSMonitor is the command git runs to learn what changed (its
+	// fsmonitor hook, protocol 2), or "" for none.
+	FSMonitor() string
 }
 
 // StatOf gives what the mount reports for an unchanged entry at path: the
@@ -126,7 +129,7 @@ func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 		}
 	}
 	files := map[string]string{
-		"config":       gitConfig(url),
+		"config":       gitConfig(url, src.FSMonitor()),
 		"description":  "A gitfs workspace: objects come from the packs in objects/pack, shared with the snapshot and the mirror.\n",
 		"info/exclude": "# git ls-files --others --exclude-from=.git/info/exclude\n",
 	}
@@ -183,12 +186,16 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 	return changed, nil
 }
 
-func gitConfig(url string) string {
+func gitConfig(url, fsmonitor string) string {
 	var b strings.Builder
 	b.WriteString("[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n")
 	// Untracked files are found from a cache of directory listings: a
 	// workspace's directories rarely change.
 	b.WriteString("\tuntrackedCache = true\n")
+	if fsmonitor != "" {
+		// git asks gitfs what changed instead of stating every file.
+		fmt.Fprintf(&b, "\tfsmonitor = %s\n\tfsmonitorHookVersion = 2\n", quoteConfig(fsmonitor))
+	}
 	fmt.Fprintf(&b, "[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", quoteConfig(url))
 	return b.String()
 }

@@ -1,0 +1,142 @@
+package fs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// The change journal answers git's fsmonitor ("which paths changed since
+// token T?") so that git status in a workspace stats only what changed
+// instead of every file. Every change made through the mount is noted
+// after it is made, with a sequence number; a token names this daemon's
+// run and a sequence number. A token of another run (the daemon
+// restarted), or older than what the journal still holds, gets "/":
+// everything may have changed, and git scans all — never a wrong answer.
+//
+// Writes do not pass through the daemon (passthrough, mmap), so a file
+// opened for writing is noted when it is opened and when it is closed,
+// and every answer lists the files open for writing at the time.
+
+// journalMax bounds a journal; a token older than its first entry is
+// answered with a full scan.
+const journalMax = 1 << 16
+
+// journal is one workspace's record of changed paths.
+type journal struct {
+	// mu guards the fields below; a leaf.
+	mu      sync.Mutex
+	first   uint64   // sequence number of paths[0]
+	paths   []string // paths[i] changed at first+i
+	writers map[*upperFile]string
+}
+
+func (j *journal) note(paths ...string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.paths = append(j.paths, paths...)
+	if over := len(j.paths) - journalMax; over > 0 {
+		j.first += uint64(over)
+		j.paths = append([]string(nil), j.paths[over:]...)
+	}
+}
+
+// since returns the paths changed after seq (the end a token names), the
+// new end, and false if the journal no longer reaches back to seq.
+func (j *journal) since(seq uint64) ([]string, uint64, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	end := j.first + uint64(len(j.paths))
+	if seq < j.first || seq > end {
+		return nil, end, false
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range j.paths[seq-j.first:] {
+		add(p)
+	}
+	for _, p := range j.writers {
+		add(p)
+	}
+	sort.Strings(out)
+	return out, end, true
+}
+
+func (j *journal) opened(f *upperFile, p string) {
+	j.mu.Lock()
+	if j.writers == nil {
+		j.writers = map[*upperFile]string{}
+	}
+	j.writers[f] = p
+	j.mu.Unlock()
+	j.note(p)
+}
+
+func (j *journal) closed(f *upperFile) {
+	j.mu.Lock()
+	p, ok := j.writers[f]
+	delete(j.writers, f)
+	j.mu.Unlock()
+	if ok {
+		j.note(p)
+	}
+}
+
+// runID names this daemon's run in tokens.
+var runID = func() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// Changes answers git's fsmonitor for workspace name: the paths that
+// changed since token (relative to the workspace root; a directory's with
+// a trailing '/': everything below it), a token for the next query, and
+// full if git must scan everything instead (unknown or old token).
+func (f *FS) Changes(name, token string) (next string, paths []string, full bool, err error) {
+	v, err := f.get(name)
+	if err != nil {
+		return "", nil, false, err
+	}
+	seq, ok := parseToken(token)
+	paths, end, complete := v.journal.since(seq)
+	next = fmt.Sprintf("gitfs:%s:%d", runID, end)
+	if !ok || !complete {
+		return next, nil, true, nil
+	}
+	return next, paths, false, nil
+}
+
+func parseToken(token string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(token, "gitfs:"+runID+":")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 64)
+	return n, err == nil
+}
+
+// childPath is the path of name in directory n. Caller holds v.mu.
+func (n *node) childPath(name string) string { return joinPath(n.relPath(), name) }
+
+// noteIf notes paths in the journal if e (set by the handler's return)
+// reports success.
+func (v *view) noteIf(e *syscall.Errno, paths ...string) {
+	if *e == 0 && v.ws != nil {
+		v.journal.note(paths...)
+	}
+}
+
+// dirPath marks p as a directory for fsmonitor: everything below it.
+func dirPath(p string) string { return p + "/" }

@@ -1,0 +1,58 @@
+package fs
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestJournal: a token gives exactly what changed after it; open writers
+// are always listed; a token the journal no longer reaches, or of another
+// run, asks for a full scan.
+func TestJournal(t *testing.T) {
+	var j journal
+	_, start, ok := j.since(0)
+	if !ok || start != 0 {
+		t.Fatalf("empty journal: %d %v", start, ok)
+	}
+	j.note("a", "b/")
+	got, end, ok := j.since(start)
+	if !ok || strings.Join(got, ",") != "a,b/" || end != 2 {
+		t.Errorf("since start: %v %d %v", got, end, ok)
+	}
+	j.note("c", "a")
+	if got, _, _ := j.since(end); strings.Join(got, ",") != "a,c" {
+		t.Errorf("since 2: %v, want a,c (deduplicated, sorted)", got)
+	}
+	w := &upperFile{}
+	j.opened(w, "open.txt")
+	_, mid, _ := j.since(0)
+	if got, _, _ := j.since(mid); strings.Join(got, ",") != "open.txt" {
+		t.Errorf("an open writer is listed in every answer: %v", got)
+	}
+	j.closed(w)
+	_, afterClose, _ := j.since(0)
+	if got, _, _ := j.since(afterClose); len(got) != 0 {
+		t.Errorf("after close and a new token: %v", got)
+	}
+	if _, _, ok := j.since(afterClose + 5); ok {
+		t.Error("a token from the future was trusted")
+	}
+	for i := 0; i < journalMax+10; i++ {
+		j.note(fmt.Sprint(i))
+	}
+	if _, _, ok := j.since(1); ok {
+		t.Error("a token older than the journal was trusted")
+	}
+	if _, ok := parseToken("gitfs:otherrun:5"); ok {
+		t.Error("a token of another run was trusted")
+	}
+	if n, ok := parseToken(fmt.Sprintf("gitfs:%s:7", runID)); !ok || n != 7 {
+		t.Errorf("own token: %d %v", n, ok)
+	}
+	for _, bad := range []string{"", "/", "gitfs:" + runID + ":x", "gitfs:" + runID + ":-1"} {
+		if _, ok := parseToken(bad); ok {
+			t.Errorf("token %q trusted", bad)
+		}
+	}
+}
