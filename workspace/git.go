@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"golang.org/x/sys/unix"
 
+	"github.com/gitfs/gitfs/internal/gitdir"
 	"github.com/gitfs/gitfs/locks"
 	"github.com/gitfs/gitfs/snapshot"
 )
@@ -42,12 +43,8 @@ import (
 // GitDirName is the workspace's git dir, in its root.
 const GitDirName = ".git"
 
-// GitRef is one ref of the mirror as a clone's git dir holds it.
-type GitRef struct {
-	Name   string // refs/heads/main, refs/tags/v1
-	ID     string // the object it names
-	Peeled string // for an annotated tag: the commit it points to
-}
+// GitRef is one branch or tag of the repository.
+type GitRef = gitdir.Ref
 
 // GitSource is what a workspace's git dir is made from: the repository's
 // remote and refs (the daemon implements it over the mirror; this package
@@ -129,7 +126,7 @@ func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 		}
 	}
 	files := map[string]string{
-		"config":       gitConfig(url, src.FSMonitor()),
+		"config":       gitdir.Config(url, src.FSMonitor()),
 		"description":  "A gitfs workspace: objects come from the packs in objects/pack, shared with the snapshot and the mirror.\n",
 		"info/exclude": "# git ls-files --others --exclude-from=.git/info/exclude\n",
 	}
@@ -186,26 +183,6 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 	return changed, nil
 }
 
-func gitConfig(url, fsmonitor string) string {
-	var b strings.Builder
-	b.WriteString("[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n")
-	// Untracked files are found from a cache of directory listings: a
-	// workspace's directories rarely change.
-	b.WriteString("\tuntrackedCache = true\n")
-	if fsmonitor != "" {
-		// git asks gitfs what changed instead of stating every file.
-		fmt.Fprintf(&b, "\tfsmonitor = %s\n\tfsmonitorHookVersion = 2\n", quoteConfig(fsmonitor))
-	}
-	fmt.Fprintf(&b, "[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", quoteConfig(url))
-	return b.String()
-}
-
-// quoteConfig quotes a value for git's config file.
-func quoteConfig(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
-	return `"` + r.Replace(s) + `"`
-}
-
 // writeRefs writes HEAD (detached at the workspace's commit), the mirror's
 // branches as origin's and its tags into packed-refs, and origin/HEAD, as
 // a fetch into a clone would: the user's own refs (local branches, tags
@@ -215,76 +192,17 @@ func quoteConfig(s string) string {
 // (origin's HEAD branch, tracking it).
 func (w *Workspace) writeRefs(gfd int, refs []GitRef, head string, fresh bool) error {
 	l := w.layer
-	type entry struct{ id, peeled string }
-	packed := map[string]entry{}
-	if old, err := readFileAt(gfd, "packed-refs"); err == nil {
-		var last string
-		for _, ln := range strings.Split(string(old), "\n") {
-			switch {
-			case strings.HasPrefix(ln, "^") && last != "":
-				e := packed[last]
-				e.peeled = strings.TrimPrefix(ln, "^")
-				packed[last] = e
-			case len(ln) > 41 && ln[40] == ' ' && IsCommitID(ln[:40]):
-				last = ln[41:]
-				packed[last] = entry{id: ln[:40]}
-			default:
-				last = ""
-			}
-		}
-	}
-	for name := range packed {
-		if strings.HasPrefix(name, "refs/remotes/origin/") {
-			delete(packed, name)
-		}
-	}
-	headBranch := ""
-	if strings.HasPrefix(head, "refs/heads/") {
-		headBranch = strings.TrimPrefix(head, "refs/heads/")
-	}
-	var config strings.Builder
-	for _, r := range refs {
-		if !IsCommitID(r.ID) || strings.ContainsAny(r.Name, " \n\x00") {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(r.Name, "refs/heads/"):
-			packed["refs/remotes/origin/"+strings.TrimPrefix(r.Name, "refs/heads/")] = entry{id: r.ID}
-			if fresh && r.Name == head {
-				if _, ok := packed[r.Name]; !ok {
-					packed[r.Name] = entry{id: r.ID}
-					fmt.Fprintf(&config, "[branch %s]\n\tremote = origin\n\tmerge = %s\n", quoteConfig(headBranch), r.Name)
-				}
-			}
-		case strings.HasPrefix(r.Name, "refs/tags/"):
-			if _, ok := packed[r.Name]; !ok {
-				packed[r.Name] = entry{id: r.ID, peeled: r.Peeled}
-			}
-		}
-	}
-	names := make([]string, 0, len(packed))
-	for n := range packed {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b bytes.Buffer
-	b.WriteString("# pack-refs with: peeled fully-peeled sorted \n")
-	for _, n := range names {
-		e := packed[n]
-		fmt.Fprintf(&b, "%s %s\n", e.id, n)
-		if IsCommitID(e.peeled) {
-			fmt.Fprintf(&b, "^%s\n", e.peeled)
-		}
-	}
-	if err := l.writeFileAt(gfd, "packed-refs", b.Bytes()); err != nil {
+	old, _ := readFileAt(gfd, "packed-refs")
+	packed, branch := gitdir.PackedRefs(old, refs, head, fresh)
+	if err := l.writeFileAt(gfd, "packed-refs", packed); err != nil {
 		return err
 	}
-	if config.Len() > 0 {
+	if branch != "" {
 		cfg, err := readFileAt(gfd, "config")
 		if err != nil {
 			return err
 		}
-		if err := l.writeFileAt(gfd, "config", append(cfg, config.String()...)); err != nil {
+		if err := l.writeFileAt(gfd, "config", append(cfg, branch...)); err != nil {
 			return err
 		}
 	}
@@ -300,8 +218,7 @@ func (w *Workspace) writeRefs(gfd int, refs []GitRef, head string, fresh bool) e
 		}
 		unix.Close(ofd)
 	}
-	if headBranch != "" && !strings.ContainsAny(headBranch, " \n\x00") {
-		target := "ref: refs/remotes/origin/" + headBranch + "\n"
+	if target := gitdir.OriginHEAD(head); target != "" {
 		if err := l.writeFileAt(gfd, "refs/remotes/origin/HEAD", []byte(target)); err != nil {
 			return err
 		}
@@ -316,21 +233,16 @@ func (w *Workspace) writeRefs(gfd int, refs []GitRef, head string, fresh bool) e
 // ("checkout: moving from A to B"): git status reads it to say "HEAD
 // detached at B", as in a clone that checked the commit out.
 func (w *Workspace) logHEAD(gfd int, head string) error {
-	from, old := strings.TrimPrefix(head, "refs/heads/"), strings.Repeat("0", 40)
-	prev, err := readFileAt(gfd, "HEAD")
-	if err == nil && IsCommitID(strings.TrimSpace(string(prev))) {
-		old = strings.TrimSpace(string(prev))
-		from = old
+	oldID, from := "", strings.TrimPrefix(head, "refs/heads/")
+	if prev, err := readFileAt(gfd, "HEAD"); err == nil && IsCommitID(strings.TrimSpace(string(prev))) {
+		oldID = strings.TrimSpace(string(prev))
+		from = oldID
 	}
-	if from == "" {
-		from = old
-	}
-	if old == w.meta.Commit {
+	if oldID == w.meta.Commit {
 		return nil
 	}
 	log, _ := readFileAt(gfd, "logs/HEAD")
-	entry := fmt.Sprintf("%s %s gitfs <gitfs@localhost> %d +0000\tcheckout: moving from %s to %s\n",
-		old, w.meta.Commit, time.Now().Unix(), from, w.meta.Commit)
+	entry := gitdir.HeadLogEntry(oldID, from, w.meta.Commit, time.Now())
 	return w.layer.writeFileAt(gfd, "logs/HEAD", append(log, entry...))
 }
 
