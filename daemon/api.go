@@ -15,6 +15,8 @@ type CreateRequest struct {
 	Repo      string `json:"repo"`
 	Rev       string `json:"rev"`
 	MergeInto string `json:"merge_into,omitempty"`
+	// Fetch fetches the mirror first, for a commit pushed a moment ago.
+	Fetch bool `json:"fetch,omitempty"`
 }
 
 // CreateResponse says where the workspace is mounted.

@@ -15,7 +15,7 @@ import (
 )
 
 // ErrNotRunning reports that no daemon serves the root.
-var ErrNotRunning = errors.New("gitfs is not running: start `gitfs serve`")
+var ErrNotRunning = errors.New("gitfs is not running")
 
 // Client talks to a daemon over ROOT/gitfs.sock.
 type Client struct {
@@ -72,7 +72,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w (no daemon answers at %s)", ErrNotRunning, c.sock)
+		// Name a command that works as given: serve needs its mount
+		// point, and the root this client used.
+		return fmt.Errorf("%w: no daemon answers at %s; start one with: gitfs --root %s serve --mountpoint DIR", ErrNotRunning, c.sock, filepath.Dir(c.sock))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

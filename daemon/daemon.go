@@ -242,6 +242,11 @@ func (d *Daemon) create(ctx context.Context, req CreateRequest) (CreateResponse,
 	if _, err := d.fs.Get(req.Name); err == nil {
 		return CreateResponse{}, fmt.Errorf("workspace %q: %w", req.Name, workspace.ErrExists)
 	}
+	if req.Fetch {
+		if _, err := d.cfg.Mirrors.Fetch(ctx, req.Repo); err != nil {
+			return CreateResponse{}, err
+		}
+	}
 	spec, err := d.spec(ctx, req.Repo, req.Rev, req.MergeInto)
 	if err != nil {
 		return CreateResponse{}, err

@@ -115,7 +115,7 @@ func respond(w http.ResponseWriter, okStatus int, fn func() (any, error)) {
 	switch {
 	case errors.As(err, &conflict): // a merge's or an update's
 		body.Kind, body.Conflicts, status = "conflict", conflict.ConflictPaths(), http.StatusConflict
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.Is(err, mirror.ErrAmbiguousRev):
 		body.Kind, status = "usage", http.StatusBadRequest
 	case errors.Is(err, errForbidden):
 		body.Kind, status = "permission", http.StatusForbidden

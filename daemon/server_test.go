@@ -32,6 +32,7 @@ func TestRespondMapsErrors(t *testing.T) {
 		{fmt.Errorf("ws: %w", workspace.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("repo: %w", mirror.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("rev: %w", mirror.ErrUnknownRev), 404, "not_found"},
+		{fmt.Errorf("rev: %w", mirror.ErrAmbiguousRev), 400, "usage"},
 		{&mirror.ConflictError{Paths: []string{"a"}}, 409, "conflict"},
 		{&workspace.ConflictError{Workspace: "w", Paths: []string{"b"}}, 409, "conflict"},
 		{fmt.Errorf("checkout: %w", &materialize.RefusedError{Path: ".git", Rule: "name is .git"}), 422, "refused"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -80,6 +81,9 @@ type gitCmd struct {
 	args  []string
 	stdin []byte
 	env   []string
+	// progress, if set, also gets git's stderr as git writes it (its
+	// progress display); the error still carries the cause.
+	progress io.Writer
 }
 
 // run executes the command and returns its stdout. On failure the error
@@ -106,12 +110,15 @@ func (g gitCmd) run(ctx context.Context) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	if g.progress != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, g.progress)
+	}
 	err := cmd.Run()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("git %s: %w", g.args[0], ctx.Err())
 		}
-		msg := lastLines(stderr.String(), 3)
+		msg := gitCause(stderr.String())
 		if msg == "" {
 			msg = err.Error()
 		}
@@ -142,18 +149,44 @@ func (e *GitError) Error() string {
 
 func (e *GitError) Unwrap() error { return e.Err }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	var kept []string
-	for _, l := range lines {
+// gitCause picks from git's stderr the lines that say why it failed:
+// every "fatal:" and "error:" line and what the remote said ("remote:"),
+// plus the safe.directory command git suggests for dubious ownership. Only
+// the last lines would often keep boilerplate and drop the cause:
+//
+//	fatal: '/x' does not appear to be a git repository
+//	fatal: Could not read from remote repository.
+//
+//	Please make sure you have the correct access rights
+//	and the repository exists.
+//
+// With no such line, the last three lines are the message. At most
+// maxCauseLines lines are kept, the first ones: git says the cause first.
+func gitCause(stderr string) string {
+	var all, causes []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" || strings.HasPrefix(l, "hint:") {
 			continue
 		}
-		kept = append(kept, l)
+		all = append(all, l)
+		keep := strings.HasPrefix(l, "fatal:") || strings.HasPrefix(l, "error:") ||
+			(strings.HasPrefix(l, "remote:") && strings.TrimSpace(strings.TrimPrefix(l, "remote:")) != "") ||
+			strings.HasPrefix(l, "git config --global --add safe.directory")
+		if keep && !seen[l] && len(causes) < maxCauseLines {
+			seen[l] = true
+			causes = append(causes, l)
+		}
 	}
-	if len(kept) > n {
-		kept = kept[len(kept)-n:]
+	if len(causes) == 0 {
+		if len(all) > 3 {
+			all = all[len(all)-3:]
+		}
+		causes = all
 	}
-	return strings.Join(kept, "; ")
+	return strings.Join(causes, "; ")
 }
+
+// maxCauseLines bounds how much of git's stderr an error carries.
+const maxCauseLines = 6

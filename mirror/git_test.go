@@ -171,3 +171,53 @@ func TestGitDiesWithGitfs(t *testing.T) {
 	cmd.Wait()
 	waitGone(t, gitPid, "git child of a killed gitfs")
 }
+
+func TestGitCause(t *testing.T) {
+	for _, tc := range []struct {
+		name, stderr, want string
+	}{
+		{
+			name: "not a repository",
+			stderr: `fatal: '/no/such' does not appear to be a git repository
+fatal: Could not read from remote repository.
+
+Please make sure you have the correct access rights
+and the repository exists.
+`,
+			want: "fatal: '/no/such' does not appear to be a git repository; fatal: Could not read from remote repository.",
+		},
+		{
+			name: "dubious ownership",
+			stderr: `fatal: detected dubious ownership in repository at '/srv/repo'
+To add an exception for this directory, call:
+
+	git config --global --add safe.directory /srv/repo
+fatal: Could not read from remote repository.
+
+Please make sure you have the correct access rights
+and the repository exists.
+`,
+			want: "fatal: detected dubious ownership in repository at '/srv/repo'; git config --global --add safe.directory /srv/repo; fatal: Could not read from remote repository.",
+		},
+		{
+			name:   "what the remote said",
+			stderr: "remote: Repository not found.\nfatal: repository 'https://example.com/x.git/' not found\n",
+			want:   "remote: Repository not found.; fatal: repository 'https://example.com/x.git/' not found",
+		},
+		{
+			name:   "hints dropped, no fatal line: the last three",
+			stderr: "hint: try this\none\ntwo\nthree\nfour\n",
+			want:   "two; three; four",
+		},
+		{
+			name:   "repeated lines once",
+			stderr: "error: cannot lock ref 'refs/heads/x'\nerror: cannot lock ref 'refs/heads/x'\n",
+			want:   "error: cannot lock ref 'refs/heads/x'",
+		},
+		{name: "empty", stderr: "\n\n", want: ""},
+	} {
+		if got := gitCause(tc.stderr); got != tc.want {
+			t.Errorf("%s:\n got  %q\n want %q", tc.name, got, tc.want)
+		}
+	}
+}

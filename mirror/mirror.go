@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,6 +31,10 @@ var ErrNotFound = errors.New("no such repository")
 
 // ErrUnknownRev reports a revision that does not name a commit in the mirror.
 var ErrUnknownRev = errors.New("unknown revision")
+
+// ErrAmbiguousRev reports an abbreviated sha that more than one commit of
+// the mirror starts with.
+var ErrAmbiguousRev = errors.New("ambiguous revision")
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
 
@@ -53,6 +58,21 @@ type Set struct {
 	// onFetch, if set, is told of every fetch this process ran (not of
 	// those it waited for): the daemon's metrics.
 	onFetch func(took time.Duration, err error)
+	// progress, if set, gets git's progress output of clones and fetches
+	// (the CLI on a terminal; never the daemon).
+	progress io.Writer
+}
+
+// SetProgress makes clones and fetches show git's progress on w (nil:
+// quiet). Call it before the set is used.
+func (s *Set) SetProgress(w io.Writer) { s.progress = w }
+
+// quietOr is git's --quiet, or --progress when the set shows progress.
+func (s *Set) quietOr() string {
+	if s.progress != nil {
+		return "--progress"
+	}
+	return "--quiet"
 }
 
 // OnFetch sets a function told how long each fetch this process runs
@@ -193,8 +213,8 @@ func (s *Set) cloneTemp(ctx context.Context, name, url string, gen int64) (_ str
 			os.RemoveAll(tmp)
 		}
 	}()
-	args := []string{"-c", "transfer.fsckObjects=true", "clone", "--mirror", "--quiet", "--no-local", "--", url, tmp}
-	if _, err := (gitCmd{args: args}).run(ctx); err != nil {
+	args := []string{"-c", "transfer.fsckObjects=true", "clone", "--mirror", s.quietOr(), "--no-local", "--", url, tmp}
+	if _, err := (gitCmd{args: args, progress: s.progress}).run(ctx); err != nil {
 		return "", fmt.Errorf("clone %s: %w", url, err)
 	}
 	for _, kv := range [][2]string{
@@ -404,7 +424,7 @@ func (m *Mirror) fetch(ctx context.Context) (FetchResult, error) {
 	st := readState(m.Dir)
 	st.Gen++
 	start := time.Now()
-	_, ferr := (gitCmd{dir: m.Dir, args: []string{"fetch", "--prune", "--atomic", "--quiet", "origin"}}).run(ctx)
+	_, ferr := (gitCmd{dir: m.Dir, args: []string{"fetch", "--prune", "--atomic", m.set.quietOr(), "origin"}, progress: m.set.progress}).run(ctx)
 	if m.set.onFetch != nil && ctx.Err() == nil {
 		m.set.onFetch(time.Since(start), ferr)
 	}
@@ -553,7 +573,41 @@ func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 			return "", ctx.Err()
 		}
 	}
+	if commits := m.commitsWithPrefix(ctx, rev); len(commits) > 1 {
+		shown := commits[:min(len(commits), 4)]
+		for i, c := range shown {
+			shown[i] = c[:12]
+		}
+		return "", fmt.Errorf("%s: %q: %w: %d commits start with it (%s): give more digits", m.Name, rev, ErrAmbiguousRev, len(commits), strings.Join(shown, ", "))
+	}
 	return "", fmt.Errorf("%s: %q: %w", m.Name, rev, ErrUnknownRev)
+}
+
+var shortSHA = regexp.MustCompile(`^[0-9a-fA-F]{4,39}$`)
+
+// commitsWithPrefix lists the commits whose id starts with prefix (an
+// abbreviated sha), to tell an ambiguous one from an unknown one: git's
+// rev-parse --verify says only that it failed.
+func (m *Mirror) commitsWithPrefix(ctx context.Context, prefix string) []string {
+	if !shortSHA.MatchString(prefix) {
+		return nil
+	}
+	out, err := (gitCmd{dir: m.Dir, args: []string{"rev-parse", "--disambiguate=" + strings.ToLower(prefix)}}).run(ctx)
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return nil
+	}
+	types, err := (gitCmd{dir: m.Dir, args: []string{"cat-file", "--batch-check=%(objecttype) %(objectname)"}, stdin: out}).run(ctx)
+	if err != nil {
+		return nil
+	}
+	var commits []string
+	for _, l := range strings.Split(string(types), "\n") {
+		if typ, id, ok := strings.Cut(l, " "); ok && typ == "commit" && IsFullSHA(id) {
+			commits = append(commits, id)
+		}
+	}
+	sort.Strings(commits)
+	return commits
 }
 
 // Refs lists the mirror's branches or tags ("heads" or "tags") by short name.

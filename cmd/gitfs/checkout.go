@@ -26,7 +26,7 @@ naming the path and the rule, and nothing is written. Files get the commit's
 time as their mtime. With --git, DIR/.git borrows the snapshot's objects
 (objects/info/alternates), HEAD is detached at REV, and the index holds the
 written files' stat data, so 'git status' is clean at once. Progress is shown
-on stderr when it is a terminal.
+on stderr when it is a terminal (not with --quiet).
 
 The first checkout of a commit inflates each of its blobs once into the
 snapshot (ROOT/snapshots/COMMIT/contents, about the tree's size on disk);
@@ -66,9 +66,7 @@ Examples:
 				debug.SetMemoryLimit(160 << 20)
 			}
 			opts := materialize.Options{Workers: workers, Git: withGit, NoInflate: noInflate, Log: e.log}
-			if isTerminal(os.Stderr) {
-				opts.Progress = os.Stderr
-			}
+			opts.Progress = e.progress()
 			stats, err := materialize.Checkout(ctx, snap, args[2], opts)
 			if err != nil {
 				return err

@@ -150,8 +150,47 @@ func newLogger(w io.Writer, g *globalFlags) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use text or json", g.logFormat)
 }
 
-// usageError is a bad invocation: it prints usage and exits 2.
+// usageError is a bad invocation: it prints one line and where help is,
+// and exits 2.
 type usageError struct{ msg string }
+
+// badUsage reports a bad invocation: what is wrong, on one line, and the
+// command that explains the right one (not the whole usage page, which
+// would bury the error).
+func badUsage(w io.Writer, who, msg, helpCmd string) int {
+	fmt.Fprintf(w, "%s: %s\nRun '%s --help' for usage.\n", who, msg, helpCmd)
+	return 2
+}
+
+// groups are the first words of two-word commands, with what they do.
+var groups = map[string]string{
+	"repo": "bare mirrors of repositories, shared by every gitfs process on the host (no daemon needed)",
+	"ws":   "copy-on-write workspaces, served by the daemon (gitfs serve) over its control socket",
+}
+
+// groupCommands lists the second words of group's commands.
+func groupCommands(group string) []string {
+	var out []string
+	for _, c := range commands {
+		if g, sub, ok := strings.Cut(c.name, " "); ok && g == group {
+			out = append(out, sub)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func printGroupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage: gitfs %s COMMAND [ARGS] [FLAGS]\n\n%s\n\nCommands:\n", group, groups[group])
+	sorted := append([]*command(nil), commands...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	for _, c := range sorted {
+		if strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(w, "  %-40s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nRun 'gitfs %s COMMAND --help' for a command's details and examples.\n", group)
+}
 
 func (u usageError) Error() string { return u.msg }
 
@@ -168,9 +207,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	help := top.BoolP("help", "h", false, "show help")
 	showVersion := top.Bool("version", false, "print gitfs's version and exit")
 	if err := top.Parse(argv); err != nil {
-		fmt.Fprintf(stderr, "gitfs: %v\n\n", err)
-		printTopUsage(stderr, top)
-		return 2
+		return badUsage(stderr, "gitfs", err.Error(), "gitfs")
 	}
 	rest := top.Args()
 	if *showVersion {
@@ -183,6 +220,10 @@ func run(argv []string, stdout, stderr io.Writer) int {
 				printCommandUsage(stdout, c, newCommandFlags(c, &g))
 				return 0
 			}
+			if groups[rest[1]] != "" && len(rest) == 2 {
+				printGroupUsage(stdout, rest[1])
+				return 0
+			}
 		}
 		printTopUsage(stdout, top)
 		if len(rest) == 0 && !*help {
@@ -192,17 +233,23 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	c := findCommand(rest)
 	if c == nil {
-		fmt.Fprintf(stderr, "gitfs: unknown command %q\n\n", unknownCommand(rest))
-		printTopUsage(stderr, top)
-		return 2
+		if g := rest[0]; groups[g] != "" {
+			switch {
+			case len(rest) > 1 && (rest[1] == "--help" || rest[1] == "-h" || rest[1] == "help"):
+				printGroupUsage(stdout, g)
+				return 0
+			case len(rest) == 1 || strings.HasPrefix(rest[1], "-"):
+				return badUsage(stderr, "gitfs "+g, "which one? "+strings.Join(groupCommands(g), ", "), "gitfs "+g)
+			}
+			return badUsage(stderr, "gitfs", fmt.Sprintf("unknown command %q", unknownCommand(rest)), "gitfs "+g)
+		}
+		return badUsage(stderr, "gitfs", fmt.Sprintf("unknown command %q", unknownCommand(rest)), "gitfs")
 	}
 	words := len(strings.Fields(c.name))
 	fs := newCommandFlags(c, &g)
 	chelp := fs.BoolP("help", "h", false, "show help for this command")
 	if err := fs.Parse(rest[words:]); err != nil {
-		fmt.Fprintf(stderr, "gitfs %s: %v\n\n", c.name, err)
-		printCommandUsage(stderr, c, fs)
-		return 2
+		return badUsage(stderr, "gitfs "+c.name, err.Error(), "gitfs "+c.name)
 	}
 	if *chelp {
 		printCommandUsage(stdout, c, fs)
@@ -210,9 +257,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	args := fs.Args()
 	if len(args) < c.minArgs || (c.maxArgs >= 0 && len(args) > c.maxArgs) {
-		fmt.Fprintf(stderr, "gitfs %s: expected arguments %s, got %d\n\n", c.name, c.args, len(args))
-		printCommandUsage(stderr, c, fs)
-		return 2
+		return badUsage(stderr, "gitfs "+c.name, fmt.Sprintf("expected arguments %s, got %d", c.args, len(args)), "gitfs "+c.name)
 	}
 	logger, err := newLogger(stderr, &g)
 	if err != nil {
@@ -236,9 +281,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	if err := c.run(ctx, e, fs, args); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "gitfs %s: %s\n\n", c.name, ue.msg)
-			printCommandUsage(stderr, c, fs)
-			return 2
+			return badUsage(stderr, "gitfs "+c.name, ue.msg, "gitfs "+c.name)
 		}
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "gitfs %s: interrupted\n", c.name)

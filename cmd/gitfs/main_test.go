@@ -73,8 +73,10 @@ func requireAbsent(t *testing.T, path string) {
 }
 
 // requireUsageError checks a usage error: exit 2, a first line of stderr
-// that starts with want, then a blank line and usage, nothing on stdout.
-func requireUsageError(t *testing.T, r cliResult, want, usage string) {
+// that starts with want, then one line pointing to help, starting with
+// help ("Run 'gitfs ws create --help'"), nothing on stdout: not the whole
+// usage page, which would bury the error.
+func requireUsageError(t *testing.T, r cliResult, want, help string) {
 	t.Helper()
 	if r.code != 2 {
 		t.Errorf("exit %d, want 2", r.code)
@@ -82,33 +84,38 @@ func requireUsageError(t *testing.T, r cliResult, want, usage string) {
 	if got := firstLine(r.stderr); !strings.HasPrefix(got, want) {
 		t.Errorf("stderr starts %q, want %q", got, want)
 	}
-	if !strings.Contains(r.stderr, "\n\n"+usage) {
-		t.Errorf("stderr has no %q after the error:\n%s", usage, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], help) {
+		t.Errorf("stderr is not the error and %q:\n%s", help, r.stderr)
 	}
 	if r.stdout != "" {
 		t.Errorf("stdout %q, want nothing", r.stdout)
 	}
 }
 
+// helpOf is the pointer a usage error of command name gives.
+func helpOf(name string) string { return "Run '" + strings.TrimSpace("gitfs "+name) + " --help'" }
+
 func TestUnknownCommand(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	tests := []struct {
 		args []string
-		name string // as the error names it
+		want string // the error line
+		help string // the command whose help it points to
 	}{
-		{[]string{"nope"}, "nope"},
-		{[]string{"chekout", "demo", "main", "out"}, "chekout"},
-		{[]string{"ws"}, "ws"},
-		{[]string{"ws", "nope", "x"}, "ws nope"},
-		{[]string{"ws", "--root", root, "list"}, "ws"},
-		{[]string{"repo"}, "repo"},
-		{[]string{"repo", "remove", "demo"}, "repo remove"},
-		{[]string{"--root", root, "nope", "--workers", "3"}, "nope"},
+		{[]string{"nope"}, `gitfs: unknown command "nope"`, ""},
+		{[]string{"chekout", "demo", "main", "out"}, `gitfs: unknown command "chekout"`, ""},
+		{[]string{"ws"}, "gitfs ws: which one? create, export, list, rm, status, update", "ws"},
+		{[]string{"ws", "nope", "x"}, `gitfs: unknown command "ws nope"`, "ws"},
+		{[]string{"ws", "--root", root, "list"}, "gitfs ws: which one?", "ws"},
+		{[]string{"repo"}, "gitfs repo: which one? access, add, fetch, list", "repo"},
+		{[]string{"repo", "remove", "demo"}, `gitfs: unknown command "repo remove"`, "repo"},
+		{[]string{"--root", root, "nope", "--workers", "3"}, `gitfs: unknown command "nope"`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := gitfs(t, tc.args...)
-			requireUsageError(t, r, fmt.Sprintf("gitfs: unknown command %q", tc.name), "gitfs: copy-on-write")
+			requireUsageError(t, r, tc.want, helpOf(tc.help))
 			requireAbsent(t, root)
 		})
 	}
@@ -121,17 +128,17 @@ func TestBadFlag(t *testing.T) {
 		want  string // how the first line of stderr starts
 		usage string // what follows it
 	}{
-		{[]string{"--nope", "repo", "list"}, "gitfs: unknown flag: --nope", "gitfs: copy-on-write"},
-		{[]string{"-x", "repo", "list"}, "gitfs: unknown shorthand flag: 'x' in -x", "gitfs: copy-on-write"},
-		{[]string{"--root"}, "gitfs: flag needs an argument: --root", "gitfs: copy-on-write"},
-		{[]string{"repo", "list", "--nope"}, "gitfs repo list: unknown flag: --nope", "Usage: gitfs repo list"},
-		{[]string{"--root", root, "repo", "add", "-x", "demo", "url"}, "gitfs repo add: unknown shorthand flag: 'x' in -x", "Usage: gitfs repo add NAME URL"},
-		{[]string{"ws", "export", "a", "b", "--workers", "many"}, `gitfs ws export: invalid argument "many" for "--workers" flag`, "Usage: gitfs ws export NAME DIR"},
-		{[]string{"checkout", "demo", "main", "out", "--workers"}, "gitfs checkout: flag needs an argument: --workers", "Usage: gitfs checkout REPO REV DIR"},
-		{[]string{"serve", "--fetch-interval", "often"}, `gitfs serve: invalid argument "often" for "--fetch-interval" flag`, "Usage: gitfs serve"},
-		{[]string{"ws", "create", "job", "--merge"}, "gitfs ws create: unknown flag: --merge", "Usage: gitfs ws create NAME"},
+		{[]string{"--nope", "repo", "list"}, "gitfs: unknown flag: --nope", helpOf("")},
+		{[]string{"-x", "repo", "list"}, "gitfs: unknown shorthand flag: 'x' in -x", helpOf("")},
+		{[]string{"--root"}, "gitfs: flag needs an argument: --root", helpOf("")},
+		{[]string{"repo", "list", "--nope"}, "gitfs repo list: unknown flag: --nope", helpOf("repo list")},
+		{[]string{"--root", root, "repo", "add", "-x", "demo", "url"}, "gitfs repo add: unknown shorthand flag: 'x' in -x", helpOf("repo add")},
+		{[]string{"ws", "export", "a", "b", "--workers", "many"}, `gitfs ws export: invalid argument "many" for "--workers" flag`, helpOf("ws export")},
+		{[]string{"checkout", "demo", "main", "out", "--workers"}, "gitfs checkout: flag needs an argument: --workers", helpOf("checkout")},
+		{[]string{"serve", "--fetch-interval", "often"}, `gitfs serve: invalid argument "often" for "--fetch-interval" flag`, helpOf("serve")},
+		{[]string{"ws", "create", "job", "--merge"}, "gitfs ws create: unknown flag: --merge", helpOf("ws create")},
 		// A command's flags belong to that command only.
-		{[]string{"repo", "fetch", "demo", "--public"}, "gitfs repo fetch: unknown flag: --public", "Usage: gitfs repo fetch NAME"},
+		{[]string{"repo", "fetch", "demo", "--public"}, "gitfs repo fetch: unknown flag: --public", helpOf("repo fetch")},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -171,7 +178,7 @@ func TestWrongArgumentCount(t *testing.T) {
 			c := findCommand(tc.args)
 			r := gitfs(t, append([]string{"--root", root}, tc.args...)...)
 			want := fmt.Sprintf("gitfs %s: expected arguments %s, got %d", c.name, tc.expected, tc.got)
-			requireUsageError(t, r, want, "Usage: gitfs "+c.name)
+			requireUsageError(t, r, want, helpOf(c.name))
 			requireAbsent(t, root)
 		})
 	}
@@ -192,7 +199,7 @@ func TestUsageErrorsOfCommands(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := gitfs(t, append([]string{"--root", root}, tc.args...)...)
-			requireUsageError(t, r, tc.want, "Usage: gitfs "+findCommand(tc.args).name)
+			requireUsageError(t, r, tc.want, helpOf(findCommand(tc.args).name))
 			requireAbsent(t, root)
 		})
 	}
@@ -219,6 +226,12 @@ func TestHelp(t *testing.T) {
 		{[]string{"help"}, top},
 		{[]string{"--root", t.TempDir(), "help"}, top},
 		{[]string{"--help", "repo", "list"}, top},
+		// A group's help lists its commands.
+		{[]string{"ws", "--help"}, "Usage: gitfs ws COMMAND"},
+		{[]string{"ws", "-h"}, "Usage: gitfs ws COMMAND"},
+		{[]string{"repo", "--help"}, "Usage: gitfs repo COMMAND"},
+		{[]string{"help", "repo"}, "Usage: gitfs repo COMMAND"},
+		{[]string{"repo", "help"}, "Usage: gitfs repo COMMAND"},
 	}
 	for _, c := range commands {
 		words := strings.Fields(c.name)

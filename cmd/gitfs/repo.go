@@ -48,6 +48,7 @@ Example:
 			if err != nil {
 				return err
 			}
+			ms.SetProgress(e.progress())
 			_, aerr := ms.Access(args[0])
 			existed := aerr == nil
 			if _, err := ms.Add(ctx, args[0], args[1]); err != nil {
@@ -121,13 +122,29 @@ Example:
 			if err != nil {
 				return err
 			}
-			_, err = ms.Fetch(ctx, args[0])
+			ms.SetProgress(e.progress())
+			res, err := ms.Fetch(ctx, args[0])
+			if err == nil && res.Coalesced {
+				if w := e.progress(); w != nil {
+					fmt.Fprintf(w, "gitfs repo fetch: took the result of a fetch of %s already running\n", args[0])
+				}
+			}
 			return err
 		},
 	})
+	var listJSON bool
 	register(&command{
 		name: "repo list", maxArgs: 0,
-		summary: "list mirrors: NAME URL LAST-FETCH",
+		summary: "list mirrors: NAME URL LAST-FETCH LAST-ERROR",
+		help: `LAST-FETCH is the last fetch that worked (or the clone); LAST-ERROR why the
+last fetch failed, if it did (a fetch that works again clears it).
+
+Examples:
+  gitfs repo list
+  gitfs repo list --json`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&listJSON, "json", false, "print the mirrors as JSON")
+		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 			ms, err := e.openMirrors()
 			if err != nil {
@@ -137,14 +154,20 @@ Example:
 			if err != nil {
 				return err
 			}
+			if listJSON {
+				if infos == nil {
+					infos = []mirror.Info{}
+				}
+				return writeJSON(e.stdout, infos)
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tURL\tLAST-FETCH")
+			fmt.Fprintln(tw, "NAME\tURL\tLAST-FETCH\tLAST-ERROR")
 			for _, i := range infos {
 				last := "never"
 				if !i.LastFetch.IsZero() {
 					last = i.LastFetch.Local().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, i.URL, last)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.URL, last, orDash(i.LastError))
 			}
 			return tw.Flush()
 		},
@@ -235,10 +258,20 @@ func runGC(ctx context.Context, e *env, dropContents bool) error {
 	if err != nil {
 		return err
 	}
-	for _, i := range infos {
+	prog := e.progress()
+	for n, i := range infos {
+		if prog != nil {
+			fmt.Fprintf(prog, "\rgitfs gc: git gc of mirror %s (%d/%d)\x1b[K", i.Name, n+1, len(infos))
+		}
 		if err := e.mirrors.GC(ctx, i.Name); err != nil {
+			if prog != nil {
+				fmt.Fprintln(prog)
+			}
 			return err
 		}
+	}
+	if prog != nil && len(infos) > 0 {
+		fmt.Fprintf(prog, "\rgitfs gc: git gc of %d mirror(s), done\x1b[K\n", len(infos))
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestRepoAddBadAccessFlags(t *testing.T) {
 		t.Run(flag, func(t *testing.T) {
 			root := t.TempDir()
 			r := gitfs(t, "--root", root, "repo", "add", "demo", repo.Dir, flag, "no-such-name-gitfs-test")
-			requireUsageError(t, r, "gitfs repo add: "+flag+" no-such-name-gitfs-test: ", "Usage: gitfs repo add NAME URL")
+			requireUsageError(t, r, "gitfs repo add: "+flag+" no-such-name-gitfs-test: ", helpOf("repo add"))
 			requireAbsent(t, filepath.Join(root, "mirrors", "demo.git"))
 		})
 	}

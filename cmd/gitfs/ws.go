@@ -16,6 +16,7 @@ import (
 
 func init() {
 	var repo, rev, mergeInto string
+	var createFetch bool
 	register(&command{
 		name: "ws create", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "create a workspace of a commit (or of a merge) and print its path",
@@ -25,19 +26,25 @@ are read lazily and changes go to the workspace's own upper layer. With
 work tree; no ref of the mirror changes. Conflicts fail with the paths.
 NAME: letters, digits, '.', '_', '-'; not starting with '.' or '@'.
 
+With --fetch, the mirror is fetched first: for a commit pushed a moment ago
+(a CI job's own commit), which a mirror fetched every few minutes may not
+have yet.
+
 Examples:
   gitfs ws create job1 --repo demo --rev main
+  gitfs ws create ci-42 --repo demo --rev 3f2a9c1 --fetch
   gitfs ws create pr7 --repo demo --rev feature --merge-into main`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&repo, "repo", "", "repository (as added with 'gitfs repo add')")
 			fs.StringVar(&rev, "rev", "", "branch, tag, HEAD or commit")
 			fs.StringVar(&mergeInto, "merge-into", "", "show REV merged into this branch, tag or commit")
+			fs.BoolVar(&createFetch, "fetch", false, "fetch the mirror first (for a commit just pushed)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			if repo == "" || rev == "" {
 				return usageError{"--repo and --rev are required"}
 			}
-			out, err := daemon.NewClient(e.root).Create(ctx, daemon.CreateRequest{Name: args[0], Repo: repo, Rev: rev, MergeInto: mergeInto})
+			out, err := daemon.NewClient(e.root).Create(ctx, daemon.CreateRequest{Name: args[0], Repo: repo, Rev: rev, MergeInto: mergeInto, Fetch: createFetch})
 			if err != nil {
 				return err
 			}
@@ -45,13 +52,25 @@ Examples:
 			return nil
 		},
 	})
+	var wsListJSON, wsStatusJSON bool
 	register(&command{
 		name: "ws list", maxArgs: 0,
 		summary: "list workspaces: NAME REPO COMMIT CREATED CHANGED-FILES",
+		help: `Lists your workspaces (root: everyone's). --json gives each one's full
+record: repository, rev, commit, merge base, owner, path and changed files.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&wsListJSON, "json", false, "print the workspaces as JSON")
+		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 			list, err := daemon.NewClient(e.root).List(ctx)
 			if err != nil {
 				return err
+			}
+			if wsListJSON {
+				if list == nil {
+					list = []daemon.Workspace{}
+				}
+				return writeJSON(e.stdout, list)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tREPO\tCOMMIT\tCREATED\tCHANGED-FILES")
@@ -71,10 +90,19 @@ Examples:
 	register(&command{
 		name: "ws status", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "list a workspace's changed paths: A/M/D/R, like git status --short",
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&wsStatusJSON, "json", false, `print the changes as JSON ({"op", "path", "from"} each)`)
+		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			changes, err := daemon.NewClient(e.root).Status(ctx, args[0])
 			if err != nil {
 				return err
+			}
+			if wsStatusJSON {
+				if changes == nil {
+					changes = []daemon.Change{}
+				}
+				return writeJSON(e.stdout, changes)
 			}
 			for _, c := range changes {
 				if c.Op == "R" && c.From != "" {
@@ -146,12 +174,17 @@ Example:
 				return fmt.Errorf("export into %s: parent directory: %w", dir, err)
 			}
 			defer unix.Close(parent)
+			stop := startTicker(e.progress(), "ws export")
+			start := time.Now()
 			out, err := daemon.NewClient(e.root).Export(ctx, args[0], daemon.ExportRequest{
 				DirFD: &parent, Name: filepath.Base(dir), Workers: workers,
 			})
 			if err != nil {
+				stop("")
 				return err
 			}
+			took := time.Since(start)
+			stop(fmt.Sprintf("%d files, %.1f MiB in %s, done", out.Files, float64(out.Bytes)/(1<<20), took.Round(10*time.Millisecond)))
 			e.log.Info("exported", "workspace", args[0], "dir", dir, "files", out.Files, "bytes", out.Bytes)
 			return nil
 		},

@@ -26,10 +26,10 @@ func TestWsExportWorkers(t *testing.T) {
 		t.Run(tc.workers, func(t *testing.T) {
 			r := gitfs(t, "--root", root, "ws", "export", "job", out, "--workers", tc.workers)
 			if !tc.ok {
-				requireUsageError(t, r, "gitfs ws export: --workers must be between 1 and 64", "Usage: gitfs ws export NAME DIR")
+				requireUsageError(t, r, "gitfs ws export: --workers must be between 1 and 64", helpOf("ws export"))
 				return
 			}
-			if r.code != 1 || !strings.Contains(r.stderr, "gitfs serve") {
+			if r.code != 1 || !strings.Contains(r.stderr, "serve --mountpoint") {
 				t.Errorf("exit %d, stderr %q; want 1 and not running", r.code, r.stderr)
 			}
 		})
@@ -59,7 +59,7 @@ func TestWsCreateNeedsRepoAndRev(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := gitfs(t, append([]string{"--root", root, "ws", "create", "job"}, args...)...)
-			requireUsageError(t, r, "gitfs ws create: --repo and --rev are required", "Usage: gitfs ws create NAME")
+			requireUsageError(t, r, "gitfs ws create: --repo and --rev are required", helpOf("ws create"))
 		})
 	}
 	requireAbsent(t, root)
@@ -88,8 +88,11 @@ func TestWsNotRunning(t *testing.T) {
 				t.Errorf("exit %d, want 1", r.code)
 			}
 			prefix := "gitfs " + findCommand(args).name + ": "
-			if !strings.HasPrefix(r.stderr, prefix) || !strings.Contains(r.stderr, "`gitfs serve`") {
-				t.Errorf("stderr %q: want %q and a line that names `gitfs serve`", r.stderr, prefix)
+			// The hint is a command that works as given: this root, and
+			// serve's required --mountpoint.
+			hint := "gitfs --root " + root + " serve --mountpoint DIR"
+			if !strings.HasPrefix(r.stderr, prefix) || !strings.Contains(r.stderr, hint) {
+				t.Errorf("stderr %q: want %q and the hint %q", r.stderr, prefix, hint)
 			}
 			requireOneLine(t, "stderr", r.stderr)
 			if r.stdout != "" {
