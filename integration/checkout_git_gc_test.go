@@ -4,35 +4,75 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/gitfs/gitfs/internal/gittest"
 )
 
-// TestCheckoutGitSurvivesGC: a `checkout --git` borrows the snapshot's
-// objects through alternates, so gc keeps that snapshot until the checkout
-// is gone.
+// TestCheckoutGitSurvivesGC: a `checkout --git` on the root's file
+// system owns its objects (the packs are hard-linked in), so gc may drop
+// the snapshot and the checkout, moved elsewhere too, still works; on
+// another file system it borrows the snapshot's objects through
+// alternates, and gc keeps that snapshot until the checkout is gone.
 func TestCheckoutGitSurvivesGC(t *testing.T) {
 	repo := gittest.NewRepo(t)
 	commit := repo.Commit(t, "main", "c1", gittest.Generate(30, 9))
+	gittest.Git(t, repo.Dir, "tag", "v1")
 	root := t.TempDir()
 	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
 	out := filepath.Join(t.TempDir(), "out")
 	mustGitfs(t, root, "checkout", "--git", "demo", "main", out)
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(out, moved); err != nil {
+		t.Fatal(err)
+	}
+	mustGitfs(t, root, "gc")
+	for _, args := range [][]string{{"fsck", "--no-dangling"}, {"status", "--porcelain"}, {"describe", "--tags"}, {"log", "--oneline", "-1", "origin/main"}} {
+		if b, err := exec.Command("git", append([]string{"-C", moved}, args...)...).CombinedOutput(); err != nil {
+			t.Errorf("git %v in a moved checkout after gc: %v: %s", args, err, b)
+		}
+	}
+	if b, _ := exec.Command("git", "-C", moved, "remote", "get-url", "origin").Output(); string(b) != repo.Dir+"\n" {
+		t.Errorf("origin of the checkout: %q, want %s", b, repo.Dir)
+	}
+	// Across file systems: borrowed, held.
+	shm := crossDevice(t, root)
+	far := filepath.Join(shm, "far")
+	mustGitfs(t, root, "checkout", "--git", "demo", "main", far)
 	mustGitfs(t, root, "gc")
 	if _, err := os.Stat(filepath.Join(root, "snapshots", commit)); err != nil {
-		t.Fatalf("gc removed a snapshot a --git checkout uses: %v", err)
+		t.Fatalf("gc removed a snapshot a --git checkout on another file system borrows from: %v", err)
 	}
-	if b, err := exec.Command("git", "-C", out, "fsck", "--no-dangling").CombinedOutput(); err != nil {
-		t.Fatalf("git fsck in the checkout after gc: %v: %s", err, b)
+	if b, err := exec.Command("git", "-C", far, "fsck", "--no-dangling").CombinedOutput(); err != nil {
+		t.Fatalf("git fsck in the borrowing checkout after gc: %v: %s", err, b)
 	}
-	if err := os.RemoveAll(out); err != nil {
+	if err := os.RemoveAll(far); err != nil {
 		t.Fatal(err)
 	}
 	mustGitfs(t, root, "gc")
 	if _, err := os.Stat(filepath.Join(root, "snapshots", commit)); !os.IsNotExist(err) {
-		t.Fatalf("snapshot kept after its only --git checkout was removed: %v", err)
+		t.Fatalf("snapshot kept after its only borrowing checkout was removed: %v", err)
 	}
+}
+
+// crossDevice returns a fresh directory on another file system than dir
+// (tmpfs /dev/shm), failing the test if there is none.
+func crossDevice(t *testing.T, dir string) string {
+	t.Helper()
+	var a, b syscall.Stat_t
+	if err := syscall.Stat(dir, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat("/dev/shm", &b); err != nil || a.Dev == b.Dev {
+		t.Fatalf("no file system other than %s's to check out into (/dev/shm: %v)", dir, err)
+	}
+	d, err := os.MkdirTemp("/dev/shm", "gitfs-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }
 
 // TestGCContents: `gc --contents` removes the inflated contents file of a
@@ -42,8 +82,8 @@ func TestGCContents(t *testing.T) {
 	commit := repo.Commit(t, "main", "c1", gittest.Generate(40, 5))
 	root := t.TempDir()
 	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
-	keep := filepath.Join(t.TempDir(), "keep")
-	mustGitfs(t, root, "checkout", "--git", "demo", "main", keep) // holds the snapshot
+	keep := filepath.Join(crossDevice(t, root), "keep")
+	mustGitfs(t, root, "checkout", "--git", "demo", "main", keep) // borrows from the snapshot: holds it
 	contents := filepath.Join(root, "snapshots", commit, "contents")
 	if _, err := os.Stat(contents); err != nil {
 		t.Fatalf("first checkout made no contents file: %v", err)

@@ -2,8 +2,11 @@ package materialize
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -11,36 +14,110 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"golang.org/x/sys/unix"
 
+	"github.com/gitfs/gitfs/internal/gitdir"
 	"github.com/gitfs/gitfs/snapshot"
 )
 
+// Remote is what a checkout's .git knows of its repository besides the
+// commit, as a clone would: the remote's URL, its branches and tags, its
+// HEAD branch, and packs holding every object those name.
+type Remote struct {
+	URL   string
+	Refs  []gitdir.Ref
+	Head  string   // the remote's HEAD branch (refs/heads/NAME), or ""
+	Packs []string // pack files (.pack and .idx, absolute paths) to link in
+}
+
 // writeGitDir makes root a git working tree at the snapshot's commit: a
-// .git whose objects come from the snapshot's pinned packs (objects, an
-// absolute path) through objects/info/alternates, a detached HEAD, and an
-// index holding the stat data of every written entry, so `git status` is
-// clean at once without hashing a file. It runs after every entry is
-// written, so the index is newer than all of them (see mtimeFor).
-func writeGitDir(root *os.Root, objects string, src source, w *writer) error {
+// .git whose objects are the snapshot's packs (and the remote's) hard-
+// linked into .git/objects/pack, so that it survives being moved and
+// owes nothing to the snapshot; where links cannot be made (another file
+// system) it borrows the snapshot's objects (an absolute path) through
+// objects/info/alternates instead, and reports borrows. HEAD is detached
+// at the commit (with the reflog entry a checkout writes), the remote's
+// branches are origin's, its tags are there, and the index holds the stat
+// data of every written entry, so `git status` is clean at once without
+// hashing a file. It runs after every entry is written, so the index is
+// newer than all of them (see mtimeFor).
+func writeGitDir(root *os.Root, objects string, src source, w *writer, remote *Remote) (borrows bool, err error) {
 	if err := root.Mkdir(".git", 0o777); err != nil {
-		return err
+		return false, err
 	}
-	for _, d := range []string{".git/objects", ".git/objects/info", ".git/objects/pack", ".git/refs", ".git/refs/heads", ".git/refs/tags", ".git/info"} {
+	for _, d := range []string{".git/objects", ".git/objects/info", ".git/objects/pack", ".git/refs", ".git/refs/heads", ".git/refs/tags", ".git/refs/remotes", ".git/refs/remotes/origin", ".git/info", ".git/logs"} {
 		if err := root.Mkdir(d, 0o777); err != nil {
-			return err
+			return false, err
 		}
 	}
+	var packs []string
+	if remote != nil {
+		packs = append(packs, remote.Packs...)
+	}
+	if own, err := filepath.Glob(filepath.Join(objects, "pack", "pack-*")); err == nil {
+		packs = append(packs, own...)
+	}
+	linked, err := linkPacks(root, packs)
+	if err != nil {
+		return false, err
+	}
 	files := map[string]string{
-		".git/HEAD":                    src.Commit() + "\n",
-		".git/objects/info/alternates": objects + "\n",
-		".git/config":                  "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n",
-		".git/description":             "Checked out by gitfs; objects come from the gitfs snapshot named in objects/info/alternates.\n",
+		".git/HEAD":        src.Commit() + "\n",
+		".git/description": "Checked out by gitfs; objects in objects/pack are shared with the gitfs snapshot and mirror.\n",
+	}
+	config := "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n"
+	head := ""
+	if remote != nil {
+		head = remote.Head
+		packed, branch := gitdir.PackedRefs(nil, remote.Refs, remote.Head, true)
+		config = gitdir.Config(remote.URL, gitdir.Speedups{}) + branch
+		files[".git/packed-refs"] = string(packed)
+		if t := gitdir.OriginHEAD(remote.Head); t != "" {
+			files[".git/refs/remotes/origin/HEAD"] = t
+		}
+	}
+	files[".git/config"] = config
+	files[".git/logs/HEAD"] = gitdir.HeadLogEntry("", strings.TrimPrefix(head, "refs/heads/"), src.Commit(), time.Now())
+	if !linked {
+		files[".git/objects/info/alternates"] = objects + "\n"
 	}
 	for name, content := range files {
 		if err := root.WriteFile(name, []byte(content), 0o666); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return writeIndex(root, w)
+	return !linked, writeIndex(root, w)
+}
+
+// linkPacks hard-links packs into .git/objects/pack, packs before their
+// indexes (an index without its pack would be a lie). It reports false,
+// linking nothing more, when the target is on another file system, or
+// when there was nothing to link.
+func linkPacks(root *os.Root, packs []string) (bool, error) {
+	dir, err := root.Open(".git/objects/pack")
+	if err != nil {
+		return false, err
+	}
+	defer dir.Close()
+	n := 0
+	for _, ext := range []string{".pack", ".idx"} {
+		for _, p := range packs {
+			if !strings.HasSuffix(p, ext) {
+				continue
+			}
+			err := unix.Linkat(unix.AT_FDCWD, p, int(dir.Fd()), filepath.Base(p), 0)
+			switch {
+			case err == nil, errors.Is(err, unix.EEXIST):
+				n++
+			case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EPERM):
+				return false, nil
+			case errors.Is(err, unix.ENOENT):
+				// A mirror's pack that gc replaced meanwhile: its objects
+				// are in the new pack, or in the snapshot's.
+			default:
+				return false, fmt.Errorf("link %s: %w", filepath.Base(p), err)
+			}
+		}
+	}
+	return n > 0, nil
 }
 
 func writeIndex(root *os.Root, w *writer) error {

@@ -61,8 +61,12 @@ import (
 
 // Options tune a checkout.
 type Options struct {
-	Workers  int       // parallel file writers; <= 0 means the CPU count
-	Git      bool      // make DIR a git working tree at the commit
+	Workers int  // parallel file writers; <= 0 means the CPU count
+	Git     bool // make DIR a git working tree at the commit
+	// Remote, with Git, is what the clone-like .git knows of the
+	// repository (see gitdir.go); nil: only the commit, its objects
+	// borrowed from the snapshot.
+	Remote   *Remote
 	Progress io.Writer // progress lines for long runs; nil for none
 	// Finish, if set, runs on the finished tree before it is published
 	// (ws export applies a workspace's changes here). The root confines
@@ -95,6 +99,9 @@ type Stats struct {
 	Bytes    int64 // bytes of regular files
 	Dirs     int64 // directories, including gitlinks' empty ones
 	Symlinks int64
+	// GitBorrows: .git borrows the snapshot's objects (alternates, when
+	// its packs could not be linked in), so the snapshot must be kept.
+	GitBorrows bool
 	// Collided lists paths whose names fold together on a case-insensitive
 	// file system; of each such group only the last in tree order is on
 	// disk (git does and warns the same).
@@ -243,7 +250,11 @@ func checkoutAt(ctx context.Context, src source, pfd int, name, where string, op
 		objects, err := filepath.Abs(src.ObjectsDir())
 		if err == nil {
 			err = as.Do(func() error {
-				return withRoot(rootfd, func(root *os.Root) error { return writeGitDir(root, objects, src, w) })
+				return withRoot(rootfd, func(root *os.Root) error {
+					borrows, err := writeGitDir(root, objects, src, w, opts.Remote)
+					stats.GitBorrows = borrows
+					return err
+				})
 			})
 		}
 		if err != nil {

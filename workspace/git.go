@@ -126,7 +126,7 @@ func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 		}
 	}
 	files := map[string]string{
-		"config":       gitdir.Config(url, src.FSMonitor()),
+		"config":       gitdir.Config(url, gitdir.Speedups{FSMonitor: src.FSMonitor(), UntrackedCache: true}),
 		"description":  "A gitfs workspace: objects come from the packs in objects/pack, shared with the snapshot and the mirror.\n",
 		"info/exclude": "# git ls-files --others --exclude-from=.git/info/exclude\n",
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/pflag"
 
+	"github.com/gitfs/gitfs/internal/gitdir"
 	"github.com/gitfs/gitfs/materialize"
 )
 
@@ -23,9 +25,12 @@ DIR.gitfs-tmp-*) by parallel writers and renamed into place. A tree with
 unsafe names (.., .git and its aliases, names with /, duplicates, paths
 escaping DIR through symlinks, depth or size bombs) is refused with an error
 naming the path and the rule, and nothing is written. Files get the commit's
-time as their mtime. With --git, DIR/.git borrows the snapshot's objects
-(objects/info/alternates), HEAD is detached at REV, and the index holds the
-written files' stat data, so 'git status' is clean at once. Progress is shown
+time as their mtime. With --git, DIR is a clone: its .git has the snapshot's
+and the mirror's packs hard-linked in (it survives being moved, and no gc
+takes its objects; on another file system it borrows the snapshot's through
+objects/info/alternates instead), the repository's branches as origin's, its
+tags and URL, HEAD detached at REV, and an index holding the written files'
+stat data, so 'git status' is clean at once. Progress is shown
 on stderr when it is a terminal (not with --quiet).
 
 The first checkout of a commit inflates each of its blobs once into the
@@ -66,12 +71,17 @@ Examples:
 				debug.SetMemoryLimit(160 << 20)
 			}
 			opts := materialize.Options{Workers: workers, Git: withGit, NoInflate: noInflate, Log: e.log}
+			if withGit {
+				if opts.Remote, err = e.remote(ctx, args[0]); err != nil {
+					return err
+				}
+			}
 			opts.Progress = e.progress()
 			stats, err := materialize.Checkout(ctx, snap, args[2], opts)
 			if err != nil {
 				return err
 			}
-			if withGit {
+			if stats.GitBorrows {
 				// DIR's .git borrows the snapshot's objects: keep it.
 				if err := st.AddHolder(commit, args[2]); err != nil {
 					return err
@@ -92,4 +102,27 @@ Examples:
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// remote is what a clone-like checkout's .git knows of repo: its mirror's
+// URL, branches, tags and HEAD, and the mirror's packs to link in.
+func (e *env) remote(ctx context.Context, repo string) (*materialize.Remote, error) {
+	m, err := e.mirrors.Get(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	url, err := m.URL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs, head, err := m.RefList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &materialize.Remote{URL: url, Head: head}
+	for _, ref := range refs {
+		r.Refs = append(r.Refs, gitdir.Ref{Name: ref.Name, ID: ref.ID, Peeled: ref.Peeled})
+	}
+	r.Packs, err = filepath.Glob(filepath.Join(m.Dir, "objects", "pack", "pack-*"))
+	return r, err
 }

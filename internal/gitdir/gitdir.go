@@ -27,16 +27,26 @@ var objectID = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 func isID(s string) bool { return objectID.MatchString(s) }
 
-// Config is .git/config of a clone of url; fsmonitor, if not "", is the
-// command git asks what changed (core.fsmonitor, hook protocol 2).
-func Config(url, fsmonitor string) string {
+// Speedups are what a git dir's config may add to a clone's.
+type Speedups struct {
+	// FSMonitor is the command git asks what changed (core.fsmonitor,
+	// hook protocol 2); "" for none.
+	FSMonitor string
+	// UntrackedCache keeps directory listings in the index, so that
+	// untracked files are found without reading unchanged directories
+	// (the first git status then rewrites the index to add it).
+	UntrackedCache bool
+}
+
+// Config is .git/config of a clone of url, with speedups.
+func Config(url string, sp Speedups) string {
 	var b strings.Builder
 	b.WriteString("[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n")
-	// Untracked files are found from a cache of directory listings: a
-	// checkout's directories rarely change.
-	b.WriteString("\tuntrackedCache = true\n")
-	if fsmonitor != "" {
-		fmt.Fprintf(&b, "\tfsmonitor = %s\n\tfsmonitorHookVersion = 2\n", Quote(fsmonitor))
+	if sp.UntrackedCache {
+		b.WriteString("\tuntrackedCache = true\n")
+	}
+	if sp.FSMonitor != "" {
+		fmt.Fprintf(&b, "\tfsmonitor = %s\n\tfsmonitorHookVersion = 2\n", Quote(sp.FSMonitor))
 	}
 	fmt.Fprintf(&b, "[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", Quote(url))
 	return b.String()

@@ -44,11 +44,11 @@ func TestPackedRefs(t *testing.T) {
 }
 
 func TestConfigAndLog(t *testing.T) {
-	cfg := Config(`/srv/a "b"`, "")
-	if !strings.Contains(cfg, `url = "/srv/a \"b\""`) || strings.Contains(cfg, "fsmonitor") {
+	cfg := Config(`/srv/a "b"`, Speedups{})
+	if !strings.Contains(cfg, `url = "/srv/a \"b\""`) || strings.Contains(cfg, "fsmonitor") || strings.Contains(cfg, "untracked") {
 		t.Errorf("config:\n%s", cfg)
 	}
-	if cfg := Config("u", "'gitfs' fsmonitor"); !strings.Contains(cfg, "fsmonitorHookVersion = 2") {
+	if cfg := Config("u", Speedups{FSMonitor: "'gitfs' fsmonitor", UntrackedCache: true}); !strings.Contains(cfg, "fsmonitorHookVersion = 2") || !strings.Contains(cfg, "untrackedCache = true") {
 		t.Errorf("config with fsmonitor:\n%s", cfg)
 	}
 	e := HeadLogEntry("", "main", a, time.Unix(5, 0))
