@@ -74,20 +74,23 @@ type GitIndexStat struct {
 	Ino StatOf
 }
 
-// HasGitDir reports whether the workspace's git dir is complete (its index
-// written: the last step of making it).
+// HasGitDir reports whether the workspace's git dir is complete: its
+// index written (the last step of making it), or HEAD moved by the user
+// (whose git dir it then is: gitfs writes no index for another commit).
 func (w *Workspace) HasGitDir() bool {
-	_, err := Lstat(w.layer.upper, GitDirName)
-	if err != nil {
-		return false
-	}
 	fd, err := OpenDir(w.layer.upper, GitDirName)
 	if err != nil {
 		return false
 	}
 	defer unix.Close(fd)
-	_, err = Lstat(fd, "index")
-	return err == nil
+	head, err := readFileAt(fd, "HEAD")
+	if err != nil {
+		return false
+	}
+	if _, err := Lstat(fd, "index"); err == nil {
+		return true
+	}
+	return strings.TrimSpace(string(head)) != w.meta.Commit
 }
 
 // MakeGitDir writes the workspace's git dir: the skeleton, config, HEAD,
@@ -120,6 +123,14 @@ func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 		return err
 	}
 	defer unix.Close(gfd)
+	if _, err := readFileAt(gfd, "HEAD"); err == nil {
+		// A crash cut the making short after HEAD: only packs and index
+		// are missing. Config and refs may be the user's by now.
+		if _, err := w.pinPacks(ctx, gfd, src); err != nil {
+			return err
+		}
+		return w.writeIndex(gfd, st)
+	}
 	for _, d := range []string{"objects", "objects/info", "objects/pack", "refs", "refs/heads", "refs/tags", "refs/remotes", "refs/remotes/origin", "info", "logs"} {
 		if err := l.mkdirAt(gfd, d); err != nil {
 			return err

@@ -1,0 +1,109 @@
+package workspace
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitfs/gitfs/mirror"
+	"github.com/gitfs/gitfs/snapshot"
+	"golang.org/x/sys/unix"
+)
+
+// mirrorSource is the daemon's GitSource, over the fixture's mirror.
+type mirrorSource struct{ m *mirror.Mirror }
+
+func (s mirrorSource) URL(ctx context.Context) (string, error) { return s.m.URL(ctx) }
+func (s mirrorSource) FSMonitor() string                       { return "" }
+func (s mirrorSource) PinPacks(ctx context.Context, dir string) ([]string, error) {
+	return s.m.PinPacks(ctx, dir)
+}
+func (s mirrorSource) Refs(ctx context.Context) ([]GitRef, string, error) {
+	refs, head, err := s.m.RefList(ctx)
+	out := make([]GitRef, len(refs))
+	for i, r := range refs {
+		out[i] = GitRef{Name: r.Name, ID: r.ID, Peeled: r.Peeled}
+	}
+	return out, head, err
+}
+
+// TestGitDir: making the git dir writes a clone's files; a crash before
+// the index leaves it incomplete and making it again completes it without
+// touching what the user may have changed; a HEAD the user moved makes it
+// the user's.
+func TestGitDir(t *testing.T) {
+	f := newFixture(t, sample())
+	w := f.create("ws", f.commit)
+	m, err := f.ms.Get(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mirrorSource{m}
+	stat := GitIndexStat{Ino: func(string, snapshot.Entry) uint64 { return 5 }}
+	if w.HasGitDir() {
+		t.Fatal("a new workspace has a git dir before it is made")
+	}
+	if err := w.MakeGitDir(context.Background(), src, stat); err != nil {
+		t.Fatal(err)
+	}
+	if !w.HasGitDir() {
+		t.Fatal("no git dir after making it")
+	}
+	git := filepath.Join(Dir(f.root, "ws"), "upper", GitDirName)
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(git, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if read("HEAD") != f.commit+"\n" || !strings.Contains(read("packed-refs"), " refs/remotes/origin/main\n") ||
+		!strings.Contains(read("config"), "url = ") || !strings.Contains(read("logs/HEAD"), "checkout: moving from main to "+f.commit) {
+		t.Errorf("git dir: HEAD %q packed-refs %q config %q", read("HEAD"), read("packed-refs"), read("config"))
+	}
+	packs, _ := filepath.Glob(filepath.Join(git, "objects", "pack", "pack-*.pack"))
+	if len(packs) == 0 {
+		t.Error("no packs linked")
+	}
+	if st, err := w.Status(); err != nil || len(st) != 0 {
+		t.Errorf("status lists the git dir: %v %v", st, err)
+	}
+	// A crash before the index; the user had changed the config meanwhile.
+	if err := os.Remove(filepath.Join(git, "index")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(git, "config"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w.HasGitDir() {
+		t.Error("a git dir without its index counts as complete")
+	}
+	if err := w.MakeGitDir(context.Background(), src, stat); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(git, "index")); err != nil || read("config") != "mine\n" {
+		t.Errorf("completing the git dir: index %v, config %q", err, read("config"))
+	}
+	// The user moved HEAD and removed the index: it is theirs now.
+	os.Remove(filepath.Join(git, "index"))
+	if err := os.WriteFile(filepath.Join(git, "HEAD"), []byte("ref: refs/heads/topic\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !w.HasGitDir() {
+		t.Error("a git dir whose HEAD the user moved counts as incomplete")
+	}
+	if !IsPinnedPack(".git/objects/pack/"+filepath.Base(packs[0]), mustStat(t, packs[0])) {
+		t.Error("a linked pack is not recognized as pinned")
+	}
+}
+
+func mustStat(t *testing.T, p string) *unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return &st
+}
