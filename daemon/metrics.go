@@ -47,6 +47,8 @@ type metrics struct {
 	matBytes  prometheus.Counter
 	matSecs   prometheus.Counter
 	matRate   prometheus.Gauge
+	gcRuns    *prometheus.CounterVec // by result
+	gcRemoved prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -89,6 +91,14 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "gitfs_materialize_files_per_second",
 		Help: "Files per second of the last ws export.",
 	})
+	m.gcRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitfs_gc_runs_total",
+		Help: "Housekeeping runs of serve --gc-interval, by result (ok, failed).",
+	}, []string{"result"})
+	m.gcRemoved = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gitfs_gc_snapshots_removed_total",
+		Help: "Snapshots removed by serve --gc-interval's housekeeping.",
+	})
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "gitfs_build_info",
 		Help:        "Always 1; its labels say which gitfs runs.",
@@ -96,7 +106,7 @@ func newMetrics(d *Daemon) *metrics {
 	})
 	buildInfo.Set(1)
 	m.reg.MustRegister(m.fuseDur, m.fuseErr, m.fetchDur, m.fetchFail, m.exports, m.matFiles, m.matBytes,
-		m.matSecs, m.matRate, buildInfo, levels{m},
+		m.matSecs, m.matRate, m.gcRuns, m.gcRemoved, buildInfo, levels{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -137,6 +147,16 @@ func (m *metrics) observeExport(files, bytes int64, took time.Duration) {
 	if took > 0 {
 		m.matRate.Set(float64(files) / took.Seconds())
 	}
+}
+
+// observeGC counts one housekeeping run.
+func (m *metrics) observeGC(removed int, err error) {
+	if err != nil {
+		m.gcRuns.WithLabelValues("failed").Inc()
+		return
+	}
+	m.gcRuns.WithLabelValues("ok").Inc()
+	m.gcRemoved.Add(float64(removed))
 }
 
 // levels reads, at each scrape, the counters and levels other packages

@@ -101,18 +101,57 @@ func Shared(ctx context.Context, path string) (*File, error) {
 // TryExclusive takes an exclusive flock on path without waiting; it returns
 // ErrWouldBlock when another open file description holds it.
 func TryExclusive(path string) (*File, error) {
-	f, err := openLockFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrWouldBlock
+	for {
+		f, err := openLockFile(path)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, ErrWouldBlock
+			}
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if stillNamed(f, path) {
+			return &File{f: f}, nil
+		}
+		f.Close() // removed by RemoveUnheld while we opened it: open the new one
 	}
-	return &File{f: f}, nil
+}
+
+// stillNamed reports whether path still names the file f has open. A lock
+// file may be removed (RemoveUnheld) while its lock is held; whoever
+// opened it before that and gets the lock after holds a lock on a file no
+// one else will ever open, and must take the lock again on the file path
+// names now. With this check, removing a lock file under its own exclusive
+// lock is safe.
+func stillNamed(f *os.File, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// RemoveUnheld removes the lock file path if no one holds its lock,
+// reporting whether it did: housekeeping for lock files of things that are
+// gone (snapshots collected, mirrors removed). The file is unlinked while
+// its exclusive lock is held, so no process can be holding it then, and
+// every taker checks that the file it locked is still the one path names.
+func RemoveUnheld(path string) (bool, error) {
+	l, err := TryExclusive(path)
+	if errors.Is(err, ErrWouldBlock) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer l.Unlock()
+	if err := os.Remove(path); err != nil {
+		return false, fmt.Errorf("remove lock %s: %w", path, err)
+	}
+	return true, nil
 }
 
 func flock(f *os.File, how int) error {
@@ -135,7 +174,16 @@ func acquire(ctx context.Context, path string, how int) (*File, error) {
 	for {
 		err := flock(f, how|unix.LOCK_NB)
 		if err == nil {
-			return &File{f: f}, nil
+			if stillNamed(f, path) {
+				return &File{f: f}, nil
+			}
+			// Removed while we waited (RemoveUnheld): lock the file
+			// path names now.
+			f.Close()
+			if f, err = openLockFile(path); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()

@@ -469,3 +469,49 @@ func assertNoTemps(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestRemoveUnheld: a lock file is removed only when no one holds it, and
+// a waiter that opened it before the removal ends up holding the lock on
+// the file the path names afterwards, so that it still excludes others.
+func TestRemoveUnheld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	held, err := Shared(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := RemoveUnheld(path); removed || err != nil {
+		t.Fatalf("RemoveUnheld of a held lock: %v, %v", removed, err)
+	}
+	held.Unlock()
+	if removed, err := RemoveUnheld(path); !removed || err != nil {
+		t.Fatalf("RemoveUnheld of a free lock: %v, %v", removed, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock file still there: %v", err)
+	}
+
+	// The race RemoveUnheld relies on: B opens the file, A removes it
+	// under the lock, B gets the lock only then.
+	a, err := Exclusive(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *File)
+	go func() {
+		b, err := Exclusive(context.Background(), path)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	time.Sleep(20 * time.Millisecond) // let B open the old file and wait
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	a.Unlock()
+	b := <-got
+	defer b.Unlock()
+	if _, err := TryExclusive(path); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("B's lock does not exclude a new taker: %v", err)
+	}
+}

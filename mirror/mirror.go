@@ -107,6 +107,7 @@ type Info struct {
 	URL       string    `json:"url"`
 	LastFetch time.Time `json:"last_fetch"`           // last successful fetch (or the clone)
 	LastError string    `json:"last_error,omitempty"` // why the last fetch failed; "" if it did not
+	Refs      []string  `json:"refs,omitempty"`       // ref kinds mirrored (repo add --refs); nil: every ref
 }
 
 // state is what the mirror's last fetch did; it is written under the
@@ -160,9 +161,17 @@ func isSCPLike(url string) bool {
 	return colon > 0 && (slash < 0 || colon < slash)
 }
 
-// Add clones url as the mirror NAME. Adding an existing name with the same
-// URL succeeds and changes nothing, so concurrent adds all succeed.
+// Add clones url as the mirror NAME, with every ref. Adding an existing
+// name with the same URL succeeds and changes nothing, so concurrent adds
+// all succeed.
 func (s *Set) Add(ctx context.Context, name, url string) (*Mirror, error) {
+	return s.AddRefs(ctx, name, url, nil)
+}
+
+// AddRefs is Add mirroring only the ref kinds given (refs/KIND/* each, as
+// ParseRefs returns them; nil: every ref). Later fetches and re-clones
+// keep to them.
+func (s *Set) AddRefs(ctx context.Context, name, url string, refs []string) (*Mirror, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -184,9 +193,14 @@ func (s *Set) Add(ctx context.Context, name, url string) (*Mirror, error) {
 		if have != url {
 			return nil, fmt.Errorf("repository %s already exists with URL %s (remove it or pick another name)", name, have)
 		}
+		if refs != nil {
+			if kinds, err := m.RefKinds(ctx); err == nil && strings.Join(kinds, ",") != strings.Join(refs, ",") {
+				return nil, fmt.Errorf("repository %s already exists, mirroring %s (remove it with 'gitfs repo rm %s' to choose again)", name, FormatRefs(kinds), name)
+			}
+		}
 		return m, nil
 	}
-	tmp, err := s.cloneTemp(ctx, name, url, 1)
+	tmp, err := s.cloneTemp(ctx, name, url, 1, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +215,7 @@ func (s *Set) Add(ctx context.Context, name, url string) (*Mirror, error) {
 // configures and checks it, and returns the temp dir for the caller to
 // publish (or remove). The caller holds the mirror lock. On error nothing is
 // left behind.
-func (s *Set) cloneTemp(ctx context.Context, name, url string, gen int64) (_ string, err error) {
+func (s *Set) cloneTemp(ctx context.Context, name, url string, gen int64, refs []string) (_ string, err error) {
 	target := s.mirrorDir(name)
 	locks.CleanStale(target)
 	tmp, err := locks.TempDir(target)
@@ -213,8 +227,12 @@ func (s *Set) cloneTemp(ctx context.Context, name, url string, gen int64) (_ str
 			os.RemoveAll(tmp)
 		}
 	}()
-	args := []string{"-c", "transfer.fsckObjects=true", "clone", "--mirror", s.quietOr(), "--no-local", "--", url, tmp}
-	if _, err := (gitCmd{args: args, progress: s.progress}).run(ctx); err != nil {
+	if refs == nil {
+		args := []string{"-c", "transfer.fsckObjects=true", "clone", "--mirror", s.quietOr(), "--no-local", "--", url, tmp}
+		if _, err := (gitCmd{args: args, progress: s.progress}).run(ctx); err != nil {
+			return "", fmt.Errorf("clone %s: %w", url, err)
+		}
+	} else if err := s.cloneRefs(ctx, url, tmp, refs); err != nil {
 		return "", fmt.Errorf("clone %s: %w", url, err)
 	}
 	for _, kv := range [][2]string{
@@ -310,9 +328,13 @@ func (s *Set) repairLocked(ctx context.Context, m *Mirror) error {
 	if err != nil || url == "" {
 		return fmt.Errorf("repository %s is broken (%v) and its URL is unreadable: remove %s and add it again", m.Name, herr, m.Dir)
 	}
-	aside := fmt.Sprintf("%s.broken-%s", strings.TrimSuffix(m.Dir, ".git"), time.Now().UTC().Format("20060102T150405.000000000"))
+	refs, rerr := m.RefKinds(ctx)
+	if rerr != nil {
+		refs = nil // config unreadable: every ref, as a plain add
+	}
+	aside := fmt.Sprintf("%s.broken-%s", strings.TrimSuffix(m.Dir, ".git"), time.Now().UTC().Format(brokenTimeLayout))
 	s.log.Warn("mirror is broken: cloning it again and moving the broken one aside", "repo", m.Name, "problem", herr.Error(), "moved_to", aside, "url", url)
-	tmp, err := s.cloneTemp(ctx, m.Name, url, readState(m.Dir).Gen+1)
+	tmp, err := s.cloneTemp(ctx, m.Name, url, readState(m.Dir).Gen+1, refs)
 	if err != nil {
 		return fmt.Errorf("repository %s is broken (%v); re-clone from %s failed: %w", m.Name, herr, url, err)
 	}
@@ -537,7 +559,8 @@ func (s *Set) List(ctx context.Context) ([]Info, error) {
 		m := &Mirror{Name: name, Dir: s.mirrorDir(name), set: s}
 		url, _ := m.URL(ctx)
 		st := readState(m.Dir)
-		out = append(out, Info{Name: name, URL: url, LastFetch: st.LastFetch, LastError: st.Error})
+		refs, _ := m.RefKinds(ctx)
+		out = append(out, Info{Name: name, URL: url, LastFetch: st.LastFetch, LastError: st.Error, Refs: refs})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

@@ -160,6 +160,7 @@ func (s *Store) Get(ctx context.Context, repo, commit string) (*Snapshot, func()
 	if err != nil {
 		return nil, nil, err
 	}
+	s.touchLease(commit) // gc --snapshot-ttl ages snapshots by last use (housekeeping.go)
 	if !s.Has(commit) {
 		if repo == "" {
 			lease.Unlock()

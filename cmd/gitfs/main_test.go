@@ -108,7 +108,7 @@ func TestUnknownCommand(t *testing.T) {
 		{[]string{"ws"}, "gitfs ws: which one? create, export, list, rm, status, update", "ws"},
 		{[]string{"ws", "nope", "x"}, `gitfs: unknown command "ws nope"`, "ws"},
 		{[]string{"ws", "--root", root, "list"}, "gitfs ws: which one?", "ws"},
-		{[]string{"repo"}, "gitfs repo: which one? access, add, fetch, list", "repo"},
+		{[]string{"repo"}, "gitfs repo: which one? access, add, fetch, list, rm", "repo"},
 		{[]string{"repo", "remove", "demo"}, `gitfs: unknown command "repo remove"`, "repo"},
 		{[]string{"--root", root, "nope", "--workers", "3"}, `gitfs: unknown command "nope"`, ""},
 	}

@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/gitfs/gitfs/housekeeping"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 	"github.com/gitfs/gitfs/workspace"
@@ -19,6 +21,7 @@ import (
 
 func init() {
 	var addAccess accessFlags
+	var addRefs string
 	register(&command{
 		name: "repo add", args: "NAME URL", minArgs: 2, maxArgs: 2,
 		summary: "add a bare mirror of a repository (a path, file://, https:// or ssh URL)",
@@ -31,14 +34,27 @@ may create workspaces of it and read it under MOUNT/@NAME. --group lets that
 group's members in too, --public every local user; 'gitfs repo access' changes
 it later.
 
+Every ref is mirrored unless --refs names the kinds to keep: heads,tags for a
+remote whose refs/pull/* or refs/changes/* are many or broken. Fetches and
+re-clones keep to the choice. On a terminal git shows its progress (not with
+--quiet).
+
 Example:
   gitfs repo add demo https://example.com/demo.git
+  gitfs repo add gh https://github.com/org/big.git --refs heads,tags
   gitfs repo add local ./some/checkout
   sudo gitfs repo add app https://example.com/app.git --owner ci --group builders`,
-		flags: addAccess.register,
+		flags: func(fs *pflag.FlagSet) {
+			addAccess.register(fs)
+			fs.StringVar(&addRefs, "refs", "all", "which refs to mirror: all, or ref kinds such as heads,tags (refs/KIND/*)")
+		},
 		run: func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
 			if err := mirror.ValidateName(args[0]); err != nil {
 				return err
+			}
+			refs, err := mirror.ParseRefs(addRefs)
+			if err != nil {
+				return usageError{err.Error()}
 			}
 			// A bad --owner or --group is refused before anything is cloned.
 			if _, err := addAccess.apply(fs, mirror.Access{}); err != nil {
@@ -51,7 +67,7 @@ Example:
 			ms.SetProgress(e.progress())
 			_, aerr := ms.Access(args[0])
 			existed := aerr == nil
-			if _, err := ms.Add(ctx, args[0], args[1]); err != nil {
+			if _, err := ms.AddRefs(ctx, args[0], args[1], refs); err != nil {
 				return err
 			}
 			if existed && !addAccess.changed(fs) {
@@ -67,6 +83,34 @@ Example:
 				return err
 			}
 			return ms.SetAccess(args[0], a)
+		},
+	})
+	register(&command{
+		name: "repo rm", args: "NAME", minArgs: 1, maxArgs: 1,
+		summary: "remove a mirror (refused while workspaces use it)",
+		help: `Removes ROOT/mirrors/NAME.git, its broken copies and who may use it. Refused
+while any workspace is of the repository: remove them first (gitfs ws rm).
+Snapshots made from it keep serving what uses them (their packs are hard
+links); gc drops them once unused. The name may then be added again.
+
+Example:
+  gitfs repo rm demo`,
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+			if err := mirror.ValidateName(args[0]); err != nil {
+				return err
+			}
+			ms, err := e.openMirrors()
+			if err != nil {
+				return err
+			}
+			users, err := workspace.ByRepo(e.root)
+			if err != nil {
+				return err
+			}
+			if ws := users[args[0]]; len(ws) > 0 {
+				return fmt.Errorf("repository %s is used by workspace(s) %s: remove them first (gitfs ws rm NAME)", args[0], strings.Join(ws, ", "))
+			}
+			return ms.Remove(ctx, args[0])
 		},
 	})
 	var access accessFlags
@@ -187,25 +231,43 @@ Examples:
 			return nil
 		},
 	})
-	var dropContents bool
+	var gcOpts housekeeping.Options
+	var gcJSON bool
 	register(&command{
 		name: "gc", maxArgs: 0,
-		summary: "drop snapshots no one uses, then let each mirror collect garbage",
+		summary: "drop snapshots no one uses, stale locks and broken copies, then git gc each mirror",
 		help: `A snapshot is kept while any process holds a lease on it (a checkout in
-progress, a mounted workspace) or any workspace is based on it.
+progress, a mounted workspace, an export), any workspace is based on it, or a
+checkout --git borrows its objects. Without --snapshot-ttl every other
+snapshot goes; with it, those used (leased) within the TTL stay too, so that
+the next checkout of a recent commit finds its snapshot (and contents file).
+
+Also removed: lock files of snapshots and mirrors that are gone (unheld ones
+only), markers of verified packs no snapshot has, mirror copies that a
+repair moved aside and that are older than --broken-ttl, and what
+interrupted commands left. Then git gc runs on each mirror.
 
 With --contents, the kept snapshots also lose their contents files (their
 blobs inflated by a checkout, about the tree's size each); the next checkout
 of each commit makes its file again.
 
+'gitfs serve --gc-interval' runs the same on a timer.
+
 Examples:
   gitfs gc
+  gitfs gc --snapshot-ttl 24h
   gitfs gc --contents`,
 		flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&dropContents, "contents", false, "also remove kept snapshots' inflated contents files")
+			fs.DurationVar(&gcOpts.SnapshotTTL, "snapshot-ttl", 0, "keep snapshots used within this long (e.g. 24h); 0: drop every unused one")
+			fs.DurationVar(&gcOpts.BrokenTTL, "broken-ttl", housekeeping.DefaultBrokenTTL, "remove broken mirror copies older than this")
+			fs.BoolVar(&gcOpts.DropContents, "contents", false, "also remove kept snapshots' inflated contents files")
+			fs.BoolVar(&gcJSON, "json", false, "print what was removed as JSON")
 		},
 		run: func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
-			return runGC(ctx, e, dropContents)
+			if gcOpts.SnapshotTTL < 0 || gcOpts.BrokenTTL < 0 {
+				return usageError{"--snapshot-ttl and --broken-ttl must not be negative"}
+			}
+			return runGC(ctx, e, gcOpts, gcJSON)
 		},
 	})
 }
@@ -232,48 +294,24 @@ func (e *env) resolve(ctx context.Context, repo, rev string) (string, error) {
 	return commit, err
 }
 
-func runGC(ctx context.Context, e *env, dropContents bool) error {
+func runGC(ctx context.Context, e *env, opts housekeeping.Options, asJSON bool) error {
 	st, err := e.openSnapshots()
 	if err != nil {
 		return err
 	}
-	keep, err := workspace.Commits(e.root)
-	if err != nil {
-		return err
+	opts.Progress, opts.Log = e.progress(), e.log
+	r, err := housekeeping.GC(ctx, e.root, e.mirrors, st, opts)
+	if asJSON && err == nil {
+		return writeJSON(e.stdout, r)
 	}
-	removed, err := st.GC(ctx, keep)
-	if err != nil {
-		return err
+	fmt.Fprintf(e.stdout, "removed %d snapshot(s)\n", len(r.Snapshots))
+	if opts.DropContents {
+		fmt.Fprintf(e.stdout, "removed contents files: %.1f MiB freed\n", float64(r.ContentsFreed)/(1<<20))
 	}
-	fmt.Fprintf(e.stdout, "removed %d snapshot(s)\n", len(removed))
-	if dropContents {
-		freed, err := st.DropContents()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "removed contents files: %.1f MiB freed\n", float64(freed)/(1<<20))
+	if r.Locks+r.Markers+len(r.Broken) > 0 {
+		fmt.Fprintf(e.stdout, "removed %d stale lock file(s), %d verified-pack marker(s), %d broken mirror copy(ies)\n", r.Locks, r.Markers, len(r.Broken))
 	}
-	e.mirrors.CleanStale()
-	infos, err := e.mirrors.List(ctx)
-	if err != nil {
-		return err
-	}
-	prog := e.progress()
-	for n, i := range infos {
-		if prog != nil {
-			fmt.Fprintf(prog, "\rgitfs gc: git gc of mirror %s (%d/%d)\x1b[K", i.Name, n+1, len(infos))
-		}
-		if err := e.mirrors.GC(ctx, i.Name); err != nil {
-			if prog != nil {
-				fmt.Fprintln(prog)
-			}
-			return err
-		}
-	}
-	if prog != nil && len(infos) > 0 {
-		fmt.Fprintf(prog, "\rgitfs gc: git gc of %d mirror(s), done\x1b[K\n", len(infos))
-	}
-	return nil
+	return err
 }
 
 // accessFlags are the flags that set a repository's Access.

@@ -10,11 +10,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gitfs/gitfs/daemon"
+	"github.com/gitfs/gitfs/housekeeping"
 )
 
 func init() {
 	var mountpoint, metricsAddr string
-	var fetchInterval time.Duration
+	var fetchInterval, gcInterval time.Duration
+	var hk housekeeping.Options
 	var passthrough, inflate bool
 	register(&command{
 		name: "serve", maxArgs: 0,
@@ -35,6 +37,10 @@ again (logged); a live mount there is refused. If the mount goes away while
 serving (its FUSE connection aborted, or unmounted by someone else), serve
 exits non-zero, so that a supervisor restarts it.
 
+--gc-interval runs what 'gitfs gc' does on a timer (with --snapshot-ttl:
+keeping snapshots used within it); it never removes a snapshot a mounted
+workspace, a lease or a checkout --git holds.
+
 --metrics-addr serves Prometheus metrics at http://ADDR/metrics (FUSE
 requests by op with latency histograms, blob reads by source, cache hits,
 snapshots, workspaces, leases, fetches, the materializer's files/s); they
@@ -48,12 +54,18 @@ Example:
 			fs.StringVar(&mountpoint, "mountpoint", "", "directory to mount on (created if missing)")
 			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
 			fs.BoolVar(&passthrough, "passthrough", true, "let the kernel read and write upper-layer files directly (FUSE passthrough)")
+			fs.DurationVar(&gcInterval, "gc-interval", 0, "run what 'gitfs gc' does this often (e.g. 1h; 0: never)")
+			fs.DurationVar(&hk.SnapshotTTL, "snapshot-ttl", 0, "with --gc-interval: keep snapshots used within this long (0: drop every unused one)")
+			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
 			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
 			fs.BoolVar(&inflate, "inflate", false, "inflate each workspace's commit into its snapshot in the background (one core; costs the tree's size on disk per commit): cold reads and checkouts then copy instead of decompressing")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 			if mountpoint == "" {
 				return usageError{"--mountpoint is required"}
+			}
+			if gcInterval < 0 || hk.SnapshotTTL < 0 {
+				return usageError{"--gc-interval and --snapshot-ttl must not be negative"}
 			}
 			d, err := startDaemon(e, mountpoint, fetchInterval, passthrough, inflate)
 			if err != nil {
@@ -68,6 +80,9 @@ Example:
 				defer stop()
 				e.log.Info("metrics served", "url", "http://"+addr.String()+"/metrics")
 				fmt.Fprintf(e.stderr, "gitfs: metrics at http://%s/metrics\n", addr)
+			}
+			if gcInterval > 0 {
+				defer d.Housekeep(gcInterval, hk)()
 			}
 			fmt.Fprintf(e.stderr, "gitfs: serving %s at %s; SIGTERM or Ctrl-C unmounts\n", e.root, d.Mountpoint())
 			return waitAndStop(ctx, d)
