@@ -22,6 +22,10 @@
 //     cache, contents file, ROOT/blobs, packs).
 //   - contents.go: the contents file, every blob of a snapshot inflated once.
 //   - holders.go: directories outside the store that keep a snapshot alive.
+//   - housekeeping.go: when each snapshot was last used; pruning markers and
+//     lock files that outlive their snapshots.
+//   - metrics.go: the counters the daemon exports (Metrics takes Store.mu
+//     only to count open snapshots and leases).
 //   - resolve.go: Resolve, a rev with the published-snapshot fallback.
 //
 // # Locks
