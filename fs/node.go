@@ -266,27 +266,8 @@ func (n *node) lowerEntries(st nodeState) ([]snapshot.Entry, syscall.Errno) {
 
 func (n *node) lowerHas(st nodeState, name string) bool {
 	entries, _ := n.lowerEntries(st)
-	_, ok := findEntry(entries, name)
+	_, ok := snapshot.Find(entries, name)
 	return ok
-}
-
-// findEntry finds name in a tree's entries (git order: sorted by name, a
-// tree's name compared as if followed by '/'; snapshot refuses a tree out
-// of that order).
-func findEntry(entries []snapshot.Entry, name string) (snapshot.Entry, bool) {
-	key := func(e snapshot.Entry) string {
-		if e.Kind == snapshot.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	for _, want := range []string{name, name + "/"} {
-		i := sort.Search(len(entries), func(i int) bool { return key(entries[i]) >= want })
-		if i < len(entries) && entries[i].Name == name {
-			return entries[i], true
-		}
-	}
-	return snapshot.Entry{}, false
 }
 
 func joinPath(dir, name string) string {
@@ -323,7 +304,7 @@ func (n *node) lookupChild(name string) (childInfo, syscall.Errno) {
 				lp, redirected := v.layer.Redirect(pfd, name)
 				if !redirected {
 					entries, _ := n.lowerEntries(st)
-					e, ok := findEntry(entries, name)
+					e, ok := snapshot.Find(entries, name)
 					if !ok || kindMode(e.Kind) != syscall.S_IFDIR {
 						return ci, 0
 					}
@@ -345,7 +326,7 @@ func (n *node) lookupChild(name string) (childInfo, syscall.Errno) {
 	if e != 0 {
 		return ci, e
 	}
-	le, ok := findEntry(entries, name)
+	le, ok := snapshot.Find(entries, name)
 	if !ok {
 		return ci, syscall.ENOENT
 	}
@@ -402,6 +383,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		return nil, e
 	}
 	if e := n.childAttr(&ci, &out.Attr); e != 0 {
+		return nil, e
+	}
+	if e := n.childDirNlink(name, &ci, &out.Attr); e != 0 { // attr.go
 		return nil, e
 	}
 	return n.childNode(ctx, name, &ci), 0
@@ -484,10 +468,14 @@ func (n *node) getattr(out *fuse.Attr) syscall.Errno {
 				return e
 			}
 			err := unix.Fstat(fd, &ust)
-			done()
 			if err != nil {
+				done()
 				return errnoOf(err)
 			}
+			statToAttr(&ust, out)
+			out.Nlink, e = n.upperDirNlink(fd, &ust, st) // attr.go
+			done()
+			return e
 		} else {
 			pfd, name, done, e := n.loc()
 			if e != 0 {

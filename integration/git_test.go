@@ -95,6 +95,9 @@ func TestGitFreshWorkspace(t *testing.T) {
 		"git ls-files -s | head -20",
 		"git merge-base HEAD origin/main",
 		"git diff --stat origin/feature",
+		// The index's cache tree must name the commit's trees.
+		"test $(git write-tree) = $(git rev-parse HEAD^{tree}) && echo cache-tree-ok",
+		"git diff --cached --stat",
 	}
 	want, got := runScript(t, clone, steps), runScript(t, ws, steps)
 	for i := range steps {

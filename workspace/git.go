@@ -345,28 +345,35 @@ func IsPinnedPack(path string, st *unix.Stat_t) bool {
 }
 
 // writeIndex writes .git/index for the workspace's commit: every file,
-// symlink and gitlink with the stat data the mount reports for it.
+// symlink and gitlink with the stat data the mount reports for it, and the
+// cache tree (every directory's tree id, known from the snapshot).
 func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	snap := w.snap
-	ct := snap.CommitTime()
+	ctime := snap.CommitTime()
 	idx := &index.Index{Version: 2}
-	var walk func(tree snapshot.ID, prefix string) error
-	walk = func(tree snapshot.ID, prefix string) error {
+	// walk adds the entries below tree and returns its cache-tree node.
+	var walk func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error)
+	walk = func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error) {
 		entries, err := snap.Tree(tree)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		ct := &gitdir.CacheTree{Name: name, ID: tree}
 		for _, e := range entries {
 			p := join(prefix, e.Name)
 			var mode filemode.FileMode
 			switch e.Kind {
 			case snapshot.Dir:
-				if err := walk(e.ID, p); err != nil {
-					return err
+				sub, err := walk(e.ID, e.Name, p)
+				if err != nil {
+					return nil, err
 				}
+				ct.Subtrees = append(ct.Subtrees, sub)
+				ct.Entries += sub.Entries
 				continue
 			case snapshot.Gitlink:
 				idx.Entries = append(idx.Entries, &index.Entry{Name: p, Hash: plumbing.Hash(e.ID), Mode: filemode.Submodule})
+				ct.Entries++
 				continue
 			case snapshot.Executable:
 				mode = filemode.Executable
@@ -377,7 +384,7 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			}
 			size, err := snap.Size(e.ID)
 			if err != nil {
-				return fmt.Errorf("size of %s: %w", p, err)
+				return nil, fmt.Errorf("size of %s: %w", p, err)
 			}
 			var ino uint64
 			if st.Ino != nil {
@@ -385,13 +392,15 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			}
 			idx.Entries = append(idx.Entries, &index.Entry{
 				Name: p, Hash: plumbing.Hash(e.ID), Mode: mode,
-				CreatedAt: ct, ModifiedAt: ct,
+				CreatedAt: ctime, ModifiedAt: ctime,
 				Dev: st.Dev, Inode: uint32(ino), UID: w.meta.UID, GID: w.meta.GID, Size: uint32(size),
 			})
+			ct.Entries++
 		}
-		return nil
+		return ct, nil
 	}
-	if err := walk(snap.Root(), ""); err != nil {
+	tree, err := walk(snap.Root(), "", "")
+	if err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	var buf bytes.Buffer
@@ -402,7 +411,13 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	return w.layer.writeFileAt(gfd, "index", buf.Bytes())
+	// git then compares HEAD with the index by tree ids (git status reads
+	// no tree object of an unchanged directory).
+	data, err := gitdir.WithCacheTree(buf.Bytes(), tree)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	return w.layer.writeFileAt(gfd, "index", data)
 }
 
 // mkdirOwned makes directory name in dfd, owned by the workspace's owner.
