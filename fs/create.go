@@ -274,8 +274,17 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	}
 	switch mode & syscall.S_IFMT {
 	case syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFREG:
+		dev = 0
+	case syscall.S_IFCHR, syscall.S_IFBLK:
+		// The kernel sends a device node only for a caller with
+		// CAP_MKNOD, and for anyone a character device 0/0 (a
+		// "whiteout"), which the upper layer uses to record deletions
+		// (as overlayfs does): that one it cannot hold as a file.
+		if mode&syscall.S_IFMT == syscall.S_IFCHR && dev == 0 {
+			return nil, syscall.EPERM
+		}
 	default:
-		return nil, syscall.EPERM // no device nodes in a workspace (0/0 is a whiteout)
+		return nil, syscall.EINVAL
 	}
 	pfd, unlock, e := n.lockNewEntry(name)
 	if e != 0 {
@@ -284,7 +293,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	defer unlock()
 	defer n.v.noteIf(&e, n.childPath(name))
 	return n.addEntry(ctx, pfd, name, out, func(dfd int, nm string) error {
-		if err := unix.Mknodat(dfd, nm, mode&syscall.S_IFMT|0o600, 0); err != nil {
+		if err := unix.Mknodat(dfd, nm, mode&syscall.S_IFMT|0o600, int(dev)); err != nil {
 			return err
 		}
 		if err := workspace.ChmodAt(dfd, nm, mode&0o7777); err != nil {

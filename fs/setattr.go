@@ -102,6 +102,12 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 			return errnoOf(err)
 		}
 		statToAttr(&st, &out.Attr)
+		if uf == nil { // a directory: its link count (attr.go)
+			var e syscall.Errno
+			if out.Attr.Nlink, e = n.upperDirNlink(fd, &st, n.state()); e != 0 {
+				return e
+			}
+		}
 		return 0
 	}
 	pfd, name, done, e := n.loc()
