@@ -65,7 +65,7 @@ func (c *counter) add(path string, skip func(p string, d fs.DirEntry) bool) (byt
 			return nil
 		}
 		size := st.Blocks * 512
-		key := [2]uint64{st.Dev, st.Ino}
+		key := [2]uint64{uint64(st.Dev), st.Ino}
 		if c.seen[key] {
 			shared += size
 			return nil

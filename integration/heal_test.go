@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 import (
@@ -227,7 +229,7 @@ func abortConnection(t *testing.T, mnt string) {
 		t.Fatal(err)
 	}
 	const ctl = "/sys/fs/fuse/connections"
-	dir := filepath.Join(ctl, strconv.FormatUint(uint64(unix.Minor(st.Dev)), 10))
+	dir := filepath.Join(ctl, strconv.FormatUint(uint64(unix.Minor(uint64(st.Dev))), 10))
 	if _, err := os.Stat(dir); err != nil {
 		if err := unix.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 			t.Fatalf("mount fusectl on %s: %v", ctl, err)

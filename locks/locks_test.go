@@ -372,7 +372,7 @@ func TestFoundationCleanStale(t *testing.T) {
 
 func openPath(t *testing.T, dir string) int {
 	t.Helper()
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

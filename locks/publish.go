@@ -57,7 +57,7 @@ func Publish(tmp, target string) error {
 	}
 	// RENAME_NOREPLACE refuses to replace anything, including an empty
 	// directory, which plain rename(2) would silently do.
-	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_NOREPLACE)
+	err := renameNoReplace(tmp, target)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// A file system without RENAME_NOREPLACE: fall back to rename, which
 		// fails on a non-empty target.
@@ -112,7 +112,7 @@ func syncPath(path string) error {
 // never touched.
 func CleanStale(target string) {
 	parent, base := filepath.Split(target)
-	fd, err := unix.Open(filepath.Clean(parent), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(filepath.Clean(parent), oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}

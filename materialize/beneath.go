@@ -16,8 +16,6 @@ import (
 // filters answering ENOSYS or EPERM), the same guarantee comes from
 // opening one already-validated component at a time with O_NOFOLLOW.
 
-const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
-
 // noOpenat2 is set once openat2 has been found unusable.
 var noOpenat2 atomic.Bool
 
@@ -26,13 +24,10 @@ var noOpenat2 atomic.Bool
 // descriptor fit for the *at calls.
 func openDir(rootfd int, rel string) (int, error) {
 	if rel == "" {
-		return unix.Openat(rootfd, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return unix.Openat(rootfd, ".", oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
 	if !noOpenat2.Load() {
-		fd, err := unix.Openat2(rootfd, rel, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: resolveFlags,
-		})
+		fd, err := openBeneath(rootfd, rel, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC) // sys_linux.go
 		if err == nil {
 			return fd, nil
 		}
@@ -48,7 +43,7 @@ func openDir(rootfd int, rel string) (int, error) {
 // every step (O_NOFOLLOW with O_PATH opens a symlink itself, which
 // O_DIRECTORY then rejects).
 func openDirSlow(rootfd int, rel string) (int, error) {
-	cur, err := unix.Openat(rootfd, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	cur, err := unix.Openat(rootfd, ".", oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
@@ -57,7 +52,7 @@ func openDirSlow(rootfd int, rel string) (int, error) {
 			unix.Close(cur)
 			return -1, fmt.Errorf("component %q: %w", c, unix.EINVAL)
 		}
-		next, err := unix.Openat(cur, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		next, err := unix.Openat(cur, c, oPath|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		unix.Close(cur)
 		if err != nil {
 			return -1, err

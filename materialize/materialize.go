@@ -142,7 +142,7 @@ func checkout(ctx context.Context, src source, dir string, opts Options, lim lim
 	}
 	var pfd int
 	err = opts.As.Do(func() (err error) {
-		pfd, err = unix.Open(parent, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		pfd, err = unix.Open(parent, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		return err
 	})
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
@@ -188,7 +188,7 @@ func checkoutAt(ctx context.Context, src source, pfd int, name, where string, op
 		if tmp, err = locks.TempDirAt(pfd, name); err != nil {
 			return err
 		}
-		rootfd, err = unix.Openat(pfd, tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		rootfd, err = unix.Openat(pfd, tmp, oPath|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open temp dir: %w", err)
 		}
@@ -382,7 +382,7 @@ func publish(pfd int, tmp, name, where string, existed bool) error {
 			return fmt.Errorf("checkout into %s: directory is no longer empty (%w): nothing was replaced", where, err)
 		}
 	}
-	err := unix.Renameat2(pfd, tmp, pfd, name, unix.RENAME_NOREPLACE)
+	err := renameNoReplace(pfd, tmp, pfd, name)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE on this file system: plain rename still
 		// refuses a non-empty target, and the lstat closes most of the

@@ -445,7 +445,7 @@ func TestCollidedWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	rootfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rootfd, err := unix.Open(dir, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

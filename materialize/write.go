@@ -25,7 +25,7 @@ type statData struct {
 }
 
 func statOf(st *unix.Stat_t) statData {
-	return statData{ctime: st.Ctim, mtime: st.Mtim, dev: st.Dev, ino: st.Ino, uid: st.Uid, gid: st.Gid, size: st.Size}
+	return statData{ctime: st.Ctim, mtime: st.Mtim, dev: uint64(st.Dev), ino: st.Ino, uid: st.Uid, gid: st.Gid, size: st.Size}
 }
 
 // writer carries out a plan under rootfd.
@@ -55,7 +55,7 @@ type writer struct {
 func newWriter(src source, rootfd int, p *plan, git bool, mtime time.Time) *writer {
 	w := &writer{
 		src: src, rootfd: rootfd, p: p, git: git,
-		times: []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())},
+		times: []unix.Timespec{{Nsec: utimeOmit}, unix.NsecToTimespec(mtime.UnixNano())},
 	}
 	if git {
 		w.fileStats = make([]statData, len(p.files))
@@ -120,7 +120,7 @@ func (w *writer) mkdirsHere(ctx context.Context) error {
 		if d.gitlink {
 			continue // gitlinks stay empty: nothing is created inside
 		}
-		fd, err := unix.Openat(parent, d.name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(parent, d.name, oPath|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open directory %q: %w", d.path, err)
 		}
@@ -367,7 +367,7 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 	if n != size {
 		return fmt.Errorf("write %q: blob %s gave %d bytes, expected %d", w.p.filePath(f), f.id, n, size)
 	}
-	if err := unix.UtimesNanoAt(fd, "", w.times, unix.AT_EMPTY_PATH); err != nil {
+	if err := futimens(fd, w.times); err != nil {
 		return fmt.Errorf("set time of %q: %w", w.p.filePath(f), err)
 	}
 	if w.git {
@@ -400,7 +400,7 @@ func copyRange(fd, src int, off, size int64, buf []byte) (int64, error) {
 	var done int64
 	for done < size && !noCopyRange.Load() {
 		roff := off + done
-		n, err := unix.CopyFileRange(src, &roff, fd, nil, int(min(size-done, 1<<30)), 0)
+		n, err := copyFileRange(src, &roff, fd, int(min(size-done, 1<<30)))
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

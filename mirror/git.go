@@ -92,13 +92,13 @@ func (g gitCmd) run(ctx context.Context) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", g.args...)
 	cmd.Dir = g.dir
 	cmd.Env = gitEnv(g.dir, g.env)
-	// Pdeathsig: if gitfs itself dies (kill -9), git dies too instead of
-	// writing on into a mirror whose lock the kernel has just released.
-	// The signal follows the thread that forked, so keep this goroutine on
-	// its thread until git has exited.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Its own process group, so that cancelling kills its helpers too; and
+	// on Linux it dies with gitfs (git_linux.go).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if dieWithParent(cmd.SysProcAttr) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	cmd.Cancel = func() error {
 		// Negative pid: the whole process group.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

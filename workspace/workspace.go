@@ -1,3 +1,5 @@
+//go:build linux
+
 package workspace
 
 import (
@@ -9,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -17,21 +18,6 @@ import (
 
 	"github.com/gitfs/gitfs/snapshot"
 )
-
-// Meta is a workspace's record, kept in ROOT/workspaces/NAME/meta.json
-// and shown by `ws list`.
-type Meta struct {
-	Name      string    `json:"name"`
-	ID        uint64    `json:"id"` // inode numbers' namespace: random, fixed for life
-	Repo      string    `json:"repo"`
-	Rev       string    `json:"rev"`
-	MergeInto string    `json:"merge_into,omitempty"`
-	Commit    string    `json:"commit"`
-	Base      string    `json:"base,omitempty"` // resolved base of a merge workspace
-	Created   time.Time `json:"created"`
-	UID       uint32    `json:"uid"` // owner: of the root and of unchanged entries
-	GID       uint32    `json:"gid"`
-}
 
 // Spec says what a workspace shows. Commit is the resolved commit to show;
 // Base the resolved base of a merge workspace (recorded only).
@@ -53,12 +39,6 @@ type Change struct {
 	From string `json:"from,omitempty"`
 }
 
-// ErrNotFound reports an unknown workspace; ErrExists one that exists.
-var (
-	ErrNotFound = errors.New("no such workspace")
-	ErrExists   = errors.New("workspace already exists")
-)
-
 // ConflictError is returned by an update when local changes touch paths
 // that also changed between the old and the new commit.
 type ConflictError struct {
@@ -78,23 +58,6 @@ func (e *ConflictError) Error() string {
 
 // ConflictPaths lets callers report any conflict the same way.
 func (e *ConflictError) ConflictPaths() []string { return e.Paths }
-
-var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
-
-// ValidateName checks a workspace name: [A-Za-z0-9._-]+, not starting with
-// '.', '-' or '@', so that it is one safe path element and never taken for
-// an option by a tool it is passed to.
-func ValidateName(name string) error {
-	if !validName.MatchString(name) || len(name) > 200 {
-		return fmt.Errorf("invalid workspace name %q: use letters, digits, '.', '_' and '-', not starting with '.', '-' or '@'", name)
-	}
-	return nil
-}
-
-var commitID = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
-// IsCommitID reports whether s is a full, lower-case 40-hex object id.
-func IsCommitID(s string) bool { return commitID.MatchString(s) }
 
 // Workspace is one workspace on disk: ROOT/workspaces/NAME holding
 // meta.json, upper/ (the changes: see Layer) and work/ (temp names for
@@ -123,9 +86,6 @@ type Options struct {
 	// they work on every file type), "user.gitfs." otherwise.
 	XattrPrefix string
 }
-
-// Dir is ROOT/workspaces/NAME.
-func Dir(root, name string) string { return filepath.Join(root, "workspaces", name) }
 
 // Create makes workspace name showing snap (which must be spec.Commit's),
 // in time independent of the tree's size: only its directory and meta
@@ -285,57 +245,6 @@ func CleanStale(root string) {
 			os.RemoveAll(filepath.Join(root, "workspaces", e.Name()))
 		}
 	}
-}
-
-// Names lists the workspaces on disk under root.
-func Names(root string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(root, "workspaces"))
-	if err != nil {
-		return nil, fmt.Errorf("workspaces: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
-}
-
-// Commits returns the commits of all workspaces on disk under root, so
-// that gc keeps their snapshots even while no daemon runs.
-func Commits(root string) (map[string]bool, error) {
-	keep := map[string]bool{}
-	metas, err := filepath.Glob(filepath.Join(root, "workspaces", "*", "meta.json"))
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range metas {
-		m, err := readMeta(filepath.Dir(p))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		keep[m.Commit] = true
-	}
-	return keep, nil
-}
-
-func readMeta(dir string) (Meta, error) {
-	var m Meta
-	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
-	if err != nil {
-		return m, err
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("meta.json: %w", err)
-	}
-	if !IsCommitID(m.Commit) || m.Repo == "" {
-		return m, errors.New("meta.json: no repo or commit")
-	}
-	return m, nil
 }
 
 // writeMeta replaces dir/meta.json atomically and durably.

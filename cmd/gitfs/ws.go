@@ -169,7 +169,7 @@ Example:
 			}
 			// The daemon takes this descriptor from us and creates DIR in
 			// it as us: it resolves no path on our behalf.
-			parent, err := unix.Open(filepath.Dir(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			parent, err := unix.Open(filepath.Dir(dir), oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("export into %s: parent directory: %w", dir, err)
 			}

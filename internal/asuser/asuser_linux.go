@@ -8,12 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// User is whose file-system credentials a call runs with.
-type User struct {
-	UID, GID uint32
-	Groups   []uint32 // supplementary groups; none is a valid answer
-}
-
 // noID is (uid_t)-1: setfsuid/setfsgid take it as "only tell me the
 // current value", and chown as "leave it", so it is never a user.
 const noID = ^uint32(0)

@@ -1,0 +1,6 @@
+package main
+
+import "golang.org/x/sys/unix"
+
+// oPath opens a directory only to name things in it (O_PATH).
+const oPath = unix.O_PATH
