@@ -102,7 +102,7 @@ func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Err
 		out.Size = 4096
 	}
 	if out.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		n, err := v.snap.Size(e.ID)
+		n, err := v.snap.SizeAt(p, e) // of what checkout writes (.gitattributes)
 		if err != nil {
 			return v.lowerErrno("size", p, err)
 		}

@@ -116,7 +116,8 @@ func (f *lowerFile) ensureBlob() (snapshot.Blob, error) {
 		return f.blob, nil
 	}
 	f.n.v.fs.stats.inflations.Add(1)
-	b, err := f.snap.Open(f.id)
+	// What checkout writes at the path: .gitattributes conversions applied.
+	b, err := f.snap.OpenAt(f.path, snapshot.Entry{ID: f.id, Kind: snapshot.File})
 	if err != nil {
 		return nil, err
 	}

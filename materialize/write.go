@@ -349,7 +349,14 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 		}
 	}()
 	var n, size int64
-	if off, sz, ok := w.contentsOf(f.id); ok {
+	if b, ok, cerr := w.convertedBlob(f); cerr != nil {
+		return fmt.Errorf("read blob of %q: %w", w.p.filePath(f), cerr)
+	} else if ok {
+		// .gitattributes: what checkout writes, not the raw blob.
+		size = b.Size()
+		n, err = copyToFD(fd, io.NewSectionReader(b, 0, size), fw.buf)
+		b.Close()
+	} else if off, sz, ok := w.contentsOf(f.id); ok {
 		size = sz
 		n, err = copyRange(fd, int(w.contents.File().Fd()), off, size, fw.buf)
 	} else {

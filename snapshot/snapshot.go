@@ -89,6 +89,8 @@ type Snapshot struct {
 	contentsMu     sync.Mutex
 	contents       *Contents
 	contentsLooked time.Time // when the file was last looked for
+
+	attrs attrs // the tree's .gitattributes, read once (worktree.go)
 }
 
 // Commit is the snapshot's 40-hex commit id.

@@ -384,7 +384,7 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			default:
 				mode = filemode.Regular
 			}
-			size, err := snap.Size(e.ID)
+			size, err := snap.SizeAt(p, e) // the working-tree file's, as the mount reports it
 			if err != nil {
 				return nil, fmt.Errorf("size of %s: %w", p, err)
 			}

@@ -241,7 +241,7 @@ func (e *LowerError) Error() string {
 func (e *LowerError) Unwrap() error { return e.Err }
 
 func copyBlob(snap *snapshot.Snapshot, dst *os.File, e snapshot.Entry, lowerPath string) error {
-	b, err := snap.Open(e.ID)
+	b, err := snap.OpenAt(lowerPath, e) // what checkout writes: .gitattributes conversions applied
 	if err != nil {
 		return &LowerError{Op: "copy-up", Path: lowerPath, Err: err}
 	}

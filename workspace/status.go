@@ -115,9 +115,13 @@ func (w *Workspace) sameAsLower(e *upperEntry, le snapshot.Entry) bool {
 		if (le.Kind == snapshot.Executable) != exec || (le.Kind != snapshot.File && le.Kind != snapshot.Executable) {
 			return false
 		}
-		size, err := w.snap.Size(le.ID)
+		size, err := w.snap.SizeAt(e.path, le)
 		if err != nil || size != e.st.Size {
 			return false
+		}
+		if conv, err := w.snap.Conversion(e.path, le); err != nil || !conv.None() {
+			// A converted file: compare with what checkout writes.
+			return err == nil && sameBytes(w.snap, e, le)
 		}
 		id, err := gitBlobID(e.dfd, e.name, e.st.Size)
 		return err == nil && id == le.ID
@@ -134,6 +138,28 @@ func (w *Workspace) sameAsLower(e *upperEntry, le snapshot.Entry) bool {
 		return err == nil && target == string(buf[:n])
 	}
 	return false
+}
+
+// sameBytes reports whether the upper file e holds exactly what checkout
+// writes for le at its path.
+func sameBytes(snap *snapshot.Snapshot, e *upperEntry, le snapshot.Entry) bool {
+	b, err := snap.OpenAt(e.path, le)
+	if err != nil {
+		return false
+	}
+	defer b.Close()
+	want := make([]byte, b.Size())
+	if _, err := b.ReadAt(want, 0); err != nil && err != io.EOF {
+		return false
+	}
+	fd, err := unix.Openat(e.dfd, e.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), e.name)
+	defer f.Close()
+	got, err := io.ReadAll(io.LimitReader(f, int64(len(want))+1))
+	return err == nil && string(got) == string(want)
 }
 
 // lowerFiles lists the non-directory paths under lower tree id, prefixed.

@@ -1,0 +1,150 @@
+package snapshot
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/gitfs/gitfs/internal/gitattr"
+)
+
+// Working-tree bytes. What `git checkout` writes for a file is its blob
+// after the conversions the tree's .gitattributes call for (eol=crlf,
+// ident, working-tree-encoding; filter drivers are not run), so what a
+// workspace shows and a checkout writes goes through OpenAt and SizeAt,
+// which take the path. Most files of most trees convert nothing: those
+// cost one attribute lookup and are the blob itself, size from the pack
+// header included. A converted file's bytes are made from the whole blob
+// and kept in the memory cache, keyed by blob and conversion.
+
+// attrs are a snapshot's .gitattributes rules, read on first use by
+// walking every tree once.
+type attrs struct {
+	once  sync.Once
+	rules *gitattr.Rules // nil: the tree has no .gitattributes
+	err   error
+}
+
+// worktreeConfig is core.autocrlf and core.eol of a fresh clone on Linux.
+var worktreeConfig = gitattr.Config{}
+
+func (s *Snapshot) rules() (*gitattr.Rules, error) {
+	s.attrs.once.Do(func() { s.attrs.rules, s.attrs.err = s.readRules() })
+	return s.attrs.rules, s.attrs.err
+}
+
+// readRules adds every .gitattributes of the tree (a symlinked one is
+// read as its target's bytes, as git reads it from the index).
+func (s *Snapshot) readRules() (*gitattr.Rules, error) {
+	var rules *gitattr.Rules
+	var walk func(tree ID, dir string) error
+	walk = func(tree ID, dir string) error {
+		entries, err := s.Tree(tree)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			switch {
+			case e.Kind == Dir:
+				if err := walk(e.ID, join(dir, e.Name)); err != nil {
+					return err
+				}
+			case e.Name == ".gitattributes" && (e.Kind == File || e.Kind == Executable || e.Kind == Symlink):
+				b, err := s.Open(e.ID)
+				if err != nil {
+					return fmt.Errorf("%s: %w", join(dir, e.Name), err)
+				}
+				data := make([]byte, b.Size())
+				_, err = b.ReadAt(data, 0)
+				b.Close()
+				if err != nil && err != io.EOF {
+					return fmt.Errorf("%s: %w", join(dir, e.Name), err)
+				}
+				if rules == nil {
+					rules = &gitattr.Rules{}
+				}
+				rules.Add(dir, data)
+			}
+		}
+		return nil
+	}
+	if err := walk(s.tree, ""); err != nil {
+		return nil, fmt.Errorf("snapshot %s: .gitattributes: %w", s.meta.Commit, err)
+	}
+	return rules, nil
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// Conversion is what checkout does to the bytes of file e at path.
+func (s *Snapshot) Conversion(path string, e Entry) (gitattr.Conversion, error) {
+	if e.Kind != File && e.Kind != Executable {
+		return gitattr.Conversion{}, nil // symlinks and submodules are never converted
+	}
+	rules, err := s.rules()
+	if err != nil || rules == nil {
+		return gitattr.Conversion{}, err
+	}
+	return rules.Lookup(path).Conversion(worktreeConfig), nil
+}
+
+// OpenAt returns random access to what checkout writes for entry e at
+// path: the blob, converted as the tree's attributes say.
+func (s *Snapshot) OpenAt(path string, e Entry) (Blob, error) {
+	data, _, err := s.converted(path, e)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return s.Open(e.ID)
+	}
+	s.store.counts.add(FromMemory, int64(len(data)))
+	return memBlob{bytes.NewReader(data)}, nil
+}
+
+// SizeAt is the size of what checkout writes for entry e at path.
+func (s *Snapshot) SizeAt(path string, e Entry) (int64, error) {
+	data, _, err := s.converted(path, e)
+	if err != nil {
+		return 0, err
+	}
+	if data == nil {
+		return s.Size(e.ID)
+	}
+	return int64(len(data)), nil
+}
+
+// converted returns the converted bytes of e at path, or nil when no
+// conversion applies.
+func (s *Snapshot) converted(path string, e Entry) ([]byte, gitattr.Conversion, error) {
+	conv, err := s.Conversion(path, e)
+	if err != nil || conv.None() {
+		return nil, conv, err
+	}
+	key := "worktree\x00" + string(e.ID[:]) + "\x00" + conv.String()
+	if v, ok := s.store.blobs.Get(key); ok {
+		return v, conv, nil
+	}
+	size, err := s.Size(e.ID)
+	if err != nil {
+		return nil, conv, err
+	}
+	blob, err := s.readBlob(e.ID, size)
+	if err != nil {
+		return nil, conv, err
+	}
+	out, err := conv.Apply(e.ID.String(), blob)
+	if err != nil && out == nil {
+		return nil, conv, fmt.Errorf("%s: %w", path, err)
+	}
+	// An encoding git could not apply: git writes the UTF-8 bytes (and
+	// complains); so do we, having nothing better.
+	s.store.blobs.Set(key, out, int64(len(out))+64)
+	return out, conv, nil
+}
