@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package integration runs the built gitfs binary as a user would, against
 // real git repositories and real FUSE mounts.
 package integration

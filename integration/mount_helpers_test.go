@@ -1,5 +1,3 @@
-//go:build linux
-
 package integration
 
 import (
@@ -146,7 +144,7 @@ func (d *daemonProc) kill9() {
 
 func forceUnmount(mnt string) {
 	for i := 0; i < 50 && isMounted(mnt); i++ {
-		syscall.Unmount(mnt, syscall.MNT_DETACH)
+		detachMount(mnt)
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,5 +1,3 @@
-//go:build linux
-
 package integration
 
 import (
@@ -176,17 +174,17 @@ func dialAs(t *testing.T, sock string, uid, gid uint32) net.Conn {
 			ch <- res{err: e}
 			return
 		}
-		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), 0); e != 0 {
+		if _, _, e := unix.RawSyscall(sysSetresgid, uintptr(gid), uintptr(gid), 0); e != 0 {
 			ch <- res{err: e}
 			return
 		}
-		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), 0); e != 0 {
+		if _, _, e := unix.RawSyscall(sysSetresuid, uintptr(uid), uintptr(uid), 0); e != 0 {
 			ch <- res{err: e}
 			return
 		}
 		c, err := net.Dial("unix", sock)
-		_, _, e1 := unix.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0)
-		_, _, e2 := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
+		_, _, e1 := unix.RawSyscall(sysSetresuid, 0, 0, 0)
+		_, _, e2 := unix.RawSyscall(sysSetresgid, 0, 0, 0)
 		if e1 == 0 && e2 == 0 && setgroups(origGroups) == 0 {
 			runtime.UnlockOSThread()
 		} // else: the thread dies with this goroutine
