@@ -17,17 +17,42 @@ import (
 // holds v.mu for writing and changes the upper layer in atomic steps
 // (whiteouts, moves with RENAME_WHITEOUT or RENAME_EXCHANGE).
 
-func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
+// lockChange starts a handler that changes the view: it refuses read-only
+// views and removed workspaces, and takes v.mu for writing; unlock
+// releases it.
+func (n *node) lockChange() (unlock func(), e syscall.Errno) {
 	v := n.v
 	if v.readonly {
-		return syscall.EROFS
+		return nil, syscall.EROFS
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	defer v.noteIf(&e, n.childPath(name))
 	if e := n.live(); e != 0 {
+		v.mu.Unlock()
+		return nil, e
+	}
+	return v.mu.Unlock, 0
+}
+
+// prepareRemove readies directory n to lose name: whether the lower layer
+// has it (a whiteout must then take its place), n made an upper directory,
+// and its descriptor. Caller holds v.mu for writing.
+func (n *node) prepareRemove(name string) (pfd int, lowerHas bool, done func(), e syscall.Errno) {
+	lowerHas = n.lowerHas(n.state(), name)
+	if e := n.copyUp(true); e != 0 {
+		return -1, false, noop, e
+	}
+	pfd, done, e = n.dirFd()
+	return pfd, lowerHas, done, e
+}
+
+func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
+	v := n.v
+	unlock, e := n.lockChange()
+	if e != 0 {
 		return e
 	}
+	defer unlock()
+	defer v.noteIf(&e, n.childPath(name))
 	ci, e := n.lookupChild(name)
 	if e != 0 {
 		return e
@@ -35,11 +60,7 @@ func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 	if ci.mode == syscall.S_IFDIR {
 		return syscall.EISDIR
 	}
-	lowerHas := n.lowerHas(n.state(), name)
-	if e := n.copyUp(true); e != 0 {
-		return e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, lowerHas, done, e := n.prepareRemove(name)
 	if e != 0 {
 		return e
 	}
@@ -103,15 +124,12 @@ func (n *node) dirEmpty(name string, ci *childInfo) (bool, syscall.Errno) {
 
 func (n *node) Rmdir(ctx context.Context, name string) (e syscall.Errno) {
 	v := n.v
-	if v.readonly {
-		return syscall.EROFS
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	defer v.noteIf(&e, dirPath(n.childPath(name)))
-	if e := n.live(); e != 0 {
+	unlock, e := n.lockChange()
+	if e != 0 {
 		return e
 	}
+	defer unlock()
+	defer v.noteIf(&e, dirPath(n.childPath(name)))
 	ci, e := n.lookupChild(name)
 	if e != 0 {
 		return e
@@ -124,11 +142,7 @@ func (n *node) Rmdir(ctx context.Context, name string) (e syscall.Errno) {
 	} else if !empty {
 		return syscall.ENOTEMPTY
 	}
-	lowerHas := n.lowerHas(n.state(), name)
-	if e := n.copyUp(true); e != 0 {
-		return e
-	}
-	pfd, done, e := n.dirFd()
+	pfd, lowerHas, done, e := n.prepareRemove(name)
 	if e != 0 {
 		return e
 	}

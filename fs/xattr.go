@@ -87,18 +87,14 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	v := n.v
-	if v.readonly {
-		return syscall.EROFS
-	}
 	if workspace.Reserved(attr) {
 		return syscall.EPERM
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.live(); e != 0 {
+	unlock, e := n.lockChange()
+	if e != 0 {
 		return e
 	}
+	defer unlock()
 	if e := n.refusePinned(); e != 0 {
 		return e
 	}
@@ -114,18 +110,14 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	v := n.v
-	if v.readonly {
-		return syscall.EROFS
-	}
 	if workspace.Reserved(attr) {
 		return syscall.ENODATA
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e := n.live(); e != 0 {
+	unlock, e := n.lockChange()
+	if e != 0 {
 		return e
 	}
+	defer unlock()
 	if e := n.refusePinned(); e != 0 {
 		return e
 	}
