@@ -52,8 +52,11 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 	}
 }
 
+// Getattr: the mount's root and ref directories say their content changed
+// now, whenever asked: it moves without the kernel being told, and a
+// moved mtime is what makes the kernel drop its cached listing (raw.go).
 func (r *rootNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, r.fs.started)
+	dirAttr(&out.Attr, time.Now())
 	return 0
 }
 
@@ -240,7 +243,7 @@ type refDir struct {
 }
 
 func (d *refDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, d.fs.started)
+	dirAttr(&out.Attr, time.Now()) // see rootNode.Getattr
 	return 0
 }
 

@@ -28,12 +28,20 @@
 // # Kernel caching
 //
 // Lower content is immutable: entries and attributes are cached for an
-// hour and files opened with FOPEN_KEEP_CACHE, directories listed once per
-// open with FOPEN_CACHE_DIR. A changed file gets a new inode number on
-// ws update (so a handle opened before keeps its pages), and Update
+// hour and files kept in the page cache (FOPEN_KEEP_CACHE), directory
+// listings too (FOPEN_CACHE_DIR). A changed file gets a new inode number
+// on ws update (so a descriptor opened before keeps its pages), and Update
 // notifies the kernel of every path it changes (NotifyEntry,
 // NotifyContent). Browse paths whose meaning moves (refs) are looked up
-// again on every access.
+// again on every access, and directories whose content moves (the root,
+// ref directories) are listed afresh each time (raw.go).
+//
+// By default the mount runs in no-open mode (raw.go): the kernel sends no
+// OPEN, OPENDIR, RELEASE or FLUSH, so a warm read of a tree costs no
+// request at all; reads and writes arrive by inode (file.go's inode I/O),
+// and the kernel itself caches what it opens. Options.OpenHandles gives
+// every open a handle instead (and passthrough for upper files), at two
+// round trips per open.
 //
 // # Locking
 //
@@ -47,6 +55,8 @@
 //	             (Notify*), which may wait for a request waiting for it.
 //	lowerFile.blobMu  guards a handle's blob.
 //	node.mu      guards one node's cached state; at most one held at a time.
+//	inodeIO.mu   guards a node's own descriptors and pinned blob (no-open
+//	             mode); a leaf.
 //	view.filesMu guards the view's open lower handles; a leaf.
 //	FS.mu        guards the registries (workspaces, browse views) and the
 //	             mount; a leaf: nothing else is taken while it is held
@@ -54,7 +64,9 @@
 //	             while calling the kernel.
 //
 // lowerFile.upMu is taken before view.mu (a read switching to the upper
-// copy of its file). No lock here is shared with mirror fetch, snapshot
+// copy of its file); so is dirCursor.mu (raw.go: a READDIR without a
+// handle holds its directory stream while the node layer lists), and
+// rawFS.mu is a leaf. No lock here is shared with mirror fetch, snapshot
 // builds or gc: reads take only view.mu for reading, which only this
 // workspace's own changes and ws update ever hold for writing.
 package fs

@@ -329,6 +329,14 @@ func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) sysca
 	if uf, ok := f.(*upperFile); ok {
 		return uf.Fsync(ctx, flags)
 	}
+	if f == nil {
+		n.io.mu.Lock()
+		w := n.io.writer
+		n.io.mu.Unlock()
+		if w != nil {
+			return w.Fsync(ctx, flags) // what writes without a handle wrote
+		}
+	}
 	n.v.mu.RLock()
 	defer n.v.mu.RUnlock()
 	st := n.state()
@@ -344,4 +352,300 @@ func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) sysca
 		return errnoOf(unix.Fsync(fd))
 	}
 	return 0
+}
+
+// Reads and writes without a handle. In no-open mode (raw.go) the kernel
+// opens files by itself and sends READ and WRITE with no handle; go-fuse
+// gives them to the node. The kernel checked the caller's permissions at
+// open(2) (default_permissions), so what is left here is the I/O: an
+// unchanged file is read from its blob, an upper file through a descriptor
+// the node keeps until the kernel forgets it, and the first WRITE (or
+// SETATTR, setattr.go) of an unchanged file copies it up, as an OPEN for
+// writing does with handles. For git's fsmonitor, a node's first WRITE
+// makes its descriptor a writer in the journal until the node is
+// forgotten: every answer lists it meanwhile, as for a handle open for
+// writing (writes may still be in the page cache of an mmap).
+
+var (
+	_ gofs.NodeReader    = (*node)(nil)
+	_ gofs.NodeWriter    = (*node)(nil)
+	_ gofs.NodeAllocater = (*node)(nil)
+)
+
+// inodeIO is a node's own I/O state in no-open mode.
+type inodeIO struct {
+	// mu guards the fields below. Order: view.mu before inodeIO.mu, which
+	// is otherwise a leaf (only system calls run under it).
+	mu       sync.Mutex
+	rfd      int           // read-only descriptor of the upper file + 1; 0: none
+	budgeted bool          // rfd counts against FS.fdBudget
+	writer   *upperFile    // read-write descriptor, a writer in the journal
+	pinned   snapshot.Blob // the blob of a file whose path ws update changed
+}
+
+func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if f != nil {
+		if r, ok := f.(gofs.FileReader); ok {
+			return r.Read(ctx, dest, off)
+		}
+		return nil, syscall.EBADF
+	}
+	if fd := n.io.fd(); fd >= 0 {
+		return preadResult(fd, dest, off)
+	}
+	n.io.mu.Lock()
+	b := n.io.pinned
+	n.io.mu.Unlock()
+	if b != nil {
+		return n.readBlob(b, dest, off)
+	}
+	v := n.v
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if e := n.live(); e != 0 {
+		return nil, e
+	}
+	st := n.state()
+	if st.upper {
+		fd, done, e := n.upperReadFd()
+		if e != 0 {
+			return nil, e
+		}
+		defer done()
+		return preadResult(fd, dest, off)
+	}
+	if !st.hasLower {
+		return nil, syscall.ENOENT
+	}
+	if st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable {
+		return nil, syscall.EINVAL
+	}
+	n.prefetchSiblings()
+	v.fs.stats.inflations.Add(1)
+	b, err := v.snap.OpenAt(st.lowerPath, st.lower) // .gitattributes conversions applied
+	if err != nil {
+		return nil, v.lowerErrno("read", st.lowerPath, err)
+	}
+	defer b.Close()
+	return n.readBlob(b, dest, off)
+}
+
+func (n *node) readBlob(b snapshot.Blob, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n.v.fs.stats.lowerReads.Add(1)
+	k, err := b.ReadAt(dest, off)
+	if err != nil && err != io.EOF {
+		return nil, n.v.lowerErrno("read", "", err)
+	}
+	n.v.fs.stats.lowerReadBytes.Add(int64(k))
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+func preadResult(fd int, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	k, err := unix.Pread(fd, dest, off)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// fd is a descriptor to read the node's upper file through, or -1.
+func (io *inodeIO) fd() int {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	if io.writer != nil {
+		return io.writer.fd
+	}
+	return io.rfd - 1
+}
+
+// upperReadFd opens the node's upper file for reading, keeping the
+// descriptor while the fd budget allows. Caller holds v.mu.
+func (n *node) upperReadFd() (int, func(), syscall.Errno) {
+	pfd, name, done, e := n.loc()
+	if e != 0 {
+		return -1, noop, e
+	}
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	done()
+	if err != nil {
+		return -1, noop, errnoOf(err)
+	}
+	if n.v.fs.fdBudget.Add(-1) < 0 {
+		n.v.fs.fdBudget.Add(1)
+		return fd, func() { unix.Close(fd) }, 0
+	}
+	n.io.mu.Lock()
+	defer n.io.mu.Unlock()
+	if n.io.rfd != 0 || n.io.writer != nil { // another read kept one meanwhile
+		n.v.fs.fdBudget.Add(1)
+		return fd, func() { unix.Close(fd) }, 0
+	}
+	n.io.rfd, n.io.budgeted = fd+1, true
+	return fd, noop, 0
+}
+
+func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	if f != nil {
+		if w, ok := f.(gofs.FileWriter); ok {
+			return w.Write(ctx, data, off)
+		}
+		return 0, syscall.EBADF
+	}
+	w, e := n.inodeWriter()
+	if e != 0 {
+		return 0, e
+	}
+	return w.Write(ctx, data, off)
+}
+
+func (n *node) Allocate(ctx context.Context, f gofs.FileHandle, off, size uint64, mode uint32) syscall.Errno {
+	if f != nil {
+		if a, ok := f.(gofs.FileAllocater); ok {
+			return a.Allocate(ctx, off, size, mode)
+		}
+		return syscall.EBADF
+	}
+	w, e := n.inodeWriter()
+	if e != 0 {
+		return e
+	}
+	return w.Allocate(ctx, off, size, mode)
+}
+
+// inodeWriter returns the node's read-write descriptor, copying the file
+// up and opening it on first use.
+func (n *node) inodeWriter() (*upperFile, syscall.Errno) {
+	n.io.mu.Lock()
+	w := n.io.writer
+	n.io.mu.Unlock()
+	if w != nil {
+		return w, 0
+	}
+	v := n.v
+	if v.readonly {
+		return nil, syscall.EROFS
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := n.live(); e != 0 {
+		return nil, e
+	}
+	if kindIsDir(n) {
+		return nil, syscall.EISDIR
+	}
+	if e := n.copyUp(true); e != 0 {
+		return nil, e
+	}
+	if e := n.refusePinned(); e != 0 {
+		return nil, e
+	}
+	pfd, name, done, e := n.loc()
+	if e != 0 {
+		return nil, e
+	}
+	fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	done()
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	n.io.mu.Lock()
+	defer n.io.mu.Unlock()
+	if n.io.writer != nil { // impossible under v.mu; keep the first
+		unix.Close(fd)
+		return n.io.writer, 0
+	}
+	w = &upperFile{n: n, fd: fd}
+	n.io.writer = w
+	if v.ws != nil {
+		v.journal.opened(w, n.relPath())
+	}
+	return w, 0
+}
+
+// dropIO closes what the node kept for reads and writes without a handle,
+// once the kernel has forgotten it: no descriptor can reach it any more.
+func (n *node) dropIO() {
+	n.io.mu.Lock()
+	rfd, budgeted, w, b := n.io.rfd, n.io.budgeted, n.io.writer, n.io.pinned
+	n.io.rfd, n.io.budgeted, n.io.writer, n.io.pinned = 0, false, nil, nil
+	n.io.mu.Unlock()
+	if rfd != 0 {
+		unix.Close(rfd - 1)
+		if budgeted {
+			n.v.fs.fdBudget.Add(1)
+		}
+	}
+	if w != nil {
+		n.v.journal.closed(w)
+		unix.Close(w.fd)
+	}
+	if b != nil {
+		b.Close()
+	}
+}
+
+// pinChangedInodes runs in ws update, between the switch of the workspace
+// to its new commit and v.snap following it (caller holds v.mu for
+// writing). Without OPEN, a descriptor opened before the update reads by
+// inode until the kernel forgets it, and a file whose path now shows other
+// content keeps its inode (lowerIno includes the blob): so every file
+// inode the kernel knows whose path changed keeps the blob it showed
+// (invariant 5). Only directories whose tree differs between the commits
+// are walked, so the cost is what changed, not the tree's size.
+func (v *view) pinChangedInodes() {
+	if v.ws == nil || v.root == nil {
+		return
+	}
+	old, cur := v.snap, v.ws.Snapshot()
+	if old == nil || cur == nil || old == cur {
+		return
+	}
+	var walk func(d *node)
+	walk = func(d *node) {
+		dst := d.state()
+		if !dst.upper && dst.hasLower {
+			// A directory of the lower layer only: unchanged below if its
+			// tree is the same in the new commit.
+			if e, err := cur.Lookup(dst.lowerPath); err == nil && e.ID == dst.lower.ID {
+				return
+			}
+		}
+		for _, ch := range d.Children() {
+			cn, ok := ch.Operations().(*node)
+			if !ok || cn.v != v {
+				continue
+			}
+			if kindIsDir(cn) {
+				walk(cn)
+				continue
+			}
+			st := cn.state()
+			if st.upper || !st.hasLower || (st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable) {
+				continue
+			}
+			if e, err := cur.Lookup(st.lowerPath); err == nil && e.ID == st.lower.ID {
+				continue
+			}
+			cn.io.mu.Lock()
+			pinned := cn.io.pinned != nil
+			cn.io.mu.Unlock()
+			if pinned {
+				continue
+			}
+			b, err := old.OpenAt(st.lowerPath, st.lower) // what the path showed, converted
+			if err != nil {
+				v.lowerErrno("pin changed file", st.lowerPath, err)
+				continue
+			}
+			cn.io.mu.Lock()
+			if cn.io.pinned == nil {
+				cn.io.pinned, b = b, nil
+			}
+			cn.io.mu.Unlock()
+			if b != nil {
+				b.Close()
+			}
+		}
+	}
+	walk(v.root)
 }

@@ -53,6 +53,13 @@ type Options struct {
 	Resolver    Resolver // may be nil: no browse paths
 	Log         *slog.Logger
 	Passthrough bool // FUSE passthrough for upper-layer files (kernel >= 6.9)
+	// OpenHandles makes the kernel send OPEN and OPENDIR (and RELEASE) for
+	// every open, so that each gets a handle: passthrough of upper files
+	// becomes possible, at two round trips per open. Without it (the
+	// default) the mount runs in no-open mode (raw.go): a warm read of a
+	// tree costs no request, passthrough is off, and reads and writes
+	// arrive by inode (file.go).
+	OpenHandles bool
 	// OwnerOnly mounts without allow_other: only the mounting user, not
 	// even root, may use the mount. For a non-root daemon on a host whose
 	// /etc/fuse.conf lacks user_allow_other (fusermount3 refuses it).
@@ -189,6 +196,11 @@ func New(opts Options) (*FS, error) {
 		budget = int64(lim.Cur) / 4
 	}
 	f.fdBudget.Store(budget)
+	if !opts.OpenHandles && opts.Passthrough {
+		// Without OPEN the kernel cannot be told which opens pass through,
+		// and a cached open next to a passthrough one reads stale pages.
+		f.opts.Passthrough = false
+	}
 	if err := os.MkdirAll(f.wsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
@@ -259,9 +271,9 @@ func (f *FS) Mount(mountpoint string) error {
 			Options:       []string{"default_permissions"},
 			MaxWrite:      1 << 20,
 			MaxBackground: 64,
-			// O_TRUNC arrives with OPEN, so `> file` on an unchanged file
-			// copies up nothing instead of the whole file.
-			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+			// KILLPRIV_V2: no GETXATTR security.capability before every
+			// write; raw.go clears suid/sgid instead.
+			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2 | f.openCapabilities(),
 			// Symlinks are immutable once made (a change is a new inode);
 			// ws update notifies the ones it changes.
 			EnableSymlinkCaching: true,
@@ -276,7 +288,7 @@ func (f *FS) Mount(mountpoint string) error {
 	f.root = root
 	f.mountpoint = abs
 	f.mu.Unlock()
-	server, err := mountObserved(abs, root, opts, f.opts.Observe)
+	server, err := mountRaw(abs, root, opts, f.opts.Observe, !f.opts.OpenHandles)
 	if err != nil {
 		f.mu.Lock()
 		f.root = nil

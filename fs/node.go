@@ -50,6 +50,10 @@ type node struct {
 	// passthrough). The kernel refuses (EIO) to mix cached and passthrough
 	// opens of one inode, so while any is open new opens are cached too.
 	cachedOpens int
+
+	// io is what reads and writes without a handle (no-open mode) go
+	// through, kept until the kernel forgets the inode (file.go).
+	io inodeIO
 }
 
 var (
@@ -233,6 +237,7 @@ func (n *node) prefetchSiblings() {
 
 func (n *node) OnForget() {
 	n.dropDirFd()
+	n.dropIO()
 	n.mu.Lock()
 	if n.anonFd >= 0 {
 		unix.Close(n.anonFd)

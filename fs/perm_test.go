@@ -167,10 +167,9 @@ func TestENOSPC(t *testing.T) {
 		return s.Bavail*uint64(s.Bsize) > 512<<10
 	})
 	// Copy-up of a 2 MiB file into 1 MiB fails and changes nothing.
-	f2, err := os.OpenFile(filepath.Join(ws, "huge.bin"), os.O_WRONLY, 0)
-	if err == nil {
-		f2.Close()
-	}
+	// (At open(2) with per-open handles, at the first write(2) in no-open
+	// mode, where copy-up waits for it.)
+	err = writeOne(filepath.Join(ws, "huge.bin"))
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("copy-up on a full disk: %v, want ENOSPC", err)
 	}

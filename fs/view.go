@@ -93,4 +93,5 @@ func (v *view) pinOpenFiles() {
 			v.lowerErrno("pin open file", f.path, err)
 		}
 	}
+	v.pinChangedInodes() // no-open mode: inodes stand for handles (file.go)
 }

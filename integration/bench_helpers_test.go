@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"sort"
@@ -57,4 +58,38 @@ func dropCaches(t *testing.T) {
 	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200); err != nil {
 		t.Logf("cannot drop page cache (%v): cold numbers are warm", err)
 	}
+}
+
+// fuseRequestsByOp is how many FUSE requests of each operation the daemon of
+// root has answered, from `gitfs stats --json`.
+func fuseRequestsByOp(t *testing.T, root string) map[string]int64 {
+	t.Helper()
+	var st struct {
+		Metrics []struct {
+			Name   string            `json:"name"`
+			Labels map[string]string `json:"labels"`
+			Value  float64           `json:"value"`
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal([]byte(mustGitfs(t, root, "stats", "--json")), &st); err != nil {
+		t.Fatalf("stats --json: %v", err)
+	}
+	out := map[string]int64{}
+	for _, m := range st.Metrics {
+		if m.Name == "gitfs_fuse_request_duration_seconds" {
+			out[m.Labels["op"]] = int64(m.Value)
+		}
+	}
+	return out
+}
+
+// diffRequests is after - before, without the operations that did not move.
+func diffRequests(before, after map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for op, n := range after {
+		if k := n - before[op]; k != 0 {
+			d[op] = k
+		}
+	}
+	return d
 }
