@@ -6,7 +6,6 @@ import (
 	"syscall"
 	"time"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
@@ -22,27 +21,11 @@ type Observer func(op string, took time.Duration, errno syscall.Errno)
 // answer. Forget, Release and ReleaseDir have no answer and are not
 // timed; an op the wrapped file system does not implement (ENOSYS, which
 // go-fuse then retries another way, as Writev with Write) is not counted.
+// mountRaw (raw.go) puts it outermost, so that the time counted is the
+// whole answer.
 type observedFS struct {
 	fuse.RawFileSystem
 	obs Observer
-}
-
-// mountObserved is gofs.Mount with every request told to obs (none if obs
-// is nil).
-func mountObserved(dir string, root gofs.InodeEmbedder, opts *gofs.Options, obs Observer) (*fuse.Server, error) {
-	if obs == nil {
-		return gofs.Mount(dir, root, opts)
-	}
-	raw := &observedFS{RawFileSystem: gofs.NewNodeFS(root, opts), obs: obs}
-	server, err := fuse.NewServer(raw, dir, &opts.MountOptions)
-	if err != nil {
-		return nil, err
-	}
-	go server.Serve()
-	if err := server.WaitMount(); err != nil {
-		return nil, err
-	}
-	return server, nil
 }
 
 func (o *observedFS) done(op string, start time.Time, st fuse.Status) {
