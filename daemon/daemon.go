@@ -34,6 +34,7 @@ type Config struct {
 	Log           *slog.Logger
 	FetchInterval time.Duration // 0: no background fetch
 	Passthrough   bool
+	OpenHandles   bool // per-open handles instead of no-open mode (fs.Options)
 	// Inflate makes every workspace's snapshot inflate its blobs into its
 	// contents file in the background, so that cold reads and checkouts
 	// of it copy instead of decompressing.
@@ -97,6 +98,7 @@ func Start(cfg Config) (*Daemon, error) {
 		Resolver:    resolver{mirrors: cfg.Mirrors, snapshots: cfg.Snapshots},
 		Log:         cfg.Log,
 		Passthrough: cfg.Passthrough,
+		OpenHandles: cfg.OpenHandles,
 		OwnerOnly:   ownerOnlyMount(cfg.Log),
 		Observe:     d.metrics.observeFUSE,
 		Git:         d.gitSource,

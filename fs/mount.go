@@ -197,8 +197,10 @@ func New(opts Options) (*FS, error) {
 	}
 	f.fdBudget.Store(budget)
 	if !opts.OpenHandles && opts.Passthrough {
-		// Without OPEN the kernel cannot be told which opens pass through,
-		// and a cached open next to a passthrough one reads stale pages.
+		// Without OPEN the kernel opens files by itself, in cached mode,
+		// and refuses (EIO) any such open of an inode that a passthrough
+		// handle holds: another process could not even read a file while
+		// its creator writes it (a log, an sqlite database).
 		f.opts.Passthrough = false
 	}
 	if err := os.MkdirAll(f.wsDir, 0o700); err != nil {

@@ -339,3 +339,40 @@ func TestSmallWritesAskNoXattr(t *testing.T) {
 		t.Errorf("200 writes asked %d xattrs, want at most 2", n)
 	}
 }
+
+// TestWriterAndReader: a file being written through its creating handle
+// and read through another descriptor that the kernel opened by itself:
+// the reader sees every write, and the file opens again once closed. (In
+// no-open mode the creating handle must not pass through: the kernel then
+// refuses, EIO, every open of the file it makes by itself, even after the
+// creator closed it.)
+func TestWriterAndReader(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	ws := e.create("w")
+	readFile(t, filepath.Join(ws, "README.md")) // the mount's first OPEN
+	p := filepath.Join(ws, "log")
+	w, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 64)
+	for i, s := range []string{"first line\n", "second\n", "third and last\n"} {
+		if _, err := w.WriteAt([]byte(s), 0); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := r.ReadAt(buf, 0)
+		if got := string(buf[:min(n, len(s))]); got != s {
+			t.Errorf("read %d through another descriptor: %q, want %q", i, got, s)
+		}
+	}
+	w.Close()
+	if got := readFile(t, p); got != "third and last\n" {
+		t.Errorf("after close: %q", got)
+	}
+}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -67,7 +68,23 @@ func benchMount(t *testing.T, n int) {
 		tarNatCold = append(tarNatCold, tarOf(native))
 		tarNatWarm = append(tarNatWarm, tarOf(native))
 	}
+	// 4 KiB writes to a new file: one WRITE each in no-open mode, and no
+	// GETXATTR security.capability before each (CAP_HANDLE_KILLPRIV_V2).
+	writes := func(dir string) time.Duration {
+		os.Remove(filepath.Join(dir, "written"))
+		return timeIt(t, func() { sh(t, dir, "dd if=/dev/zero of=written bs=4k count=25600 2>/dev/null") })
+	}
+	var wrWs, wrNat []time.Duration
+	before := fuseRequestsByOp(t, root)
+	for i := 0; i < 3; i++ {
+		wrWs = append(wrWs, writes(filepath.Join(d.mnt, "w0")))
+		wrNat = append(wrNat, writes(native))
+	}
+	t.Logf("%d files: 3x100 MiB in 4 KiB writes: FUSE requests %v", n, diffRequests(before, fuseRequestsByOp(t, root)))
+	os.Remove(filepath.Join(d.mnt, "w0", "written"))
 	ratio := func(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
+	t.Logf("%d files: 100 MiB in 4 KiB writes to a new file: workspace %v vs native %v (throughput ratio %.2f)",
+		n, median(wrWs), median(wrNat), ratio(wrNat, wrWs))
 	t.Logf("%d files: ws create median %v vs git clone --shared + checkout %v: ratio %.4f",
 		n, median(create), median(clone), ratio(create, clone))
 	t.Logf("%d files: tar cold: workspace %v vs native %v (ratio %.2f); warm: workspace %v vs native %v (ratio %.2f)",

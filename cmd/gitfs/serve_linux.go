@@ -53,7 +53,8 @@ Example:
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&mountpoint, "mountpoint", "", "directory to mount on (created if missing)")
 			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
-			fs.BoolVar(&passthrough, "passthrough", true, "let the kernel read and write upper-layer files directly (FUSE passthrough)")
+			fs.BoolVar(&passthrough, "passthrough", true, "with --open-handles, let the kernel read and write upper-layer files directly (FUSE passthrough)")
+			fs.BoolVar(&serveOpenHandles, "open-handles", false, "have the kernel ask the daemon at every open (OPEN, RELEASE): allows passthrough, so small writes run at disk speed, but a warm read of a tree costs two round trips per file (default: no-open mode, a warm read costs none)")
 			fs.DurationVar(&gcInterval, "gc-interval", 0, "run what 'gitfs gc' does this often (e.g. 1h; 0: never)")
 			fs.DurationVar(&hk.SnapshotTTL, "snapshot-ttl", 0, "with --gc-interval: keep snapshots used within this long (0: drop every unused one)")
 			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
@@ -90,6 +91,9 @@ Example:
 	})
 }
 
+// serveOpenHandles is serve's --open-handles (quickstart keeps the default).
+var serveOpenHandles bool
+
 func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough, inflate bool) (*daemon.Daemon, error) {
 	// A fixed umask for what the daemon writes itself (mirrors, snapshots,
 	// git's files): an inherited umask 0 would make refs and objects
@@ -116,6 +120,7 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 		Log:           e.log,
 		FetchInterval: fetchInterval,
 		Passthrough:   passthrough,
+		OpenHandles:   serveOpenHandles,
 		Inflate:       inflate,
 	})
 }
