@@ -7,12 +7,14 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/gitfs/gitfs/snapshot"
 	"github.com/gitfs/gitfs/workspace"
 )
 
@@ -273,6 +275,50 @@ func (d *refDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(list), 0
 }
 
+// OpendirHandle lists the refs through a handle whose Lookup declines:
+// the kernel's READDIRPLUS would otherwise look up every ref it lists, a
+// resolve each; an entry given without attributes it leaves for a LOOKUP
+// when the name is used. Flags 0: the listing is not kept (raw.go lists
+// it afresh every time, refs move).
+func (d *refDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ds, e := d.Readdir(ctx)
+	if e != 0 {
+		return nil, 0, e
+	}
+	return &refListing{ds: ds}, 0, 0
+}
+
+// refListing is a listing of refs whose entries carry no attributes.
+type refListing struct{ ds gofs.DirStream }
+
+var (
+	_ gofs.FileReaddirenter = (*refListing)(nil)
+	_ gofs.FileLookuper     = (*refListing)(nil)
+	_ gofs.FileSeekdirer    = (*refListing)(nil)
+	_ gofs.FileReleasedirer = (*refListing)(nil)
+)
+
+func (l *refListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if !l.ds.HasNext() {
+		return nil, 0
+	}
+	e, errno := l.ds.Next()
+	return &e, errno
+}
+
+func (l *refListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.ENOENT // no attributes: see OpendirHandle
+}
+
+func (l *refListing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if sd, ok := l.ds.(gofs.FileSeekdirer); ok {
+		return sd.Seekdir(ctx, off)
+	}
+	return syscall.ENOTSUP
+}
+
+func (l *refListing) Releasedir(ctx context.Context, flags uint32) { l.ds.Close() }
+
 func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	f := d.fs
 	out.SetEntryTimeout(volatile)
@@ -320,23 +366,47 @@ func (d *commitsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 	return gofs.NewListDirStream(nil), 0
 }
 
+// Lookup accepts a commit id, full or abbreviated (4 to 39 hex digits) as
+// rev-parse takes it. A full one names the same commit forever (the long
+// entry timeout); an abbreviated one is resolved again on every lookup
+// (a fetch may make it ambiguous), and one that resolves to no commit
+// starting with it (a branch or tag of that name), or to several (logged,
+// with how many start with it), is ENOENT.
 func (d *commitsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	out.SetEntryTimeout(volatile)
-	if !workspace.IsCommitID(name) {
+	full := workspace.IsCommitID(name)
+	if !full && !isAbbrev(name) {
 		return nil, syscall.ENOENT
 	}
 	commit, e := d.fs.resolve(ctx, d.repo, name)
+	if e == syscall.EIO && !full {
+		return nil, syscall.ENOENT // resolve logged why (ambiguous, most often)
+	}
 	if e != 0 {
 		return nil, e
 	}
-	if commit != name {
+	if !strings.HasPrefix(commit, strings.ToLower(name)) {
 		return nil, syscall.ENOENT
 	}
 	ch, e := d.fs.browseRoot(ctx, &d.Inode, d.repo, "commits/"+name, commit, out)
-	if e == 0 {
+	if e == 0 && full {
 		out.SetEntryTimeout(0) // immutable: the long default
 	}
 	return ch, e
+}
+
+// isAbbrev reports whether name is an abbreviated object id as git takes
+// one: 4 to 39 hex digits, either case.
+func isAbbrev(name string) bool {
+	if len(name) < 4 || len(name) > 39 {
+		return false
+	}
+	for _, c := range name {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // detach keeps a request's values but not its cancellation: the kernel
@@ -365,25 +435,22 @@ func (f *FS) resolve(ctx context.Context, repo, rev string) (string, syscall.Err
 // browseRoot returns the root of a read-only view of commit, reached as key
 // ("heads/main", "commits/<sha>"). Each (key, commit) is its own directory:
 // when a ref moves, the next lookup gets a new one, while open handles and
-// working directories keep the old. The view leases its snapshot until the
-// kernel forgets its root.
+// working directories keep the old. The view takes its snapshot (building
+// it if need be) only when something inside the root is first read
+// (browseRootNode), and leases it until the kernel forgets the root: a
+// listing of heads/ or tags/, or a stat of a ref, builds nothing.
 func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, commit string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	k := repo + "\x00" + key + "\x00" + commit
 	f.mu.Lock()
 	v := f.browse[k]
-	f.mu.Unlock()
 	if v == nil {
-		dctx, cancel := detach(ctx)
-		snap, release, err := f.opts.Snapshots.Get(dctx, repo, commit)
-		cancel()
-		if err != nil {
-			f.log.Error("gitfs: browse snapshot", "repo", repo, "commit", commit, "err", err)
-			return nil, syscall.EIO
-		}
-		nv := &view{fs: f, id: hashIno(0, "browse", k), name: "@" + repo + "/" + key, readonly: true,
-			snap: snap, release: release}
-		nv.root = nv.newRoot()
-		nv.root.onForget = func() {
+		v = &view{fs: f, id: hashIno(0, "browse", k), name: "@" + repo + "/" + key, readonly: true}
+		r := &browseRootNode{repo: repo, commit: commit}
+		r.node = node{v: v, isRoot: true, dirfd: -1, anonFd: -1, hasLowerPath: true, hasLower: true,
+			lower: snapshot.Entry{Kind: snapshot.Dir}}
+		v.root, v.browse = &r.node, r
+		nv := v
+		r.onForget = func() {
 			f.mu.Lock()
 			if f.browse[k] == nv {
 				delete(f.browse, k)
@@ -391,27 +458,126 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 			f.mu.Unlock()
 			nv.close()
 		}
-		f.mu.Lock()
-		if v = f.browse[k]; v == nil {
-			f.browse[k] = nv
-			v = nv
-		}
-		f.mu.Unlock()
-		if v != nv {
-			release()
-		}
+		f.browse[k] = v
 	}
+	f.mu.Unlock()
 	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if v.removed {
+	removed, built := v.removed, v.snap != nil
+	var e syscall.Errno
+	if !removed && built {
+		e = v.root.getattr(&out.Attr)
+	}
+	v.mu.RUnlock()
+	if removed {
 		return nil, syscall.ENOENT
 	}
-	if e := v.root.getattr(&out.Attr); e != 0 {
+	if !built {
+		unbuiltAttr(v, &out.Attr)
+	}
+	if e != 0 {
 		return nil, e
 	}
 	// NewInode returns the existing Inode once the node has one; f.mu
 	// makes the first initialisation happen once.
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return parent.NewInode(ctx, v.root, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno(v.id, "root")}), 0
+	return parent.NewInode(ctx, v.browse, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno(v.id, "root")}), 0
+}
+
+// browseRootNode is a browse path's root, whose view gets its snapshot on
+// the first lookup or listing inside it. Until then its attributes are a
+// plain directory's, with the mount's start as mtime (the commit's time
+// needs the snapshot); after, the commit's.
+type browseRootNode struct {
+	node
+	repo, commit string
+	// getting serializes getting the snapshot. Order: before view.mu.
+	getting sync.Mutex
+}
+
+var (
+	_ gofs.NodeLookuper       = (*browseRootNode)(nil)
+	_ gofs.NodeReaddirer      = (*browseRootNode)(nil)
+	_ gofs.NodeOpendirHandler = (*browseRootNode)(nil)
+	_ gofs.NodeGetattrer      = (*browseRootNode)(nil)
+)
+
+// ready gives the view its snapshot if it has none yet.
+func (r *browseRootNode) ready(ctx context.Context) syscall.Errno {
+	v := r.v
+	v.mu.RLock()
+	built, removed := v.snap != nil, v.removed
+	v.mu.RUnlock()
+	if built {
+		return 0
+	}
+	if removed {
+		return syscall.ENOENT
+	}
+	r.getting.Lock()
+	defer r.getting.Unlock()
+	v.mu.RLock()
+	built = v.snap != nil
+	v.mu.RUnlock()
+	if built {
+		return 0
+	}
+	dctx, cancel := detach(ctx)
+	snap, release, err := v.fs.opts.Snapshots.Get(dctx, r.repo, r.commit)
+	cancel()
+	if err != nil {
+		v.fs.log.Error("gitfs: browse snapshot", "repo", r.repo, "commit", r.commit, "err", err)
+		return syscall.EIO
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.removed {
+		release()
+		return syscall.ENOENT
+	}
+	v.snap, v.release = snap, release
+	r.node.mu.Lock()
+	r.node.lower.ID = snap.Root()
+	r.node.mu.Unlock()
+	return 0
+}
+
+func (r *browseRootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e := r.ready(ctx); e != 0 {
+		return nil, e
+	}
+	return r.node.Lookup(ctx, name, out)
+}
+
+func (r *browseRootNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if e := r.ready(ctx); e != 0 {
+		return nil, e
+	}
+	return r.node.Readdir(ctx)
+}
+
+func (r *browseRootNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if e := r.ready(ctx); e != 0 {
+		return nil, 0, e
+	}
+	return r.node.OpendirHandle(ctx, flags)
+}
+
+func (r *browseRootNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	v := r.v
+	v.mu.RLock()
+	built := v.snap != nil
+	v.mu.RUnlock()
+	if built {
+		return r.node.Getattr(ctx, f, out)
+	}
+	unbuiltAttr(v, &out.Attr)
+	return 0
+}
+
+// unbuiltAttr are the attributes of a browse root whose snapshot is not
+// taken yet.
+func unbuiltAttr(v *view, out *fuse.Attr) {
+	dirAttr(out, v.fs.started)
+	out.Uid, out.Gid = v.uid, v.gid
 }

@@ -34,6 +34,7 @@ type view struct {
 	epoch   uint64             // increments when snap changes
 	removed bool
 	root    *node
+	browse  *browseRootNode // a browse view's root, which embeds root (browse.go)
 
 	journal journal // changed paths, for git's fsmonitor (journal.go)
 

@@ -1,0 +1,122 @@
+//go:build linux
+
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitfs/gitfs/internal/gittest"
+)
+
+// published is how many snapshots e's store has.
+func published(t *testing.T, e *env) int {
+	t.Helper()
+	l, err := e.store.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l)
+}
+
+// TestBrowseLazy: listing @repo, heads/ or tags/, and looking a ref up,
+// build no snapshot; reading a directory inside a ref builds that one.
+func TestBrowseLazy(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	for i := 0; i < 20; i++ {
+		c := e.repo.Commit(t, "main", fmt.Sprintf("c%d", i), append(sampleFiles(), gittest.File{Path: "n", Content: []byte(fmt.Sprint(i))}))
+		gittest.Git(t, e.repo.Dir, "tag", fmt.Sprintf("v%02d", i), c)
+		gittest.Git(t, e.repo.Dir, "branch", fmt.Sprintf("b/%02d", i), c)
+	}
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	base := published(t, e)
+	repo := filepath.Join(e.mnt, "@demo")
+	for _, dir := range []string{repo, filepath.Join(repo, "tags"), filepath.Join(repo, "heads"), filepath.Join(repo, "heads", "b")} {
+		names, err := os.ReadDir(dir)
+		if err != nil || len(names) == 0 {
+			t.Fatalf("list %s: %v %v", dir, names, err)
+		}
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, n.Name())); err != nil {
+				t.Errorf("stat %s: %v", n.Name(), err)
+			}
+		}
+	}
+	if n := published(t, e); n != base {
+		t.Fatalf("listing and stat'ing refs built %d snapshots, want none", n-base)
+	}
+	if got := readFile(t, filepath.Join(repo, "tags/v07/n")); got != "7" {
+		t.Errorf("tags/v07/n = %q", got)
+	}
+	names, err := os.ReadDir(filepath.Join(repo, "heads/b/03"))
+	if err != nil || len(names) != len(sampleTopLevel()) {
+		t.Errorf("heads/b/03 lists %v (%v)", names, err)
+	}
+	if n := published(t, e); n != base+2 {
+		t.Errorf("reading two refs built %d snapshots, want 2", n-base)
+	}
+	// diff -r of two tags: one file differs.
+	out, err := exec.Command("diff", "-r", filepath.Join(repo, "tags/v01"), filepath.Join(repo, "tags/v02")).CombinedOutput()
+	if !strings.Contains(string(out), "diff -r") || strings.Count(string(out), "\n< ") != 1 {
+		t.Errorf("diff -r of two tags: %v\n%s", err, out)
+	}
+}
+
+// sampleTopLevel are the names at the top of sampleFiles() plus "n".
+func sampleTopLevel() []string {
+	return []string{"README.md", "bin", "data", "dirlink", "empty", "link", "n", "src"}
+}
+
+// TestBrowseAbbreviated: commits/ takes a commit id abbreviated as
+// rev-parse does; one that several commits start with, or that names a
+// branch rather than a commit starting with it, is ENOENT.
+func TestBrowseAbbreviated(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	commits := filepath.Join(e.mnt, "@demo", "commits")
+	for _, name := range []string{e.commit, e.commit[:7], e.commit[:4], strings.ToUpper(e.commit[:10])} {
+		if got := readFile(t, filepath.Join(commits, name, "README.md")); got != "hello gitfs\n" {
+			t.Errorf("commits/%s/README.md = %q", name, got)
+		}
+	}
+	for _, name := range []string{"zzzz", e.commit[:3], "0000000", e.commit + "0"} {
+		if _, err := os.Stat(filepath.Join(commits, name)); !os.IsNotExist(err) {
+			t.Errorf("commits/%s: %v, want ENOENT", name, err)
+		}
+	}
+	// Enough commits that two share their first four digits (fast-import
+	// makes the same ids every run).
+	var b bytes.Buffer
+	for i := 0; i < 600; i++ {
+		fmt.Fprintf(&b, "commit refs/heads/many\ncommitter t <t@t> 1704164645 +0000\ndata 4\nc%03d\nM 100644 inline f\ndata 3\n%03d\n\n", i, i)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet", "--force")
+	cmd.Dir, cmd.Stdin = e.repo.Dir, &b
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fast-import: %v: %s", err, out)
+	}
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	prefix := ""
+	for _, c := range strings.Fields(gittest.Git(t, e.repo.Dir, "rev-list", "many")) {
+		if seen[c[:4]] {
+			prefix = c[:4]
+			break
+		}
+		seen[c[:4]] = true
+	}
+	if prefix == "" {
+		t.Fatal("no two of 600 commits share four digits")
+	}
+	if _, err := os.Stat(filepath.Join(commits, prefix)); !os.IsNotExist(err) {
+		t.Errorf("ambiguous commits/%s: %v, want ENOENT", prefix, err)
+	}
+}
