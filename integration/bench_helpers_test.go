@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitfs/gitfs/internal/gittest"
 )
 
 func benchSizes(t *testing.T) []int {
@@ -92,4 +95,41 @@ func diffRequests(before, after map[string]int64) map[string]int64 {
 		}
 	}
 	return d
+}
+
+// storedBlobs counts the blobs in root's blob store (ROOT/blobs/ab/cdef...).
+func storedBlobs(t testing.TB, root string) int {
+	t.Helper()
+	n := 0
+	dirs, _ := filepath.Glob(filepath.Join(root, "blobs", "[0-9a-f][0-9a-f]"))
+	for _, d := range dirs {
+		es, _ := os.ReadDir(d)
+		n += len(es)
+	}
+	return n
+}
+
+// emptyBlobStore removes every blob of root's blob store, as a first
+// checkout of a commit finds it.
+func emptyBlobStore(t testing.TB, root string) {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(root, "blobs", "[0-9a-f][0-9a-f]"))
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// distinctBlobs counts the distinct blobs (files and symlinks) of commit's
+// tree in the repository at dir.
+func distinctBlobs(t testing.TB, dir, commit string) int {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, line := range strings.Split(gittest.Git(t, dir, "ls-tree", "-r", commit), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "blob" {
+			seen[f[2]] = true
+		}
+	}
+	return len(seen)
 }

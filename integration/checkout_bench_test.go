@@ -20,9 +20,9 @@ import (
 // repositories, alternating runs, medians. The snapshot is built once
 // before timing: it is shared state, made once per commit for every
 // checkout and workspace, as the mirror is for git. gitfs is timed twice:
-// with the snapshot's contents file (its blobs inflated by an earlier
-// checkout of the commit) and without it (the first checkout of a commit,
-// which makes that file).
+// with the blob store holding the commit's blobs (inflated by an earlier
+// checkout) and with it empty (the first checkout of a commit, which
+// fills it).
 //
 // Large sizes never run in `go test ./...`:
 //
@@ -198,18 +198,15 @@ func matCompare(t testing.TB, n, runs int) (gitfsMed, gitMed time.Duration, rss 
 		}
 	}
 	// Three sides, in rotating order so drift hits each alike: gitfs
-	// with the snapshot's contents file in place (every checkout of a
-	// commit after its first), gitfs without it (the first checkout of a
-	// commit, which inflates every blob into it), and git.
-	contents := filepath.Join(s.root, "snapshots", s.commit, "contents")
+	// with the blob store holding the commit (every checkout of a commit
+	// after its first), gitfs with the store empty (the first checkout of
+	// a commit, which fills it), and git.
 	var g, f, first []matRun
 	for i := 0; i < runs; i++ {
 		sides := []func(){
 			func() { f = append(f, matGitfsCheckout(t, s, out("gitfs", i))) },
 			func() {
-				if err := os.Remove(contents); err != nil {
-					t.Fatal(err)
-				}
+				emptyBlobStore(t, s.root)
 				matQuiesce(s)
 				first = append(first, matGitfsCheckout(t, s, out("gitfs-first", i)))
 			},
@@ -227,7 +224,7 @@ func matCompare(t testing.TB, n, runs int) (gitfsMed, gitMed time.Duration, rss 
 	t.Logf("%d files: gitfs checkout median %v (peak RSS %d MiB) vs git clone --shared --no-checkout + checkout (checkout.workers=%d) median %v (peak RSS %d MiB): ratio %.2f  [%d runs each]",
 		n, gitfsMed.Round(time.Millisecond), matMaxRSS(f)>>20, bestW, gitMed.Round(time.Millisecond), matMaxRSS(g)>>20,
 		float64(gitfsMed)/float64(gitMed), runs)
-	t.Logf("%d files: first gitfs checkout of the commit (inflating its contents file) median %v (peak RSS %d MiB): ratio %.2f to git",
+	t.Logf("%d files: first gitfs checkout of the commit (filling the blob store) median %v (peak RSS %d MiB): ratio %.2f to git",
 		n, firstMed.Round(time.Millisecond), matMaxRSS(first)>>20, float64(firstMed)/float64(gitMed))
 	// The file system's speed drifts within a run (on these machines,
 	// creating files is slow for minutes after mass deletions); ratios of

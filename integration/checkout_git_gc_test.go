@@ -75,36 +75,48 @@ func crossDevice(t *testing.T, dir string) string {
 	return d
 }
 
-// TestGCContents: `gc --contents` removes the inflated contents file of a
-// snapshot it keeps, and the next checkout of the commit makes it again.
-func TestGCContents(t *testing.T) {
+// TestGCBlobStore: a checkout fills the blob store; plain gc keeps it
+// (under its bound), gc --blob-cache-size 0 empties it (nothing leases the
+// snapshot: a checkout --git borrows packs, not blobs), the next checkout
+// fills it again, and gc --contents removes what older versions left.
+func TestGCBlobStore(t *testing.T) {
 	repo := gittest.NewRepo(t)
 	commit := repo.Commit(t, "main", "c1", gittest.Generate(40, 5))
 	root := t.TempDir()
 	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
 	keep := filepath.Join(crossDevice(t, root), "keep")
 	mustGitfs(t, root, "checkout", "--git", "demo", "main", keep) // borrows from the snapshot: holds it
-	contents := filepath.Join(root, "snapshots", commit, "contents")
-	if _, err := os.Stat(contents); err != nil {
-		t.Fatalf("first checkout made no contents file: %v", err)
+	blobs := distinctBlobs(t, repo.Dir, commit)
+	if n := storedBlobs(t, root); n != blobs {
+		t.Fatalf("first checkout stored %d blobs, want %d", n, blobs)
 	}
 	mustGitfs(t, root, "gc")
-	if _, err := os.Stat(contents); err != nil {
-		t.Fatalf("plain gc removed the contents file of a kept snapshot: %v", err)
+	if n := storedBlobs(t, root); n != blobs {
+		t.Fatalf("plain gc left %d of %d blobs", n, blobs)
 	}
-	mustGitfs(t, root, "gc", "--contents")
-	if _, err := os.Stat(contents); !os.IsNotExist(err) {
-		t.Fatalf("gc --contents kept the contents file: %v", err)
+	legacy := filepath.Join(root, "snapshots", commit, "contents")
+	if err := os.WriteFile(legacy, []byte("old"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	mustGitfs(t, root, "gc", "--blob-cache-size", "0", "--contents")
+	if n := storedBlobs(t, root); n != 0 {
+		t.Fatalf("gc --blob-cache-size 0 left %d blobs", n)
+	}
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Fatalf("gc --contents kept an old contents file: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "snapshots", commit, "meta.json")); err != nil {
-		t.Fatalf("gc --contents removed a held snapshot: %v", err)
+		t.Fatalf("gc removed a held snapshot: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	mustGitfs(t, root, "checkout", "demo", "main", out)
 	if d := gittest.Diff(gittest.Archive(t, repo.Dir, commit), gittest.ReadDir(t, out), 5); len(d) > 0 {
-		t.Fatalf("checkout after gc --contents: %v", d)
+		t.Fatalf("checkout after gc: %v", d)
 	}
-	if _, err := os.Stat(contents); err != nil {
-		t.Fatalf("checkout after gc --contents made no contents file: %v", err)
+	if n := storedBlobs(t, root); n != blobs {
+		t.Fatalf("checkout after gc stored %d blobs, want %d", n, blobs)
+	}
+	if r := gitfs(t, root, "gc", "--blob-cache-size", "lots"); r.code == 0 {
+		t.Error("gc --blob-cache-size lots: accepted")
 	}
 }

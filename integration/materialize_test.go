@@ -55,23 +55,21 @@ func TestMatCheckoutEqualsArchive(t *testing.T) {
 			root := t.TempDir()
 			mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
 			want := gittest.Archive(t, repo.Dir, commit)
-			contents := filepath.Join(root, "snapshots", commit, "contents")
-			// The first run inflates the blobs into the snapshot's
-			// contents file, the second copies from it, the third (with
-			// the file gone and --no-inflate) streams from the packs.
+			blobs := distinctBlobs(t, repo.Dir, commit)
+			// The first run fills the blob store, the second copies from
+			// it, the third (with the store emptied and --no-inflate)
+			// streams from the packs and leaves the store alone.
 			for _, run := range []struct {
-				name     string
-				args     []string
-				contents bool // the contents file exists afterwards
+				name   string
+				args   []string
+				stored int // blobs in the store afterwards
 			}{
-				{"first (inflating)", nil, true},
-				{"second (from contents)", nil, true},
-				{"--no-inflate", []string{"--no-inflate"}, false},
+				{"first (filling the store)", nil, blobs},
+				{"second (from the store)", nil, blobs},
+				{"--no-inflate", []string{"--no-inflate"}, 0},
 			} {
 				if run.name == "--no-inflate" {
-					if err := os.Remove(contents); err != nil {
-						t.Fatal(err)
-					}
+					emptyBlobStore(t, root)
 				}
 				out := filepath.Join(t.TempDir(), "out")
 				mustGitfs(t, root, append([]string{"checkout", "demo", commit, out, "--workers", "3"}, run.args...)...)
@@ -79,8 +77,8 @@ func TestMatCheckoutEqualsArchive(t *testing.T) {
 				if d := gittest.Diff(want, got, 10); len(d) > 0 {
 					t.Fatalf("%s checkout differs from git archive:\n%s", run.name, strings.Join(d, "\n"))
 				}
-				if _, err := os.Stat(contents); (err == nil) != run.contents {
-					t.Fatalf("after the %s checkout: contents file: %v, want it present: %v", run.name, err, run.contents)
+				if n := storedBlobs(t, root); n != run.stored {
+					t.Fatalf("after the %s checkout: %d blobs stored, want %d", run.name, n, run.stored)
 				}
 			}
 		})
@@ -300,21 +298,20 @@ func TestMatKill9(t *testing.T) {
 	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
 	want := gittest.Archive(t, repo.Dir, commit)
 	base := t.TempDir()
-	// Time a first checkout (building the snapshot and inflating its
-	// contents) to spread the kills over, a little past its end so some
-	// runs complete. Every other run starts without the contents file, so
-	// kills land in inflating as well as in writing.
+	// Time a first checkout (building the snapshot and filling the blob
+	// store) to spread the kills over, a little past its end so some runs
+	// complete. Every other run starts with the store emptied, so kills
+	// land in filling as well as in writing.
 	start := time.Now()
 	mustGitfs(t, root, "checkout", "demo", commit, filepath.Join(base, "warm"))
 	span := time.Since(start) * 5 / 4
-	contents := filepath.Join(root, "snapshots", commit, "contents")
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	out := filepath.Join(base, "out")
 	complete := 0
 	for i := 0; i < 20; i++ {
 		os.RemoveAll(out)
 		if i%2 == 1 {
-			os.Remove(contents)
+			emptyBlobStore(t, root)
 		}
 		delay := time.Duration(rng.Int63n(int64(span)))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -348,10 +345,10 @@ func TestMatKill9(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("stale temp dirs not cleaned: %v", left)
 	}
-	if left, _ := filepath.Glob(contents + ".gitfs-tmp-*"); len(left) > 0 {
-		t.Errorf("stale contents temp files not cleaned: %v", left)
+	if left, _ := os.ReadDir(filepath.Join(root, "blobs", "tmp")); len(left) > 0 {
+		t.Errorf("temporary blob files of killed checkouts not cleaned: %v", left)
 	}
-	if _, err := os.Stat(contents); err != nil {
-		t.Errorf("contents file after a complete checkout: %v", err)
+	if n, want := storedBlobs(t, root), distinctBlobs(t, repo.Dir, commit); n != want {
+		t.Errorf("%d blobs stored after a complete checkout, want %d", n, want)
 	}
 }

@@ -15,10 +15,12 @@
 //     and steals from the others' tails when it runs dry. Files are
 //     created with O_CREAT|O_EXCL|O_NOFOLLOW relative to a directory
 //     descriptor opened with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS (with
-//     Options.As, a batch of files at a time as that user). Bytes
-//     come from the snapshot's contents file (every blob inflated once,
-//     by the first checkout of the commit) with copy_file_range, or are
-//     streamed from the packs, never held whole.
+//     Options.As, a batch of files at a time as that user). Bytes come
+//     from the blob store ROOT/blobs (every blob inflated once for all
+//     commits, and filled first with what it lacks of this one), by
+//     reflink where the file system has them and copy_file_range
+//     elsewhere, or, without the store, are streamed from the packs, never
+//     held whole.
 //  4. Write colliding files, then symlinks, sequentially. No symlink
 //     exists while any file is written, and symlinks never replace
 //     anything, so no write can be redirected through one.
@@ -75,12 +77,12 @@ type Options struct {
 	// is checked as the user too (read the daemon's own files before, or
 	// from a goroutine Finish starts, which runs as the daemon).
 	Finish func(root *os.Root) error
-	// NoInflate leaves the snapshot's contents file unmade when it does
-	// not exist: blobs are inflated from the packs straight into DIR.
-	// By default the first checkout of a commit inflates every blob once
-	// into the snapshot, and every checkout copies from there.
+	// NoInflate leaves the blob store as it is: blobs it lacks are
+	// inflated from the packs straight into DIR. By default a checkout
+	// first stores every blob of the commit the store lacks (once for all
+	// commits and checkouts), then copies from there.
 	NoInflate bool
-	// Log receives notes on fallbacks (e.g. contents not inflated); nil
+	// Log receives notes on fallbacks (e.g. the store not filled); nil
 	// discards them.
 	Log *slog.Logger
 	// As, if set, is the user everything the checkout creates in the
@@ -226,12 +228,9 @@ func checkoutAt(ctx context.Context, src source, pfd int, name, where string, op
 	w := newWriter(src, rootfd, p, opts.Git, mtimeFor(src.CommitTime(), time.Now()))
 	w.as = as
 	prog := startProgress(opts.Progress, len(p.files)+len(p.links), &w.files, &w.bytes)
-	w.contents, err = contentsFor(ctx, src, workers, opts, prog)
+	w.stored, err = fillStore(ctx, src, workers, opts, prog)
 	if err == nil {
 		err = w.run(ctx, workers)
-	}
-	if w.contents != nil {
-		w.contents.Close()
 	}
 	prog.stop(err == nil)
 	if err != nil {
@@ -304,38 +303,31 @@ func withRoot(dirfd int, fn func(*os.Root) error) error {
 	return fn(root)
 }
 
-// contentsSource is a source whose blobs can be inflated once into a file
-// and then copied from it.
-type contentsSource interface {
-	Contents() (*snapshot.Contents, error)
-	Inflate(ctx context.Context, opts snapshot.InflateOptions) (*snapshot.Contents, error)
+// storeSource is a source whose blobs the blob store can hold.
+type storeSource interface {
+	Fill(ctx context.Context, opts snapshot.FillOptions) (snapshot.FillStats, error)
+	StoredFD(id snapshot.ID) (int, int64, error)
 }
 
-// contentsFor returns the snapshot's contents file (to be closed), making
-// it first unless opts.NoInflate, or nil when the blobs are to be read from the packs: the
-// source has none, or it cannot be made now (another process is making
-// it, or the disk is full). Only cancellation is an error.
-func contentsFor(ctx context.Context, src source, workers int, opts Options, prog *progress) (*snapshot.Contents, error) {
-	cs, ok := src.(contentsSource)
-	if !ok {
+// fillStore stores every blob of src the blob store lacks, unless
+// opts.NoInflate, and tells whether files are to be copied from the store
+// (else streamed from the packs: the source has no store, or filling it
+// failed, the disk full say). Only cancellation is an error.
+func fillStore(ctx context.Context, src source, workers int, opts Options, prog *progress) (storeSource, error) {
+	ss, ok := src.(storeSource)
+	if !ok || opts.NoInflate {
 		return nil, nil
 	}
-	c, err := cs.Contents()
+	prog.phase("inflating")
+	_, err := ss.Fill(ctx, snapshot.FillOptions{Workers: workers, Progress: prog.inflated})
+	prog.phase("")
 	if err == nil {
-		return c, nil
-	}
-	if errors.Is(err, snapshot.ErrNoContents) && !opts.NoInflate {
-		prog.phase("inflating")
-		c, err = cs.Inflate(ctx, snapshot.InflateOptions{Workers: workers, Progress: prog.inflated, Early: true})
-		prog.phase("")
-		if err == nil {
-			return c, nil
-		}
+		return ss, nil
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, ctxErr
 	}
-	if !errors.Is(err, snapshot.ErrNoContents) && opts.Log != nil {
+	if opts.Log != nil {
 		opts.Log.Info("reading blobs from the packs", "commit", src.Commit(), "reason", err.Error())
 	}
 	return nil, nil

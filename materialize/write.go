@@ -30,12 +30,12 @@ func statOf(st *unix.Stat_t) statData {
 
 // writer carries out a plan under rootfd.
 type writer struct {
-	src      source
-	contents *snapshot.Contents // blobs inflated once; nil: inflate from the packs
-	rootfd   int
-	p        *plan
-	git      bool
-	times    []unix.Timespec // atime (left alone), mtime
+	src    source
+	stored storeSource // the blob store, filled for this commit; nil: inflate from the packs
+	rootfd int
+	p      *plan
+	git    bool
+	times  []unix.Timespec // atime (left alone), mtime
 	// as is whose credentials every creating call runs with (nil: the
 	// process's). A switch costs ~12µs, several file creations' worth, so
 	// calls are wrapped a batch at a time; the blobs are read and written
@@ -356,9 +356,10 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 		size = b.Size()
 		n, err = copyToFD(fd, io.NewSectionReader(b, 0, size), fw.buf)
 		b.Close()
-	} else if off, sz, ok := w.contentsOf(f.id); ok {
+	} else if src, sz, ok := w.storedFD(f.id); ok {
 		size = sz
-		n, err = copyRange(fd, int(w.contents.File().Fd()), off, size, fw.buf)
+		n, err = copyFile(fd, src, size, fw.buf)
+		unix.Close(src)
 	} else {
 		var rc io.ReadCloser
 		rc, size, err = w.src.Stream(f.id)
@@ -389,16 +390,37 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 	return nil
 }
 
-func (w *writer) contentsOf(id snapshot.ID) (off, size int64, ok bool) {
-	if w.contents == nil {
-		return 0, 0, false
+// storedFD opens blob id from the blob store, if the checkout copies from
+// it and the store still has it (a trim may have taken it since the fill:
+// then it is streamed from the packs).
+func (w *writer) storedFD(id snapshot.ID) (int, int64, bool) {
+	if w.stored == nil {
+		return -1, 0, false
 	}
-	return w.contents.Locate(id)
+	fd, size, err := w.stored.StoredFD(id)
+	return fd, size, err == nil
+}
+
+// noClone is set once the target refused to share blocks with the blob
+// store (no reflinks on its file system, or another file system): every
+// later file is copied.
+var noClone atomic.Bool
+
+// copyFile makes fd a copy of the size bytes of src: by reflink when the
+// file systems can (no bytes copied at all), else copyRange.
+func copyFile(fd, src int, size int64, buf []byte) (int64, error) {
+	if size > 0 && !noClone.Load() {
+		if err := cloneFile(fd, src); err == nil {
+			return size, nil
+		}
+		noClone.Store(true)
+	}
+	return copyRange(fd, src, 0, size, buf)
 }
 
 // noCopyRange is set once copy_file_range has been refused between the
-// contents file and the target (different file systems on old kernels,
-// or a file system without it); pread and write are used from then on.
+// blob store and the target (different file systems on old kernels, or a
+// file system without it); pread and write are used from then on.
 var noCopyRange atomic.Bool
 
 // copyRange copies size bytes at off in src to fd, in the kernel when it
@@ -419,7 +441,7 @@ func copyRange(fd, src int, off, size int64, buf []byte) (int64, error) {
 			return done, err
 		}
 		if n == 0 {
-			return done, fmt.Errorf("contents file ends early")
+			return done, fmt.Errorf("stored blob ends early")
 		}
 		done += int64(n)
 	}
@@ -432,7 +454,7 @@ func copyRange(fd, src int, off, size int64, buf []byte) (int64, error) {
 			return done, err
 		}
 		if n == 0 {
-			return done, fmt.Errorf("contents file ends early")
+			return done, fmt.Errorf("stored blob ends early")
 		}
 		for w := 0; w < n; {
 			m, err := unix.Write(fd, buf[w:n])

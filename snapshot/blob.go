@@ -5,26 +5,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sync/atomic"
 )
 
 // Where a blob's bytes come from. Every choice is made in this file:
 //
 //   - Open (random access, the FUSE read path), in this order: the memory
-//     cache (small blobs read before); the snapshot's contents file, when a
-//     checkout or the daemon made it (contents.go), for blobs up to
-//     MemBlobMax; a content-addressed file in ROOT/blobs for larger ones,
-//     inflated once and shared by every reader (and by FUSE passthrough
-//     through BlobFile); else the pinned packs, inflated into the memory
-//     cache.
-//   - Stream (one pass, a checkout): the pinned packs, read with pread by
-//     internal/pack. A checkout that has the contents file copies from it
-//     itself (materialize), so Stream never looks at it.
+//     cache (small blobs inflated here before); the blob store ROOT/blobs
+//     (fill.go: every blob of a snapshot, filled in the background by the
+//     daemon and by a checkout, shared by every snapshot and process);
+//     else the pinned packs: a small blob is inflated into the memory
+//     cache, a large one (over MemBlobMax) into the blob store by the
+//     reader itself. A read never waits for a fill (invariant 2).
+//   - Stream (one pass, a checkout without the store): the pinned packs.
 //   - Size: the size cache, else the entry's header in the pinned packs,
 //     never inflating the blob.
-//   - The contents file itself is written from the packs in pack order
-//     (contents.go, through pack.Set.OpenBlobCaching).
 
 // Size is a blob's size, read from its pack entry's header (never
 // inflating it) and cached.
@@ -63,19 +57,16 @@ func (s *Snapshot) Open(id ID) (Blob, error) {
 		s.store.counts.add(FromMemory, int64(len(v)))
 		return memBlob{bytes.NewReader(v)}, nil
 	}
-	if c := s.presentContents(); c != nil {
-		if off, size, ok := c.Locate(id); ok && size <= s.store.opts.MemBlobMax {
-			s.store.counts.add(FromContents, size)
-			c.hold()
-			return &contentsBlob{SectionReader: io.NewSectionReader(c.f, off, size), c: c}, nil
-		}
-	}
 	size, err := s.Size(id)
 	if err != nil {
 		return nil, err
 	}
+	if f, err := s.store.stored.Open(id, size); err == nil {
+		s.store.counts.add(FromBlobFile, size)
+		return fileBlob{f, size}, nil
+	}
 	if size > s.store.opts.MemBlobMax {
-		f, err := s.blobFile(id, size)
+		f, err := s.storeLarge(id, size)
 		if err != nil {
 			return nil, err
 		}
@@ -108,17 +99,13 @@ func (s *Snapshot) readBlob(id ID, size int64) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// blobFile returns a read-only descriptor of blob id inflated into the
-// shared on-disk cache ROOT/blobs, inflating it first if needed (once per
-// blob in this process; a file published by one rename across processes).
-func (s *Snapshot) blobFile(id ID, size int64) (*os.File, error) {
+// storeLarge inflates a large blob into the blob store for a reader, once
+// per blob in this process (a fill storing it at the same time publishes
+// the same verified bytes), and opens it.
+func (s *Snapshot) storeLarge(id ID, size int64) (*os.File, error) {
 	st := s.store
-	path := filepath.Join(st.blobDir, id.String())
-	if f, err := os.Open(path); err == nil {
-		return f, nil
-	}
 	_, err, _ := st.inflate.Do(id.String(), func() (any, error) {
-		if _, err := os.Stat(path); err == nil {
+		if st.stored.Has(id, size) {
 			return nil, nil
 		}
 		r, _, err := s.packs.OpenBlob(id)
@@ -126,30 +113,12 @@ func (s *Snapshot) blobFile(id ID, size int64) (*os.File, error) {
 			return nil, err
 		}
 		defer r.Close()
-		tmp, err := os.CreateTemp(st.blobDir, id.String()+".tmp-*")
-		if err != nil {
-			return nil, fmt.Errorf("blob cache: %w", err)
-		}
-		defer os.Remove(tmp.Name())
-		n, err := io.Copy(tmp, r)
-		if err == nil && n != size {
-			err = fmt.Errorf("inflated %d bytes, expected %d", n, size)
-		}
-		if err == nil {
-			err = tmp.Chmod(0o444)
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("blob %s: %w", id, err)
-		}
-		return nil, os.Rename(tmp.Name(), path)
+		return nil, st.stored.Put(id, size, r)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return os.Open(path)
+	return st.stored.Open(id, size)
 }
 
 // ReadLink returns a symlink entry's target.
@@ -170,21 +139,6 @@ type memBlob struct{ *bytes.Reader }
 
 func (memBlob) Close() error { return nil }
 
-// contentsBlob is a range of the snapshot's contents file; it holds the
-// file open until closed.
-type contentsBlob struct {
-	*io.SectionReader
-	c      *Contents
-	closed atomic.Bool
-}
-
-func (b *contentsBlob) Close() error {
-	if b.closed.CompareAndSwap(false, true) {
-		b.c.drop()
-	}
-	return nil
-}
-
 type fileBlob struct {
 	*os.File
 	size int64
@@ -192,8 +146,9 @@ type fileBlob struct {
 
 func (f fileBlob) Size() int64 { return f.size }
 
-// BlobFile returns the underlying descriptor of a blob served from
-// ROOT/blobs (for FUSE passthrough), or nil for any other blob.
+// BlobFile returns the underlying descriptor of a blob served from the
+// blob store ROOT/blobs (to copy from in the kernel, or for FUSE
+// passthrough), or nil for any other blob.
 func BlobFile(b Blob) *os.File {
 	if fb, ok := b.(fileBlob); ok {
 		return fb.File

@@ -172,18 +172,18 @@ func TestStreamMatchesContent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestOpenFromContents: once the contents file exists, Open serves small
-// blobs from it, and a blob opened before the snapshot is released stays
-// readable after (a workspace's open files keep their commit's bytes
-// when the workspace moves to another commit).
-func TestOpenFromContents(t *testing.T) {
+// TestOpenFromStore: once the blob store has them, Open serves blobs from
+// it, and a blob opened before the snapshot is released (and its blobs
+// trimmed) stays readable after (a workspace's open files keep their
+// commit's bytes when the workspace moves to another commit).
+func TestOpenFromStore(t *testing.T) {
 	files := contentsFiles()
-	st, _, _, commit := setup(t, files) // MemBlobMax 1000: larger blobs use ROOT/blobs
+	st, _, _, commit := setup(t, files) // MemBlobMax 1000: larger blobs a reader stores itself
 	snap, release, err := st.Get(context.Background(), "demo", commit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inflate(t, snap)
+	fill(t, snap)
 	ids := blobsOf(t, snap)
 	type open struct {
 		path string
@@ -197,7 +197,13 @@ func TestOpenFromContents(t *testing.T) {
 		}
 		opened = append(opened, open{f.Path, b})
 	}
+	if m := st.Metrics(); m.BlobOpens[snapshot.FromBlobFile] < int64(len(files)-5) || m.BlobOpens[snapshot.FromPacks] != 0 {
+		t.Errorf("opens by source %v: want the blob store's", m.BlobOpens)
+	}
 	release()
+	if _, err := st.TrimBlobs(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string][]byte{}
 	for _, f := range files {
 		want[f.Path] = f.Content

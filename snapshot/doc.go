@@ -19,8 +19,13 @@
 //     Find (one binary search in git order).
 //   - names.go: the rules every tree entry must pass.
 //   - blob.go: every choice of where a blob's bytes come from (memory
-//     cache, contents file, ROOT/blobs, packs).
-//   - contents.go: the contents file, every blob of a snapshot inflated once.
+//     cache, the blob store ROOT/blobs, packs).
+//   - fill.go: filling the blob store (internal/blobstore) with a
+//     snapshot's blobs, by git cat-file over the pinned packs or
+//     internal/pack; in the background for the daemon.
+//   - trim.go: the blob store's bound, and trimming it without touching a
+//     blob of a snapshot in use.
+//   - compat.go: what was the per-commit contents file's API, on the store.
 //   - holders.go: directories outside the store that keep a snapshot alive.
 //   - housekeeping.go: when each snapshot was last used; pruning markers and
 //     lock files that outlive their snapshots.
@@ -34,14 +39,16 @@
 // holding a lock below it):
 //
 //	lock                 guards                                  notes
-//	Store.mu             Store.open, every open Snapshot.refs    held for map and count updates, and
-//	                                                             to open a snapshot on its first lease
-//	Snapshot.contentsMu  Snapshot.contents, .contentsLooked      taken after Store.mu (DropContents)
+//	Store.mu             Store.open, every open Snapshot.refs,   held for map and count updates, and
+//	                     Store.filled                            to open a snapshot on its first lease
 //
 // internal/pack's delta-base cache has a lock of its own, a leaf taken only
-// inside pack calls. Store.building (per commit) and Store.inflate (per
-// blob) are singleflight groups: a caller may wait in them, holding none of
-// the locks above.
+// inside pack calls; internal/blobstore has none (one system call a step).
+// Store.building (per commit) and Store.inflate (per large blob a reader
+// stores) are singleflight groups: a caller may wait in them, holding none
+// of the locks above. The background filler takes a reference on each
+// snapshot it fills (Store.mu, briefly) and holds no lock while filling:
+// no read ever waits for it.
 //
 // Cross-process flocks, files under ROOT/locks:
 //
@@ -49,12 +56,8 @@
 //	snapshot-<commit>.lease     shared from Get until release                 every user; gc tries it exclusively
 //	snapshot-<commit>.build     exclusive while the snapshot is built         Get waits for it, holding its lease;
 //	                                                                          gc only tries it
-//	snapshot-<commit>.contents  exclusive while the contents file is made     Inflate, DropContents, and
-//	                            or removed                                    loadContents removing a damaged one
 //
-// Order: a lease before the build flock (Get); the contents flock before
-// Snapshot.contentsMu (Inflate). Under contentsMu the contents flock is
-// only ever tried, never waited for, so that nesting cannot deadlock.
-// Contents.refs is atomic: a blob opened from the contents file holds it
-// open with no lock.
+// Order: a lease before the build flock (Get). TrimBlobs only tries leases
+// (a held one keeps the snapshot's blobs). The blob store needs no flock:
+// each of its names only ever holds one verified content.
 package snapshot

@@ -133,14 +133,12 @@ func leased(t *testing.T, st *snapshot.Store, commit string) *snapshot.Snapshot 
 	return snap
 }
 
-// inflate makes snap's contents file.
-func inflate(t *testing.T, snap *snapshot.Snapshot) {
+// fill stores snap's blobs in the blob store.
+func fill(t *testing.T, snap *snapshot.Snapshot) {
 	t.Helper()
-	c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
-	if err != nil {
+	if _, err := snap.Fill(context.Background(), snapshot.FillOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
 }
 
 // blobsOf maps every path of the snapshot's tree to its blob id.

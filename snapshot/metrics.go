@@ -18,8 +18,8 @@ type BlobSource int
 
 const (
 	FromMemory   BlobSource = iota // the memory cache
-	FromContents                   // the snapshot's contents file
-	FromBlobFile                   // a large blob inflated into ROOT/blobs
+	FromContents                   // the per-commit contents file: gone, always 0 (compat.go)
+	FromBlobFile                   // the blob store ROOT/blobs (fill.go)
 	FromPacks                      // inflated from the pinned packs now
 	numSources
 )

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -81,14 +80,6 @@ type Snapshot struct {
 	packs *pack.Set // the pinned packs: one reader for trees, sizes and blob bytes
 	store *Store
 	refs  int // guarded by Store.mu
-
-	// contentsMu guards contents (opened once, on first use, dropped by
-	// DropContents and the last release) and contentsLooked. Lock order
-	// (package doc): Store.mu, then contentsMu; under it the contents
-	// flock is only ever tried, never waited for.
-	contentsMu     sync.Mutex
-	contents       *Contents
-	contentsLooked time.Time // when the file was last looked for
 
 	attrs attrs // the tree's .gitattributes, read once (worktree.go)
 }

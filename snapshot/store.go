@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gitfs/gitfs/internal/blobstore"
 	"github.com/gitfs/gitfs/internal/pack"
 	"github.com/gitfs/gitfs/locks"
 	"github.com/gitfs/gitfs/mirror"
@@ -24,7 +26,11 @@ import (
 // Options bound the store's caches and what one tree may hold.
 type Options struct {
 	TreeCacheBytes int64 // decoded trees; default 64 MiB
-	BlobCacheBytes int64 // small blob contents; default 256 MiB
+	// BlobCacheBytes bounds small blobs kept in memory: those read from the
+	// packs before the blob store had them, and converted ones
+	// (.gitattributes); default 64 MiB. Stored blobs are read from their
+	// files (and the page cache), not kept here.
+	BlobCacheBytes int64
 	MemBlobMax     int64 // larger blobs go to the on-disk cache; default 4 MiB
 	// MaxTreeEntries refuses a tree with more entries (default
 	// DefaultMaxTreeEntries, 262144). It bounds what decoding or browsing
@@ -38,19 +44,29 @@ type Options struct {
 // Store creates, leases, reads and collects snapshots under one root.
 type Store struct {
 	root    string
-	dir     string // ROOT/snapshots
-	blobDir string // ROOT/blobs: content-addressed inflated large blobs
-	lockDir string // ROOT/locks
+	dir     string           // ROOT/snapshots
+	stored  *blobstore.Store // ROOT/blobs: every inflated blob, by id (fill.go)
+	lockDir string           // ROOT/locks
 	mirrors *mirror.Set
 	log     *slog.Logger
 	opts    Options
 
 	building singleflight.Group // one build per commit in this process
-	inflate  singleflight.Group // one inflation into ROOT/blobs per blob
+	inflate  singleflight.Group // one reader's inflation into ROOT/blobs per large blob
 
-	// mu guards open and each open Snapshot's refs. Lock order (package
-	// doc): Store.mu, then Snapshot.contentsMu; nothing that waits (I/O,
-	// flocks) runs under it but opening a snapshot on its first lease.
+	// Background filling (fill.go); nil fillq: none. filled is guarded
+	// by mu.
+	fillq     chan *Snapshot
+	filled    map[string]bool // commits this process has queued
+	blobLimit atomic.Int64    // bound of ROOT/blobs in bytes (SetBlobLimit)
+
+	cleanTemps sync.Once // the blob store's dead writers' files, at the first fill
+	readerOnce sync.Once // readerGitDir
+	readerDir  string
+	readerErr  error
+
+	// mu guards open, each open Snapshot's refs and filled; a leaf but for
+	// opening a snapshot on its first lease, the one wait (I/O) under it.
 	mu   sync.Mutex
 	open map[string]*Snapshot // snapshots with live references, by commit
 
@@ -68,7 +84,7 @@ func NewStore(root string, mirrors *mirror.Set, log *slog.Logger, opts Options) 
 		opts.TreeCacheBytes = 64 << 20
 	}
 	if opts.BlobCacheBytes == 0 {
-		opts.BlobCacheBytes = 256 << 20
+		opts.BlobCacheBytes = 64 << 20
 	}
 	if opts.MemBlobMax == 0 {
 		opts.MemBlobMax = 4 << 20
@@ -79,19 +95,22 @@ func NewStore(root string, mirrors *mirror.Set, log *slog.Logger, opts Options) 
 	s := &Store{
 		root:    root,
 		dir:     filepath.Join(root, "snapshots"),
-		blobDir: filepath.Join(root, "blobs"),
 		lockDir: filepath.Join(root, "locks"),
 		mirrors: mirrors,
 		log:     log,
 		opts:    opts,
 		open:    make(map[string]*Snapshot),
 	}
-	for _, d := range []string{s.dir, s.blobDir, s.lockDir, s.verifiedDir()} {
+	for _, d := range []string{s.dir, s.lockDir, s.verifiedDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("snapshots: %w", err)
 		}
 	}
 	var err error
+	if s.stored, err = blobstore.Open(filepath.Join(root, "blobs")); err != nil {
+		return nil, err
+	}
+	s.blobLimit.Store(DefaultBlobLimit)
 	if s.trees, err = newCache[[]Entry](opts.TreeCacheBytes); err != nil {
 		return nil, err
 	}
@@ -217,13 +236,13 @@ func (s *Store) acquire(commit string) (*Snapshot, error) {
 	}
 	snap.refs = 1
 	s.open[commit] = snap
+	s.queueFill(snap)
 	return snap, nil
 }
 
-// releaseSnap drops one reference; the last closes the snapshot's packs
-// and its hold on the contents file. Once out of s.open no one can reach
-// the snapshot through the store, so it is closed after s.mu is let go,
-// and its contents field is taken under contentsMu, which guards it.
+// releaseSnap drops one reference; the last closes the snapshot's packs.
+// Once out of s.open no one can reach the snapshot through the store, so
+// it is closed after s.mu is let go.
 func (s *Store) releaseSnap(snap *Snapshot) {
 	s.mu.Lock()
 	snap.refs--
@@ -235,11 +254,6 @@ func (s *Store) releaseSnap(snap *Snapshot) {
 	if !last {
 		return
 	}
-	snap.contentsMu.Lock()
-	c := snap.contents
-	snap.contents = nil
-	snap.contentsMu.Unlock()
-	c.close()
 	snap.packs.Close()
 }
 
@@ -429,8 +443,8 @@ func (s *Store) List() ([]Meta, error) {
 
 // GC removes every snapshot that no process holds a lease on and that keep
 // does not name (commits of workspaces, which lease their snapshot even
-// while no daemon runs), and empties the on-disk blob cache. It returns the
-// removed commits.
+// while no daemon runs), then trims the blob store to its bound
+// (SetBlobLimit; TrimBlobs). It returns the removed commits.
 func (s *Store) GC(ctx context.Context, keep map[string]bool) ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -478,10 +492,8 @@ func (s *Store) GC(ctx context.Context, keep map[string]bool) ([]string, error) 
 			os.RemoveAll(t)
 		}
 	}
-	// Inflated blobs are a cache: open descriptors keep working after unlink.
-	blobs, _ := os.ReadDir(s.blobDir)
-	for _, b := range blobs {
-		os.Remove(filepath.Join(s.blobDir, b.Name()))
+	if _, err := s.TrimBlobs(ctx, s.BlobLimit()); err != nil {
+		return removed, err
 	}
 	return removed, nil
 }

@@ -3,7 +3,6 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -180,19 +179,18 @@ func TestGCRespectsLeases(t *testing.T) {
 	}
 }
 
-// TestLeasesWithContentsConcurrently: leases are taken and released, the
-// last release closing the snapshot, while blobs are read through the
-// contents file and DropContents and Inflate drop and remake it. Every
-// read gives the committed bytes, and -race sees the contents field only
-// under its lock.
-func TestLeasesWithContentsConcurrently(t *testing.T) {
+// TestLeasesWithFillAndTrimConcurrently: leases are taken and released,
+// the last release closing the snapshot, while blobs are read through the
+// blob store, which is trimmed to nothing and filled again meanwhile.
+// Every read gives the committed bytes.
+func TestLeasesWithFillAndTrimConcurrently(t *testing.T) {
 	files := contentsFiles()[190:]
 	st, _, _, commit := setup(t, files)
 	snap, release, err := st.Get(context.Background(), "demo", commit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inflate(t, snap)
+	fill(t, snap)
 	ids := blobsOf(t, snap)
 	release()
 	var wg sync.WaitGroup
@@ -226,7 +224,7 @@ func TestLeasesWithContentsConcurrently(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; i < 5; i++ {
-			if _, err := st.DropContents(); err != nil {
+			if _, err := st.TrimBlobs(context.Background(), 0); err != nil {
 				t.Error(err)
 			}
 			snap, release, err := st.Get(context.Background(), "demo", commit)
@@ -234,10 +232,7 @@ func TestLeasesWithContentsConcurrently(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			c, err := snap.Inflate(context.Background(), snapshot.InflateOptions{Workers: 2})
-			if err == nil {
-				c.Close()
-			} else if !errors.Is(err, snapshot.ErrContentsBusy) {
+			if _, err := snap.Fill(context.Background(), snapshot.FillOptions{Workers: 2}); err != nil {
 				t.Error(err)
 			}
 			release()

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gitfs/gitfs/housekeeping"
+	"github.com/gitfs/gitfs/internal/blobstore"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 	"github.com/gitfs/gitfs/workspace"
@@ -233,6 +234,7 @@ Examples:
 	})
 	var gcOpts housekeeping.Options
 	var gcJSON bool
+	gcBlobs := "20G"
 	register(&command{
 		name: "gc", maxArgs: 0,
 		summary: "drop snapshots no one uses, stale locks and broken copies, then git gc each mirror",
@@ -240,16 +242,17 @@ Examples:
 progress, a mounted workspace, an export), any workspace is based on it, or a
 checkout --git borrows its objects. Without --snapshot-ttl every other
 snapshot goes; with it, those used (leased) within the TTL stay too, so that
-the next checkout of a recent commit finds its snapshot (and contents file).
+the next checkout of a recent commit finds its snapshot.
 
 Also removed: lock files of snapshots and mirrors that are gone (unheld ones
 only), markers of verified packs no snapshot has, mirror copies that a
 repair moved aside and that are older than --broken-ttl, and what
 interrupted commands left. Then git gc runs on each mirror.
 
-With --contents, the kept snapshots also lose their contents files (their
-blobs inflated by a checkout, about the tree's size each); the next checkout
-of each commit makes its file again.
+Then ROOT/blobs, where every blob is inflated once for all commits, is
+trimmed to --blob-cache-size, least recently used first; no blob of a
+snapshot in use goes. --contents removes the per-commit contents files that
+older versions of gitfs left in snapshots.
 
 'gitfs serve --gc-interval' runs the same on a timer.
 
@@ -260,13 +263,19 @@ Examples:
 		flags: func(fs *pflag.FlagSet) {
 			fs.DurationVar(&gcOpts.SnapshotTTL, "snapshot-ttl", 0, "keep snapshots used within this long (e.g. 24h); 0: drop every unused one")
 			fs.DurationVar(&gcOpts.BrokenTTL, "broken-ttl", housekeeping.DefaultBrokenTTL, "remove broken mirror copies older than this")
-			fs.BoolVar(&gcOpts.DropContents, "contents", false, "also remove kept snapshots' inflated contents files")
+			fs.BoolVar(&gcOpts.DropContents, "contents", false, "also remove the per-commit contents files older versions left")
 			fs.BoolVar(&gcJSON, "json", false, "print what was removed as JSON")
+			fs.StringVar(&gcBlobs, "blob-cache-size", gcBlobs, "trim ROOT/blobs (every blob inflated once, for all commits) to this many bytes (K, M, G, T), least recently used first; blobs of snapshots in use stay")
 		},
 		run: func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
 			if gcOpts.SnapshotTTL < 0 || gcOpts.BrokenTTL < 0 {
 				return usageError{"--snapshot-ttl and --broken-ttl must not be negative"}
 			}
+			limit, err := blobstore.ParseSize(gcBlobs)
+			if err != nil {
+				return usageError{"--blob-cache-size: " + err.Error()}
+			}
+			gcBlobLimit = limit
 			return runGC(ctx, e, gcOpts, gcJSON)
 		},
 	})
@@ -294,11 +303,16 @@ func (e *env) resolve(ctx context.Context, repo, rev string) (string, error) {
 	return commit, err
 }
 
+// gcBlobLimit is gc's --blob-cache-size: the snapshot store's GC trims the
+// blob store to it.
+var gcBlobLimit int64 = snapshot.DefaultBlobLimit
+
 func runGC(ctx context.Context, e *env, opts housekeeping.Options, asJSON bool) error {
 	st, err := e.openSnapshots()
 	if err != nil {
 		return err
 	}
+	st.SetBlobLimit(gcBlobLimit)
 	opts.Progress, opts.Log = e.progress(), e.log
 	r, err := housekeeping.GC(ctx, e.root, e.mirrors, st, opts)
 	if asJSON && err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitfs/gitfs/daemon"
 	"github.com/gitfs/gitfs/housekeeping"
+	"github.com/gitfs/gitfs/internal/blobstore"
 )
 
 func init() {
@@ -54,12 +55,13 @@ Example:
 			fs.StringVar(&mountpoint, "mountpoint", "", "directory to mount on (created if missing)")
 			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
 			fs.BoolVar(&passthrough, "passthrough", true, "with --open-handles, let the kernel read and write upper-layer files directly (FUSE passthrough)")
+			fs.StringVar(&serveBlobCacheSize, "blob-cache-size", "20G", "bound of ROOT/blobs, every blob inflated once for all commits (K, M, G, T); trimmed least recently used first, never a blob of a snapshot in use")
 			fs.BoolVar(&serveOpenHandles, "open-handles", false, "have the kernel ask the daemon at every open (OPEN, RELEASE): allows passthrough, so small writes run at disk speed, but a warm read of a tree costs two round trips per file (default: no-open mode, a warm read costs none)")
 			fs.DurationVar(&gcInterval, "gc-interval", 0, "run what 'gitfs gc' does this often (e.g. 1h; 0: never)")
 			fs.DurationVar(&hk.SnapshotTTL, "snapshot-ttl", 0, "with --gc-interval: keep snapshots used within this long (0: drop every unused one)")
 			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
 			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
-			fs.BoolVar(&inflate, "inflate", false, "inflate each workspace's commit into its snapshot in the background (one core; costs the tree's size on disk per commit): cold reads and checkouts then copy instead of decompressing")
+			fs.BoolVar(&inflate, "inflate", false, "also fill the blob store for each workspace's commit from a queue of its own (the daemon already fills it for every snapshot it leases)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 			if mountpoint == "" {
@@ -91,8 +93,12 @@ Example:
 	})
 }
 
-// serveOpenHandles is serve's --open-handles (quickstart keeps the default).
-var serveOpenHandles bool
+// serveOpenHandles and serveBlobCacheSize are serve's --open-handles and
+// --blob-cache-size (quickstart keeps the defaults).
+var (
+	serveOpenHandles   bool
+	serveBlobCacheSize = "20G"
+)
 
 func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough, inflate bool) (*daemon.Daemon, error) {
 	// A fixed umask for what the daemon writes itself (mirrors, snapshots,
@@ -107,6 +113,14 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 	if err != nil {
 		return nil, err
 	}
+	limit, err := blobstore.ParseSize(serveBlobCacheSize)
+	if err != nil {
+		return nil, usageError{"--blob-cache-size: " + err.Error()}
+	}
+	// Every snapshot the daemon leases has its blobs stored in the
+	// background (one worker: reads keep the rest of the machine).
+	st.SetBlobLimit(limit)
+	st.FillInBackground(1)
 	if os.Geteuid() != 0 {
 		// The kernel registers passthrough backing files for
 		// CAP_SYS_ADMIN only; go-fuse would fall back silently.

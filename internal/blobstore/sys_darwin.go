@@ -1,0 +1,16 @@
+package blobstore
+
+import (
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// utimeOmit is macOS's UTIME_OMIT.
+const utimeOmit = -2
+
+// touch records a use of the blob open as fd, through /dev/fd (no
+// AT_EMPTY_PATH on macOS).
+func touch(fd int) { unix.UtimesNanoAt(unix.AT_FDCWD, "/dev/fd/"+strconv.Itoa(fd), atimeNow(), 0) }
+
+func touchPath(p string) { unix.UtimesNanoAt(unix.AT_FDCWD, p, atimeNow(), 0) }

@@ -1,0 +1,393 @@
+package snapshot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gitfs/gitfs/internal/blobstore"
+)
+
+// Filling the blob store. Every blob of a snapshot's tree that the store
+// lacks is inflated once, in pack order (each delta's base comes before
+// it, so a base is inflated once and found in the cache by the deltas
+// after it), verified against its id and published (internal/blobstore).
+//
+// Inflating is done by `git cat-file --batch` over the pinned packs when
+// git is there, by internal/pack otherwise: measured on a 20k-file tree
+// repacked as git does (deltas, 88 MB pack, 270 MB of blobs), cat-file
+// inflated every blob in 0.9 s against 1.9 s for the Go reader (Go's
+// zlib and delta patching are about half C zlib's speed); on a pack
+// without deltas both took ~2 s. Each worker runs one cat-file on its own
+// contiguous run of the pack-ordered list.
+
+// FillOptions tune Fill.
+type FillOptions struct {
+	Workers  int           // inflating in parallel; at least 1
+	Progress *atomic.Int64 // if set, bytes stored so far are added here
+	// Go inflates with internal/pack even when git is there (tests).
+	Go bool
+}
+
+// FillStats is what a Fill did.
+type FillStats struct {
+	Blobs   int   // distinct blobs in the tree
+	Missing int   // of them, not in the store before
+	Bytes   int64 // bytes stored
+}
+
+// Fill stores every blob of the snapshot's tree that the blob store lacks.
+// Concurrent fills of overlapping trees, in this process or others, may
+// inflate a blob twice; both publish the same verified bytes.
+func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error) {
+	var st FillStats
+	ids, err := s.blobIDs(ctx)
+	if err != nil {
+		return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)
+	}
+	st.Blobs = len(ids)
+	var missing []ID
+	sizes := make(map[ID]int64, len(ids))
+	for _, id := range ids {
+		size, err := s.Size(id)
+		if err != nil {
+			return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)
+		}
+		if !s.store.stored.Has(id, size) {
+			missing = append(missing, id)
+			sizes[id] = size
+		}
+	}
+	st.Missing = len(missing)
+	if len(missing) == 0 {
+		return st, nil
+	}
+	s.store.cleanTemps.Do(s.store.stored.CleanTemps) // what killed fills left
+	s.packs.SortByPackOrder(missing)
+	workers := max(1, min(opts.Workers, (len(missing)+63)/64))
+	var stored atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for w := 0; w < workers; w++ {
+		run := missing[w*len(missing)/workers : (w+1)*len(missing)/workers]
+		g.Go(func() error {
+			count := func(n int64) {
+				stored.Add(n)
+				if opts.Progress != nil {
+					opts.Progress.Add(n)
+				}
+			}
+			if !opts.Go {
+				err := s.fillWithGit(gctx, run, sizes, count)
+				if !errors.Is(err, errNoGit) {
+					return err
+				}
+			}
+			return s.fillWithGo(gctx, run, sizes, count)
+		})
+	}
+	err = g.Wait()
+	st.Bytes = stored.Load()
+	if err != nil {
+		return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)
+	}
+	return st, nil
+}
+
+// fillWithGo stores ids, inflated by internal/pack.
+func (s *Snapshot) fillWithGo(ctx context.Context, ids []ID, sizes map[ID]int64, count func(int64)) error {
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.store.stored.Has(id, sizes[id]) {
+			continue // a reader or another fill stored it meanwhile
+		}
+		r, size, err := s.packs.OpenBlobCaching(id)
+		if err != nil {
+			return err
+		}
+		err = s.store.stored.Put(id, size, r)
+		r.Close()
+		if err != nil {
+			return err
+		}
+		count(size)
+	}
+	return nil
+}
+
+// errNoGit means git cannot be run here: fill with Go.
+var errNoGit = errors.New("git not available")
+
+// fillWithGit stores ids, inflated by one `git cat-file --batch` reading
+// the pinned packs (never the mirror: GIT_OBJECT_DIRECTORY is the
+// snapshot's own objects directory).
+func (s *Snapshot) fillWithGit(ctx context.Context, ids []ID, sizes map[ID]int64, count func(int64)) error {
+	gitDir, err := s.store.readerGitDir()
+	if err != nil {
+		return errNoGit
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		return errNoGit
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, git, "cat-file", "--batch")
+	cmd.Env = readerEnv(gitDir, s.ObjectsDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if dieWithParent(cmd.SysProcAttr) {
+		// The signal follows the thread that forked: keep to it until
+		// git has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return errNoGit
+	}
+	// The ids go in from their own goroutine: git answers as it reads,
+	// and a full pipe either way would stall both.
+	var feed sync.WaitGroup
+	feed.Add(1)
+	go func() {
+		defer feed.Done()
+		w := bufio.NewWriter(stdin)
+		for _, id := range ids {
+			w.WriteString(id.String())
+			w.WriteByte('\n')
+		}
+		w.Flush()
+		stdin.Close()
+	}()
+	err = s.readBatch(ctx, bufio.NewReaderSize(stdout, 256<<10), ids, sizes, count)
+	if err != nil {
+		cancel()
+	}
+	feed.Wait()
+	io.Copy(io.Discard, stdout)
+	werr := cmd.Wait()
+	if err == nil && werr != nil {
+		err = fmt.Errorf("git cat-file: %v: %s", werr, strings.TrimSpace(stderr.String()))
+	}
+	return err
+}
+
+// readBatch reads cat-file --batch's answers for ids, in order, into the
+// store.
+func (s *Snapshot) readBatch(ctx context.Context, r *bufio.Reader, ids []ID, sizes map[ID]int64, count func(int64)) error {
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("git cat-file: blob %s: %w", id, noEOF(err))
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != id.String() || f[1] != "blob" {
+			return fmt.Errorf("git cat-file: blob %s: answered %q", id, strings.TrimSpace(line))
+		}
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || size != sizes[id] {
+			return fmt.Errorf("git cat-file: blob %s: size %q, the pack says %d", id, f[2], sizes[id])
+		}
+		w, err := s.store.stored.Create(id, size)
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyN(w, r, size); err != nil {
+			w.Abort()
+			return fmt.Errorf("git cat-file: blob %s: %w", id, noEOF(err))
+		}
+		if err := w.Commit(); err != nil {
+			return err
+		}
+		w.Close()
+		if b, err := r.ReadByte(); err != nil || b != '\n' {
+			return fmt.Errorf("git cat-file: blob %s: no newline after its bytes", id)
+		}
+		count(size)
+	}
+	return nil
+}
+
+// readerGitDir is an empty git directory (HEAD, refs/, objects/) under
+// ROOT/snapshots, made once, for git to accept as a repository while it
+// reads only the objects directory it is given.
+func (s *Store) readerGitDir() (string, error) {
+	s.readerOnce.Do(func() {
+		dir := filepath.Join(s.dir, ".git-reader")
+		s.readerDir, s.readerErr = dir, func() error {
+			if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+				return nil
+			}
+			for _, d := range []string{"objects", "refs"} {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+					return err
+				}
+			}
+			tmp := filepath.Join(dir, "HEAD.tmp-"+strconv.Itoa(os.Getpid()))
+			if err := os.WriteFile(tmp, []byte("ref: refs/heads/none\n"), 0o600); err != nil {
+				return err
+			}
+			return os.Rename(tmp, filepath.Join(dir, "HEAD"))
+		}()
+	})
+	return s.readerDir, s.readerErr
+}
+
+// readerEnv is cat-file's environment: the reader git dir, the snapshot's
+// objects as its only object directory, no configuration but git's
+// defaults, and nothing inherited that points git elsewhere.
+func readerEnv(gitDir, objects string) []string {
+	env := make([]string, 0, len(os.Environ())+6)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "GIT_DIR="+gitDir, "GIT_OBJECT_DIRECTORY="+objects,
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C")
+}
+
+// Background filling: a daemon (FillInBackground) fills every snapshot it
+// takes a lease on, once per process per snapshot, one snapshot at a time
+// and with few workers, so that reads keep most of the machine. Reads never
+// wait for it (invariant 2): a blob not stored yet is read from the packs.
+
+// FillInBackground makes the store fill each snapshot's blobs in the
+// background when it is first leased in this process (Get), with workers
+// inflating in parallel, and, once a fill stored anything, trim the blob
+// store to its bound (SetBlobLimit). Call it once, before any Get.
+func (s *Store) FillInBackground(workers int) {
+	s.fillq = make(chan *Snapshot, 1024)
+	s.filled = map[string]bool{}
+	go s.filler(max(1, workers))
+}
+
+// queueFill asks for snap to be filled unless it was this process's
+// already. Never blocks: a full queue drops the job. Caller holds s.mu.
+func (s *Store) queueFill(snap *Snapshot) {
+	if s.fillq == nil || s.filled[snap.meta.Commit] {
+		return
+	}
+	s.filled[snap.meta.Commit] = true
+	snap.refs++ // the filler's reference, dropped when done
+	select {
+	case s.fillq <- snap:
+	default:
+		snap.refs--
+		delete(s.filled, snap.meta.Commit)
+	}
+}
+
+func (s *Store) filler(workers int) {
+	for snap := range s.fillq {
+		start := time.Now()
+		st, err := snap.Fill(context.Background(), FillOptions{Workers: workers})
+		commit := snap.meta.Commit
+		s.releaseSnap(snap)
+		switch {
+		case err != nil:
+			s.log.Warn("blob store: filling a snapshot failed (its blobs are read from the packs)", "commit", commit, "err", err)
+			s.mu.Lock()
+			delete(s.filled, commit) // the next lease tries again
+			s.mu.Unlock()
+		case st.Missing > 0:
+			s.log.Info("blob store: snapshot filled", "commit", commit, "blobs", st.Missing, "bytes", st.Bytes,
+				"took", time.Since(start).Round(time.Millisecond))
+			if _, err := s.TrimBlobs(context.Background(), s.BlobLimit()); err != nil {
+				s.log.Warn("blob store: trim failed", "err", err)
+			}
+		}
+	}
+}
+
+// Stored opens blob id from the blob store alone (no snapshot needed): a
+// reader whose snapshot is gone still finds what was stored.
+func (s *Store) Stored(id ID, size int64) (Blob, error) {
+	f, err := s.stored.Open(id, size)
+	if err != nil {
+		return nil, err
+	}
+	s.counts.add(FromBlobFile, size)
+	return fileBlob{f, size}, nil
+}
+
+// StoredFD opens blob id of the snapshot from the blob store as a bare
+// descriptor (for a checkout to copy from), with its size; ErrNotStored
+// if the store lacks it.
+func (s *Snapshot) StoredFD(id ID) (int, int64, error) {
+	size, err := s.Size(id)
+	if err != nil {
+		return -1, 0, err
+	}
+	fd, err := s.store.stored.OpenFD(id, size)
+	return fd, size, err
+}
+
+// ErrNotStored means a blob is not in the blob store.
+var ErrNotStored = blobstore.ErrNotStored
+
+// blobIDs lists every distinct blob of the tree, in tree order. Each
+// distinct subtree is walked once: a tree that repeats one subtree at many
+// places must cost its size, not the number of paths it expands to.
+func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
+	seen := make(map[ID]struct{})
+	walked := make(map[ID]struct{})
+	var ids []ID
+	var walk func(tree ID) error
+	walk = func(tree ID) error {
+		if _, ok := walked[tree]; ok {
+			return nil
+		}
+		walked[tree] = struct{}{}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := s.Tree(tree)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			switch e.Kind {
+			case Dir:
+				if err := walk(e.ID); err != nil {
+					return err
+				}
+			case File, Executable, Symlink:
+				if _, ok := seen[e.ID]; !ok {
+					seen[e.ID] = struct{}{}
+					ids = append(ids, e.ID)
+				}
+			}
+		}
+		return nil
+	}
+	return ids, walk(s.tree)
+}

@@ -1,0 +1,7 @@
+package snapshot
+
+import "syscall"
+
+// dieWithParent: macOS has no Pdeathsig; a git left behind by a killed
+// gitfs only finishes writing verified blobs.
+func dieWithParent(*syscall.SysProcAttr) bool { return false }
