@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sort"
 	"sync"
 	"syscall"
 
@@ -381,6 +382,9 @@ type inodeIO struct {
 	budgeted bool          // rfd counts against FS.fdBudget
 	writer   *upperFile    // read-write descriptor, a writer in the journal
 	pinned   snapshot.Blob // the blob of a file whose path ws update changed
+
+	pushedFile bool   // its content was pushed into the page cache
+	pushed     uint64 // a directory: v.epoch+1 once its files were queued to push
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -420,7 +424,7 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 	if st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable {
 		return nil, syscall.EINVAL
 	}
-	n.prefetchSiblings()
+	n.pushSiblings()
 	v.fs.stats.inflations.Add(1)
 	b, err := v.snap.OpenAt(st.lowerPath, st.lower) // .gitattributes conversions applied
 	if err != nil {
@@ -648,4 +652,152 @@ func (v *view) pinChangedInodes() {
 		}
 	}
 	walk(v.root)
+}
+
+// Pushing into the page cache. A cold read of a tree through FUSE costs a
+// READ per file, and the GETATTR that follows it (a READ invalidates the
+// atime the kernel holds, and the reader's next stat asks): measured on a
+// new workspace of 20k files, 25k READs and 21k GETATTRs, 4.9 s for a tar
+// that takes 0.4 s once the pages are cached. So the first READ of a
+// lower file in a directory (no-open mode) has the view's pusher store
+// the content of every other lower file of the directory that the kernel
+// knows (it looked them up listing the directory) into the kernel's page
+// cache (NOTIFY_STORE), in the background, in name order: a tree walk
+// that reads content (tar, grep, a build) then finds the pages there,
+// while one that only lists (find, ls) pushes nothing. The content is what
+// a READ would return (immutable lower bytes, converted as
+// .gitattributes say); the pusher holds no lock while it writes to the
+// kernel, which may wait for a READ of the same page in progress.
+
+// pushMax is the largest file pushed; larger ones are read as asked.
+const pushMax = 4 << 20
+
+// pushJob is one file to push.
+type pushJob struct {
+	n    *node
+	path string
+	e    snapshot.Entry
+}
+
+// pusher pushes a view's files in order, with one goroutine while it has
+// work.
+type pusher struct {
+	// mu guards q and running; a leaf.
+	mu      sync.Mutex
+	q       []pushJob
+	running bool
+}
+
+// pushQueueMax bounds the queue: beyond it files are read as asked.
+const pushQueueMax = 1 << 16
+
+// pushSiblings queues the other lower files of n's directory the first
+// time one of them is read without a handle. Caller holds v.mu.
+func (n *node) pushSiblings() {
+	p, _ := n.parent()
+	if p == nil {
+		return
+	}
+	v := n.v
+	p.io.mu.Lock()
+	first := p.io.pushed != v.epoch+1
+	p.io.pushed = v.epoch + 1
+	p.io.mu.Unlock()
+	if !first {
+		return
+	}
+	kids := p.Children()
+	names := make([]string, 0, len(kids))
+	for name := range kids {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var jobs []pushJob
+	for _, name := range names {
+		cn, ok := kids[name].Operations().(*node)
+		if !ok || cn == n || cn.v != v || kindIsDir(cn) {
+			continue
+		}
+		st := cn.state()
+		if st.upper || !st.hasLower || (st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable) {
+			continue
+		}
+		jobs = append(jobs, pushJob{n: cn, path: st.lowerPath, e: st.lower})
+	}
+	v.push.add(v, jobs)
+}
+
+func (p *pusher) add(v *view, jobs []pushJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.q)+len(jobs) > pushQueueMax {
+		return
+	}
+	p.q = append(p.q, jobs...)
+	if !p.running {
+		p.running = true
+		go p.run()
+	}
+}
+
+func (p *pusher) run() {
+	buf := make([]byte, 0, 64<<10)
+	for {
+		p.mu.Lock()
+		if len(p.q) == 0 {
+			p.running = false
+			p.q = nil
+			p.mu.Unlock()
+			return
+		}
+		j := p.q[0]
+		p.q = p.q[1:]
+		p.mu.Unlock()
+		buf = j.n.push(j, buf)
+	}
+}
+
+// push stores j's content in the kernel's page cache (once per node), and
+// returns buf for the next.
+func (n *node) push(j pushJob, buf []byte) []byte {
+	n.io.mu.Lock()
+	done := n.io.pushedFile
+	n.io.pushedFile = true
+	n.io.mu.Unlock()
+	if done {
+		return buf
+	}
+	v := n.v
+	v.mu.RLock()
+	if v.removed {
+		v.mu.RUnlock()
+		return buf
+	}
+	b, err := v.snap.OpenAt(j.path, j.e)
+	if err != nil {
+		v.mu.RUnlock()
+		return buf // a READ will say why, if one comes
+	}
+	size := b.Size()
+	if size > pushMax || size == 0 {
+		b.Close()
+		v.mu.RUnlock()
+		return buf
+	}
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	data := buf[:size]
+	k, err := b.ReadAt(data, 0)
+	b.Close()
+	v.mu.RUnlock()
+	if (err != nil && err != io.EOF) || int64(k) != size {
+		return buf
+	}
+	n.WriteCache(0, data) // the kernel forgot it: ENOENT, nothing to do
+	v.fs.stats.pushed.Add(1)
+	return buf
 }

@@ -108,10 +108,12 @@ type FS struct {
 // rest from its caches).
 type Stats struct {
 	Lookups, Opens, LowerReads, LowerReadBytes, Inflations, CopyUps, Prefetched, Getxattrs int64
+	Pushed                                                                                 int64 // files pushed into the page cache (file.go)
 }
 
 type counters struct {
 	lookups, opens, lowerReads, lowerReadBytes, inflations, copyUps, prefetched, getxattrs atomic.Int64
+	pushed                                                                                 atomic.Int64 // files pushed into the page cache (file.go)
 }
 
 // Stats returns the request counters since New.
@@ -119,7 +121,7 @@ func (f *FS) Stats() Stats {
 	c := &f.stats
 	return Stats{Lookups: c.lookups.Load(), Opens: c.opens.Load(), LowerReads: c.lowerReads.Load(),
 		LowerReadBytes: c.lowerReadBytes.Load(), Inflations: c.inflations.Load(), CopyUps: c.copyUps.Load(),
-		Prefetched: c.prefetched.Load(), Getxattrs: c.getxattrs.Load()}
+		Prefetched: c.prefetched.Load(), Getxattrs: c.getxattrs.Load(), Pushed: c.pushed.Load()}
 }
 
 type prefetchJob struct {

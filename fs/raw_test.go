@@ -3,6 +3,7 @@
 package fs_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -374,5 +375,39 @@ func TestWriterAndReader(t *testing.T) {
 	w.Close()
 	if got := readFile(t, p); got != "third and last\n" {
 		t.Errorf("after close: %q", got)
+	}
+}
+
+// TestPushSiblings: the first read of a file in a directory pushes the
+// directory's other files into the page cache, so reading them asks the
+// daemon nothing; a listing alone pushes nothing.
+func TestPushSiblings(t *testing.T) {
+	var files []gittest.File
+	for i := 0; i < 40; i++ {
+		files = append(files, gittest.File{Path: fmt.Sprintf("d/f%02d", i), Content: bytes.Repeat([]byte{byte('a' + i%26)}, 3000+i)})
+	}
+	files = append(files, gittest.File{Path: "listed/x", Content: []byte("x")})
+	e := newEnv(t, files)
+	ws := e.create("w")
+	if _, err := os.ReadDir(filepath.Join(ws, "listed")); err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadDir(filepath.Join(ws, "d"))
+	if err != nil || len(names) != 40 {
+		t.Fatalf("list: %v %v", names, err)
+	}
+	if e.fs.Stats().Pushed != 0 {
+		t.Fatalf("listings pushed %d files", e.fs.Stats().Pushed)
+	}
+	readFile(t, filepath.Join(ws, "d/f00"))
+	waitFor(t, "39 files pushed", func() bool { return e.fs.Stats().Pushed == 39 })
+	before := e.fs.Stats().LowerReads
+	for i, f := range files[:40] {
+		if got := readFile(t, filepath.Join(ws, f.Path)); got != string(f.Content) {
+			t.Fatalf("file %d reads %d bytes, want %d", i, len(got), len(f.Content))
+		}
+	}
+	if n := e.fs.Stats().LowerReads - before; n != 0 {
+		t.Errorf("reading pushed files asked the daemon %d times", n)
 	}
 }

@@ -37,6 +37,7 @@ type view struct {
 	browse  *browseRootNode // a browse view's root, which embeds root (browse.go)
 
 	journal journal // changed paths, for git's fsmonitor (journal.go)
+	push    pusher  // lower files pushed into the page cache (file.go)
 
 	// filesMu guards openLower, the open lower handles (a leaf lock).
 	filesMu   sync.Mutex
