@@ -24,6 +24,47 @@ import (
 // immutable and cached for long.
 const volatile = time.Nanosecond
 
+// refTTL is how long a resolved ref (a branch, a tag, HEAD, the list of
+// repositories), and the kernel's entry for it, is trusted: a moved branch
+// shows within it. Resolving on every access made each path walk through
+// a ref cost a rev-parse: `diff -r` of two tags' browse paths sent 20k
+// LOOKUPs at 3.3 ms each, 27 s against 1 s for two workspaces.
+const refTTL = 250 * time.Millisecond
+
+// refCache holds recent resolutions of refs for browse paths.
+type refCache struct {
+	// mu guards m; a leaf.
+	mu sync.Mutex
+	m  map[string]refHit
+}
+
+type refHit struct {
+	commit string
+	at     time.Time
+}
+
+// refCacheMax bounds the cache: beyond it, it starts over.
+const refCacheMax = 4096
+
+func (c *refCache) get(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.m[key]
+	if !ok || time.Since(h.at) >= refTTL {
+		return "", false
+	}
+	return h.commit, true
+}
+
+func (c *refCache) put(key, commit string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= refCacheMax {
+		c.m = map[string]refHit{}
+	}
+	c.m[key] = refHit{commit: commit, at: time.Now()}
+}
+
 func dirAttr(out *fuse.Attr, t time.Time) {
 	out.Mode = syscall.S_IFDIR | 0o755
 	out.Nlink = 2
@@ -101,6 +142,7 @@ func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 			return nil, e
 		}
 		out.SetAttrTimeout(repoAttrTimeout)
+		out.SetEntryTimeout(refTTL)
 		if ch := r.GetChild(name); ch != nil {
 			return ch, 0
 		}
@@ -217,9 +259,11 @@ func (r *repoNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		if e != 0 {
 			return nil, e
 		}
+		out.SetEntryTimeout(refTTL)
 		return f.browseRoot(ctx, &r.Inode, r.repo, "HEAD", commit, out)
 	case "heads", "tags":
 		dirAttr(&out.Attr, f.started)
+		out.SetEntryTimeout(0) // fixed names: the long default
 		if ch := r.GetChild(name); ch != nil {
 			return ch, 0
 		}
@@ -325,6 +369,7 @@ func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	full := d.prefix + name
 	commit, e := f.resolve(ctx, d.repo, "refs/"+d.kind+"/"+full)
 	if e == 0 {
+		out.SetEntryTimeout(refTTL)
 		return f.browseRoot(ctx, &d.Inode, d.repo, d.kind+"/"+full, commit, out)
 	}
 	if e != syscall.ENOENT {
@@ -340,6 +385,7 @@ func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	for _, ref := range refs {
 		if strings.HasPrefix(ref, full+"/") {
 			dirAttr(&out.Attr, f.started)
+			out.SetEntryTimeout(refTTL)
 			ino := hashIno(0, "refdir", d.repo, d.kind, full)
 			if ch := d.GetChild(name); ch != nil && ch.StableAttr().Ino == ino {
 				return ch, 0
@@ -389,8 +435,11 @@ func (d *commitsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 		return nil, syscall.ENOENT
 	}
 	ch, e := d.fs.browseRoot(ctx, &d.Inode, d.repo, "commits/"+name, commit, out)
-	if e == 0 && full {
+	switch {
+	case e == 0 && full:
 		out.SetEntryTimeout(0) // immutable: the long default
+	case e == 0:
+		out.SetEntryTimeout(refTTL) // may become ambiguous with a fetch
 	}
 	return ch, e
 }
@@ -417,12 +466,17 @@ func detach(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // resolve resolves rev in repo: ENOENT if it names nothing, EIO (logged)
-// if resolving failed.
+// if resolving failed. A success is remembered for refTTL.
 func (f *FS) resolve(ctx context.Context, repo, rev string) (string, syscall.Errno) {
+	key := repo + "\x00" + rev
+	if commit, ok := f.refs.get(key); ok {
+		return commit, 0
+	}
 	dctx, cancel := detach(ctx)
 	defer cancel()
 	commit, err := f.opts.Resolver.Resolve(dctx, repo, rev)
 	if err == nil {
+		f.refs.put(key, commit)
 		return commit, 0
 	}
 	if errors.Is(err, ErrUnknown) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitfs/gitfs/internal/gittest"
 )
@@ -61,6 +62,16 @@ func TestBrowseLazy(t *testing.T) {
 	}
 	if n := published(t, e); n != base+2 {
 		t.Errorf("reading two refs built %d snapshots, want 2", n-base)
+	}
+	// A moved branch shows the new commit once the last resolution is
+	// older than refTTL (250 ms).
+	c := e.repo.Commit(t, "b/03", "moved", append(sampleFiles(), gittest.File{Path: "n", Content: []byte("moved")}))
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := readFile(t, filepath.Join(repo, "heads/b/03/n")); got != "moved" {
+		t.Errorf("heads/b/03 after it moved to %s: n = %q", c, got)
 	}
 	// diff -r of two tags: one file differs.
 	out, err := exec.Command("diff", "-r", filepath.Join(repo, "tags/v01"), filepath.Join(repo, "tags/v02")).CombinedOutput()

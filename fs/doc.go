@@ -32,8 +32,8 @@
 // listings too (FOPEN_CACHE_DIR). A changed file gets a new inode number
 // on ws update (so a descriptor opened before keeps its pages), and Update
 // notifies the kernel of every path it changes (NotifyEntry,
-// NotifyContent). Browse paths whose meaning moves (refs) are looked up
-// again on every access, and directories whose content moves (the root,
+// NotifyContent). Browse paths whose meaning moves (refs) are resolved
+// again after 250 ms (browse.go's refTTL), and directories whose content moves (the root,
 // ref directories) are listed afresh each time (raw.go).
 //
 // By default the mount runs in no-open mode (raw.go): the kernel sends no

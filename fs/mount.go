@@ -102,6 +102,8 @@ type FS struct {
 	started    time.Time
 
 	dev atomic.Uint64 // st_dev of the mount, once mounted (for git's index)
+
+	refs refCache // recent resolutions of browse paths' refs (browse.go)
 }
 
 // Stats counts requests that reached the daemon (the kernel answers the
