@@ -6,8 +6,10 @@ import (
 )
 
 // baseCache is an LRU of inflated or rebuilt objects, bounded in bytes,
-// keyed by where their entry is. The slices it returns are shared and
-// never modified.
+// keyed by where their entry is: the pack's name (its checksum, so that
+// the hard-linked copies of one pack in every snapshot share entries) and
+// the entry's offset. The slices it returns are shared and never
+// modified.
 type baseCache struct {
 	// mu guards lru, items and used, for one get or put at a time; it is
 	// a leaf lock (nothing else is taken while it is held).
@@ -20,8 +22,8 @@ type baseCache struct {
 }
 
 type baseKey struct {
-	p   *Pack
-	off int64
+	pack string // Pack.name: "pack-<checksum>"
+	off  int64
 }
 
 type baseItem struct {
@@ -37,7 +39,7 @@ func newBaseCache(max, itemMax int64) *baseCache {
 func (c *baseCache) get(p *Pack, off int64) (Type, []byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.items[baseKey{p, off}]
+	e, ok := c.items[baseKey{p.name, off}]
 	if !ok {
 		return 0, nil, false
 	}
@@ -52,7 +54,7 @@ func (c *baseCache) put(p *Pack, off int64, typ Type, data []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := baseKey{p, off}
+	k := baseKey{p.name, off}
 	if _, ok := c.items[k]; ok {
 		return
 	}

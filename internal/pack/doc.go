@@ -16,7 +16,9 @@
 // Here a pack is one descriptor read with pread(2): a plain object is
 // inflated as a stream, a deltified one is rebuilt in memory from its base
 // (as git does), and recently rebuilt objects are kept in a cache bounded
-// in bytes, since neighbouring objects share delta chains.
+// in bytes, since neighbouring objects share delta chains; one cache for
+// the whole process, keyed by pack name, so that the snapshots of one
+// repository (hard links to the same packs) share it.
 //
 // # Structure
 //
@@ -42,8 +44,9 @@
 //
 // A Pack and a Set are safe for concurrent use once opened: the index is
 // read-only, every read is a pread on the shared descriptor, and the only
-// lock, baseCache.mu, guards the cache's map and list for the duration of
-// one get or put (it is a leaf: nothing else is locked while it is held).
+// lock, baseCache.mu (one, shared by every Set), guards the cache's map and
+// list for the duration of one get or put (it is a leaf: nothing else is
+// locked while it is held).
 // Slices returned by Read, and bytes behind readers, are shared with the
 // cache and must not be modified. Close must not race with reads.
 package pack

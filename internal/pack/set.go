@@ -12,8 +12,10 @@ import (
 )
 
 const (
-	// BaseCacheBytes bounds the objects a Set keeps as delta bases, and so
-	// a checkout's memory beyond its buffers.
+	// BaseCacheBytes bounds the objects kept as delta bases, by every Set
+	// of the process together (sharedCache), and so a checkout's memory
+	// beyond its buffers. One cache per Set cost a daemon serving ten
+	// commits up to ten times this.
 	BaseCacheBytes = 32 << 20
 	// BaseItemMax is the largest object kept; larger ones are rebuilt.
 	BaseItemMax = 4 << 20
@@ -21,8 +23,14 @@ const (
 	MaxChain = 10000
 )
 
-// Set is an ordered list of packs read as one object store, sharing one
-// delta-base cache. An object in several packs is read from the first.
+// sharedCache is the delta-base cache of every Set: snapshots of one
+// repository pin hard links to the same packs, whose entries it keys by
+// pack name.
+var sharedCache = newBaseCache(BaseCacheBytes, BaseItemMax)
+
+// Set is an ordered list of packs read as one object store, sharing the
+// process's delta-base cache. An object in several packs is read from the
+// first.
 type Set struct {
 	packs []*Pack
 	cache *baseCache
@@ -30,7 +38,7 @@ type Set struct {
 
 // OpenSet opens the packs dir/<name>.pack of names, with their indexes.
 func OpenSet(dir string, names []string) (*Set, error) {
-	s := &Set{cache: newBaseCache(BaseCacheBytes, BaseItemMax)}
+	s := &Set{cache: sharedCache}
 	for _, name := range names {
 		p, err := Open(filepath.Join(dir, name))
 		if err != nil {
