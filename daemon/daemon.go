@@ -39,6 +39,12 @@ type Config struct {
 	// contents file in the background, so that cold reads and checkouts
 	// of it copy instead of decompressing.
 	Inflate bool
+	// FSMonitor says whether workspaces' git dirs name gitfs as git's
+	// fsmonitor hook: "on", "off", or "auto" (or ""): on with git >= 2.43
+	// only, since older git's `git diff <commit>` may report files the
+	// hook says are unchanged as deleted (diff-lib's check_removed used an
+	// uninitialized stat; fixed in 2.43).
+	FSMonitor string
 }
 
 // Daemon is a running mount plus its control socket.

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/gitfs/gitfs/mirror"
 )
 
 // ChangesResponse answers git's fsmonitor for a workspace (GET
@@ -55,8 +57,18 @@ func (c *Client) Changes(ctx context.Context, name, token string) (ChangesRespon
 }
 
 // fsmonitorHook is the command a workspace's git runs as its fsmonitor
-// hook (core.fsmonitor): this binary, asking this daemon.
+// hook (core.fsmonitor): this binary, asking this daemon; "" when git
+// should not use one (Config.FSMonitor).
 func (d *Daemon) fsmonitorHook() string {
+	switch d.cfg.FSMonitor {
+	case "off":
+		return ""
+	case "on":
+	default:
+		if !mirror.GitAtLeast(2, 43) {
+			return ""
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/mirror"
 )
 
 // gitRepoFixture is a remote with two branches, a lightweight and an
@@ -104,6 +105,12 @@ func TestGitFreshWorkspace(t *testing.T) {
 		if want[i] != got[i] {
 			t.Errorf("workspace differs from a clone:\nclone:\n%s\nworkspace:\n%s", want[i], got[i])
 		}
+	}
+	// By default git's fsmonitor is gitfs only with a git that reads its
+	// answers right (>= 2.43).
+	hasHook := runScript(t, ws, []string{"git config core.fsmonitor >/dev/null && echo yes"})[0]
+	if wantHook := mirror.GitAtLeast(2, 43); strings.Contains(hasHook, "\nyes\n") != wantHook {
+		t.Errorf("core.fsmonitor set: %q, want %v for this git", hasHook, wantHook)
 	}
 	// A merge workspace: HEAD is the synthetic merge, both parents reachable.
 	out := mustGitfs(t, root, "ws", "create", "merged", "--repo", "demo", "--rev", "feature", "--merge-into", "main")
@@ -254,7 +261,9 @@ func TestGitFSMonitor(t *testing.T) {
 	large := repo.Commit(t, "large", "large", gittest.Generate(2000, 3))
 	root := t.TempDir()
 	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
-	d := serve(t, root, "")
+	// On even with a git older than 2.43 (whose diff-index may misread
+	// fsmonitor-valid entries; nothing here runs it).
+	d := serve(t, root, "", "--fsmonitor", "on")
 	ws := wsCreate(t, root, "job", "--repo", "demo", "--rev", small)
 	steps := []string{
 		"git config core.fsmonitor >/dev/null && echo has-fsmonitor",
@@ -279,7 +288,7 @@ func TestGitFSMonitor(t *testing.T) {
 	}
 	// A restart: the token git kept names the old run.
 	d.stop(t)
-	d = serve(t, root, d.mnt)
+	d = serve(t, root, d.mnt, "--fsmonitor", "on")
 	runScript(t, ws, []string{"echo again >> f000005.txt"})
 	after := runScript(t, ws, []string{"git status --porcelain"})
 	if !strings.Contains(after[0], "M  f000003.txt") || !strings.Contains(after[0], " M f000005.txt") {

@@ -61,9 +61,13 @@ Example:
 			fs.DurationVar(&hk.SnapshotTTL, "snapshot-ttl", 0, "with --gc-interval: keep snapshots used within this long (0: drop every unused one)")
 			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
 			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
+			fs.StringVar(&serveFSMonitor, "fsmonitor", "auto", "name gitfs as git's fsmonitor in workspaces, so git status stats only what changed: auto (with git >= 2.43: older git's 'git diff COMMIT' can report phantom deletions with any fsmonitor), on, off")
 			fs.BoolVar(&inflate, "inflate", false, "also fill the blob store for each workspace's commit from a queue of its own (the daemon already fills it for every snapshot it leases)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+			if serveFSMonitor != "auto" && serveFSMonitor != "on" && serveFSMonitor != "off" {
+				return usageError{"--fsmonitor: use auto, on or off"}
+			}
 			if mountpoint == "" {
 				return usageError{"--mountpoint is required"}
 			}
@@ -93,11 +97,13 @@ Example:
 	})
 }
 
-// serveOpenHandles and serveBlobCacheSize are serve's --open-handles and
-// --blob-cache-size (quickstart keeps the defaults).
+// serveOpenHandles, serveBlobCacheSize and serveFSMonitor are serve's
+// --open-handles, --blob-cache-size and --fsmonitor (quickstart keeps the
+// defaults).
 var (
 	serveOpenHandles   bool
 	serveBlobCacheSize = "20G"
+	serveFSMonitor     = "auto"
 )
 
 func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough, inflate bool) (*daemon.Daemon, error) {
@@ -135,6 +141,7 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 		FetchInterval: fetchInterval,
 		Passthrough:   passthrough,
 		OpenHandles:   serveOpenHandles,
+		FSMonitor:     serveFSMonitor,
 		Inflate:       inflate,
 	})
 }
