@@ -425,6 +425,9 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 		return nil, syscall.EINVAL
 	}
 	n.pushSiblings()
+	n.io.mu.Lock()
+	n.io.pushedFile = true // its pages come with this READ: no push
+	n.io.mu.Unlock()
 	v.fs.stats.inflations.Add(1)
 	b, err := v.snap.OpenAt(st.lowerPath, st.lower) // .gitattributes conversions applied
 	if err != nil {
@@ -694,7 +697,7 @@ const pushQueueMax = 1 << 16
 // pushSiblings queues the other lower files of n's directory the first
 // time one of them is read without a handle. Caller holds v.mu.
 func (n *node) pushSiblings() {
-	p, _ := n.parent()
+	p, self := n.parent()
 	if p == nil {
 		return
 	}
@@ -712,6 +715,10 @@ func (n *node) pushSiblings() {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	// From the name after n's on, then the ones before: a walk reads in
+	// name order, and the pusher should be ahead of it, not behind.
+	start := sort.SearchStrings(names, self)
+	names = append(names[start:], names[:start]...)
 	var jobs []pushJob
 	for _, name := range names {
 		cn, ok := kids[name].Operations().(*node)
