@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfs/gitfs/internal/blobstore"
 	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/mirror"
+	"github.com/gitfs/gitfs/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 func benchSizes(t *testing.T) []int {
@@ -107,6 +114,46 @@ func storedBlobs(t testing.TB, root string) int {
 		n += len(es)
 	}
 	return n
+}
+
+// checkoutFillsStore tells whether a gitfs checkout into dir fills root's
+// blob store first: only where dir can share blocks with the store
+// (reflinks), as materialize decides.
+func checkoutFillsStore(t testing.TB, root, dir string) bool {
+	t.Helper()
+	bs, err := blobstore.Open(filepath.Join(root, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	return bs.SharesBlocksWith(fd, nil)
+}
+
+// fillBlobStore stores every blob of commit in root's blob store, as the
+// daemon does for each commit it serves.
+func fillBlobStore(t testing.TB, root, repo, commit string) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ms, err := mirror.Open(root, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapshot.NewStore(root, ms, log, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, release, err := st.Get(context.Background(), repo, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := snap.Fill(context.Background(), snapshot.FillOptions{Workers: 2}); err != nil {
+		t.Fatalf("fill the blob store with %s: %v", commit, err)
+	}
 }
 
 // emptyBlobStore removes every blob of root's blob store, as a first

@@ -79,8 +79,10 @@ type Options struct {
 	Finish func(root *os.Root) error
 	// NoInflate leaves the blob store as it is: blobs it lacks are
 	// inflated from the packs straight into DIR. By default a checkout
-	// first stores every blob of the commit the store lacks (once for all
-	// commits and checkouts), then copies from there.
+	// whose target can share blocks with the store (reflinks) first stores
+	// every blob of the commit the store lacks (once for all commits and
+	// checkouts), then clones from there; on other file systems it
+	// behaves as with NoInflate.
 	NoInflate bool
 	// Log receives notes on fallbacks (e.g. the store not filled); nil
 	// discards them.
@@ -228,7 +230,7 @@ func checkoutAt(ctx context.Context, src source, pfd int, name, where string, op
 	w := newWriter(src, rootfd, p, opts.Git, mtimeFor(src.CommitTime(), time.Now()))
 	w.as = as
 	prog := startProgress(opts.Progress, len(p.files)+len(p.links), &w.files, &w.bytes)
-	w.stored, err = fillStore(ctx, src, workers, opts, prog)
+	w.stored, err = fillStore(ctx, src, rootfd, as, workers, opts, prog)
 	if err == nil {
 		err = w.run(ctx, workers)
 	}
@@ -307,16 +309,26 @@ func withRoot(dirfd int, fn func(*os.Root) error) error {
 type storeSource interface {
 	Fill(ctx context.Context, opts snapshot.FillOptions) (snapshot.FillStats, error)
 	StoredFD(id snapshot.ID) (int, int64, error)
+	StoreSharesBlocksWith(dirfd int, mkTarget func(func() error) error) bool
 }
 
 // fillStore stores every blob of src the blob store lacks, unless
-// opts.NoInflate, and tells whether files are to be copied from the store
-// (else streamed from the packs: the source has no store, or filling it
-// failed, the disk full say). Only cancellation is an error.
-func fillStore(ctx context.Context, src source, workers int, opts Options, prog *progress) (storeSource, error) {
+// opts.NoInflate or the target cannot share blocks with the store, and
+// tells whether files are to be copied from the store (else streamed from
+// the packs: the source has no store, or filling it failed, the disk full
+// say). Only cancellation is an error.
+//
+// Without reflinks a fill would create every file twice, once in the
+// store and once in the target (measured on ext4, 20k files: 10.2-14.2 s
+// against 5.5-7.6 s streaming): then what the store holds is copied and
+// the rest streamed from the packs, and the store is left as it is.
+func fillStore(ctx context.Context, src source, rootfd int, as *asuser.User, workers int, opts Options, prog *progress) (storeSource, error) {
 	ss, ok := src.(storeSource)
-	if !ok || opts.NoInflate {
+	if !ok {
 		return nil, nil
+	}
+	if opts.NoInflate || !ss.StoreSharesBlocksWith(rootfd, as.Do) {
+		return ss, nil
 	}
 	prog.phase("inflating")
 	_, err := ss.Fill(ctx, snapshot.FillOptions{Workers: workers, Progress: prog.inflated})

@@ -351,6 +351,12 @@ func (s *Snapshot) StoredFD(id ID) (int, int64, error) {
 	return fd, size, err
 }
 
+// StoreSharesBlocksWith tells whether files created in dirfd can share
+// blocks with the blob store (see blobstore.Store.SharesBlocksWith).
+func (s *Snapshot) StoreSharesBlocksWith(dirfd int, mkTarget func(func() error) error) bool {
+	return s.store.stored.SharesBlocksWith(dirfd, mkTarget)
+}
+
 // ErrNotStored means a blob is not in the blob store.
 var ErrNotStored = blobstore.ErrNotStored
 

@@ -33,10 +33,13 @@ tags and URL, HEAD detached at REV, and an index holding the written files'
 stat data, so 'git status' is clean at once. Progress is shown
 on stderr when it is a terminal (not with --quiet).
 
-The first checkout of a commit inflates each of its blobs once into the
-snapshot (ROOT/snapshots/COMMIT/contents, about the tree's size on disk);
-every checkout of that commit then copies from there in the kernel instead
-of decompressing again. --no-inflate skips making that file.
+Files whose blobs the blob store (ROOT/blobs, one inflated copy of each blob
+for every commit) already holds are copied from it in the kernel; the rest
+are decompressed from the packs. Where DIR's file system can share blocks
+with the store (reflinks: btrfs, xfs, bcachefs) the checkout first fills the
+store with what it lacks, so that the files cost no second copy on disk;
+elsewhere it leaves the store as it is, since filling it would write every
+file twice. --no-inflate never fills it.
 
 Examples:
   gitfs checkout demo main ./out
@@ -44,7 +47,7 @@ Examples:
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&workers, "workers", runtime.NumCPU(), "parallel file writers")
 			fs.BoolVar(&withGit, "git", false, "also make DIR a git working tree at REV, with a clean 'git status'")
-			fs.BoolVar(&noInflate, "no-inflate", false, "do not keep the commit's blobs inflated in its snapshot (saves the tree's size on disk; later checkouts decompress again)")
+			fs.BoolVar(&noInflate, "no-inflate", false, "never fill the blob store ROOT/blobs with this commit's blobs (what it holds is still copied)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			if workers < 1 {

@@ -129,6 +129,19 @@ func (s *Store) OpenFD(id ID, size int64) (int, error) {
 	return fd, nil
 }
 
+// SharesBlocksWith tells whether files created in the directory dirfd
+// can share blocks with stored blobs (reflinks: btrfs, xfs, bcachefs, on
+// the store's file system). Only then is filling the store before a
+// checkout free; elsewhere it would write every byte twice. mkTarget runs
+// the probe's creation in dirfd (a daemon passes the caller's
+// credentials); nil runs it as is.
+func (s *Store) SharesBlocksWith(dirfd int, mkTarget func(func() error) error) bool {
+	if mkTarget == nil {
+		mkTarget = func(fn func() error) error { return fn() }
+	}
+	return s.sharesBlocks(dirfd, mkTarget)
+}
+
 // Has reports whether blob id is stored whole (size bytes), and records
 // the use as Open does: whoever asks is about to need it.
 func (s *Store) Has(id ID, size int64) bool {

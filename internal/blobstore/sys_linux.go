@@ -8,3 +8,28 @@ const utimeOmit = unix.UTIME_OMIT
 func touch(fd int) { unix.UtimesNanoAt(fd, "", atimeNow(), unix.AT_EMPTY_PATH) }
 
 func touchPath(p string) { unix.UtimesNanoAt(unix.AT_FDCWD, p, atimeNow(), 0) }
+
+// sharesBlocks tells whether a file in dir can share blocks with one in
+// the store: it clones a page-sized temporary file of the store into a
+// temporary file of dirfd (both O_TMPFILE: nothing is left behind, even
+// on a crash). mkTarget runs the target's creation (with the caller's
+// credentials when a daemon writes for one).
+func (s *Store) sharesBlocks(dirfd int, mkTarget func(func() error) error) bool {
+	src, err := unix.Open(s.tmp, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(src)
+	if _, err := unix.Pwrite(src, make([]byte, 4096), 0); err != nil {
+		return false
+	}
+	dst := -1
+	if err := mkTarget(func() (err error) {
+		dst, err = unix.Openat(dirfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+		return err
+	}); err != nil {
+		return false
+	}
+	defer unix.Close(dst)
+	return unix.IoctlFileClone(dst, src) == nil
+}
