@@ -17,19 +17,23 @@ import (
 //     cache, a large one (over MemBlobMax) into the blob store by the
 //     reader itself. A read never waits for a fill (invariant 2).
 //   - Stream (one pass, a checkout without the store): the pinned packs.
-//   - Size: the size cache, else the entry's header in the pinned packs,
-//     never inflating the blob.
+//   - Size: the size cache, else the size the blob store recorded (two
+//     system calls), else the entry's header in the pinned packs (a
+//     delta's means inflating the start of the delta).
 
-// Size is a blob's size, read from its pack entry's header (never
-// inflating it) and cached.
+// Size is a blob's size, from the blob store's record or its pack
+// entry's header, and cached.
 func (s *Snapshot) Size(id ID) (int64, error) {
 	key := string(id[:])
 	if v, ok := s.store.sizes.Get(key); ok {
 		return v, nil
 	}
-	n, err := s.packs.Size(id)
-	if err != nil {
-		return 0, err
+	n, ok := s.store.stored.StoredSize(id)
+	if !ok {
+		var err error
+		if n, err = s.packs.Size(id); err != nil {
+			return 0, err
+		}
 	}
 	s.store.sizes.Set(key, n, 64)
 	return n, nil

@@ -63,6 +63,9 @@ func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error
 	var missing []ID
 	sizes := make(map[ID]int64, len(ids))
 	for _, id := range ids {
+		if _, ok := s.store.stored.StoredSize(id); ok {
+			continue // most of a new commit's blobs: one getxattr and one stat
+		}
 		size, err := s.Size(id)
 		if err != nil {
 			return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -62,6 +63,7 @@ Example:
 			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
 			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
 			fs.StringVar(&serveFSMonitor, "fsmonitor", "auto", "name gitfs as git's fsmonitor in workspaces, so git status stats only what changed: auto (with git >= 2.43: older git's 'git diff COMMIT' can report phantom deletions with any fsmonitor), on, off")
+			fs.StringVar(&serveCPUProfile, "cpu-profile", "", "write a CPU profile of the daemon to this file until it stops (go tool pprof reads it)")
 			fs.BoolVar(&inflate, "inflate", false, "also fill the blob store for each workspace's commit from a queue of its own (the daemon already fills it for every snapshot it leases)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
@@ -73,6 +75,13 @@ Example:
 			}
 			if gcInterval < 0 || hk.SnapshotTTL < 0 {
 				return usageError{"--gc-interval and --snapshot-ttl must not be negative"}
+			}
+			if serveCPUProfile != "" {
+				stop, err := startCPUProfile(serveCPUProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			d, err := startDaemon(e, mountpoint, fetchInterval, passthrough, inflate)
 			if err != nil {
@@ -96,6 +105,26 @@ Example:
 		},
 	})
 }
+
+// startCPUProfile profiles the process into path until the returned
+// function runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// serveCPUProfile is serve's --cpu-profile.
+var serveCPUProfile string
 
 // serveOpenHandles, serveBlobCacheSize and serveFSMonitor are serve's
 // --open-handles, --blob-cache-size and --fsmonitor (quickstart keeps the

@@ -142,6 +142,31 @@ func (s *Store) SharesBlocksWith(dirfd int, mkTarget func(func() error) error) b
 	return s.sharesBlocks(dirfd, mkTarget)
 }
 
+// StoredSize returns the size of blob id if the store holds it whole, as
+// recorded when it was published: a file's own size cannot tell, since a
+// crash may leave it short (see the package doc), but the record is
+// written before the rename that publishes it and a short file
+// disagrees with it. Without a record (the file system keeps no user
+// xattrs, or an older gitfs wrote the file) it reports false. The answer
+// costs two system calls, against inflating a delta's header from the
+// packs: a new commit's sizes are mostly known here. It records the use
+// as Has does.
+func (s *Store) StoredSize(id ID) (int64, bool) {
+	p := s.path(id)
+	want, ok := recordedSize(p)
+	if !ok {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil || st.Size != want {
+		return 0, false
+	}
+	if time.Since(time.Unix(st.Atim.Unix())) > touchEvery {
+		touchPath(p)
+	}
+	return want, true
+}
+
 // Has reports whether blob id is stored whole (size bytes), and records
 // the use as Open does: whoever asks is about to need it.
 func (s *Store) Has(id ID, size int64) bool {
@@ -214,6 +239,7 @@ func (w *Writer) Commit() error {
 		w.Abort()
 		return fmt.Errorf("blob store: %w", err)
 	}
+	recordSize(int(w.f.Fd()), w.size) // best effort: StoredSize
 	target := w.s.path(w.id)
 	err := os.Rename(w.f.Name(), target)
 	if errors.Is(err, os.ErrNotExist) {

@@ -1,6 +1,10 @@
 package blobstore
 
-import "golang.org/x/sys/unix"
+import (
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
 
 const utimeOmit = unix.UTIME_OMIT
 
@@ -32,4 +36,21 @@ func (s *Store) sharesBlocks(dirfd int, mkTarget func(func() error) error) bool 
 	}
 	defer unix.Close(dst)
 	return unix.IoctlFileClone(dst, src) == nil
+}
+
+// sizeXattr records a published blob's size (StoredSize).
+const sizeXattr = "user.gitfs.size"
+
+func recordSize(fd int, size int64) {
+	unix.Fsetxattr(fd, sizeXattr, []byte(strconv.FormatInt(size, 10)), 0)
+}
+
+func recordedSize(path string) (int64, bool) {
+	var buf [24]byte
+	n, err := unix.Getxattr(path, sizeXattr, buf[:])
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	size, err := strconv.ParseInt(string(buf[:n]), 10, 64)
+	return size, err == nil && size >= 0
 }
