@@ -83,7 +83,7 @@ Try, in another terminal:
 
 Press Ctrl-C to unmount (workspaces and their changes stay in %[1]s).
 `, e.root, mp, ws.Path, self)
-			return waitAndStop(ctx, d)
+			return waitAndStop(ctx, d, nil)
 		},
 	})
 }

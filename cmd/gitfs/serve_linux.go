@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -64,6 +65,7 @@ Example:
 			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
 			fs.StringVar(&serveFSMonitor, "fsmonitor", "auto", "name gitfs as git's fsmonitor in workspaces, so git status stats only what changed: auto (with git >= 2.43: older git's 'git diff COMMIT' can report phantom deletions with any fsmonitor), on, off")
 			fs.StringVar(&serveCPUProfile, "cpu-profile", "", "write a CPU profile of the daemon to this file until it stops (go tool pprof reads it)")
+			fs.StringVar(&serveHeapProfile, "heap-profile", "", "write a profile of the daemon's heap to this file when it stops (go tool pprof reads it)")
 			fs.BoolVar(&inflate, "inflate", false, "also fill the blob store for each workspace's commit from a queue of its own (the daemon already fills it for every snapshot it leases)")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
@@ -101,7 +103,11 @@ Example:
 				defer d.Housekeep(gcInterval, hk)()
 			}
 			fmt.Fprintf(e.stderr, "gitfs: serving %s at %s; SIGTERM or Ctrl-C unmounts\n", e.root, d.Mountpoint())
-			return waitAndStop(ctx, d)
+			var beforeStop func()
+			if serveHeapProfile != "" {
+				beforeStop = func() { writeHeapProfile(e, serveHeapProfile) }
+			}
+			return waitAndStop(ctx, d, beforeStop)
 		},
 	})
 }
@@ -123,8 +129,25 @@ func startCPUProfile(path string) (func(), error) {
 	}, nil
 }
 
-// serveCPUProfile is serve's --cpu-profile.
-var serveCPUProfile string
+// writeHeapProfile writes what the heap holds (after a collection) to
+// path; a failure is logged, the daemon is stopping anyway.
+func writeHeapProfile(e *env, path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		e.log.Error("--heap-profile", "err", err)
+	}
+}
+
+// serveCPUProfile and serveHeapProfile are serve's --cpu-profile and
+// --heap-profile.
+var serveCPUProfile, serveHeapProfile string
 
 // serveOpenHandles, serveBlobCacheSize and serveFSMonitor are serve's
 // --open-handles, --blob-cache-size and --fsmonitor (quickstart keeps the
@@ -179,7 +202,9 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 // mount that goes away unasked (its FUSE connection aborted, or unmounted
 // by someone else) is a failure: the daemon exits non-zero, so that a
 // supervisor (systemd's Restart=on-failure) starts it again.
-func waitAndStop(ctx context.Context, d *daemon.Daemon) error {
+//
+// beforeStop, if set, runs first (while everything is still mounted).
+func waitAndStop(ctx context.Context, d *daemon.Daemon, beforeStop func()) error {
 	unmounted := make(chan struct{})
 	go func() {
 		d.Wait()
@@ -190,6 +215,9 @@ func waitAndStop(ctx context.Context, d *daemon.Daemon) error {
 	case <-ctx.Done():
 	case <-unmounted:
 		gone = daemon.WhyUnmounted(d.Mountpoint())
+	}
+	if beforeStop != nil {
+		beforeStop()
 	}
 	if err := d.Stop(); err != nil && gone == nil {
 		return fmt.Errorf("unmount: %w", err)
