@@ -27,6 +27,8 @@
 //     Has, Size, Read (an object whole: a commit), Open (any object as a
 //     stream: a tree, however large), OpenBlob and OpenBlobCaching (blob
 //     bytes), SortByPackOrder.
+//   - indexcache.go: decoded indexes, one per idx file for the process
+//     (hard links included), kept a while after their last Pack closes.
 //   - header.go parses entry headers; inflate.go wraps zlib with pooled
 //     state; cache.go is the delta-base cache.
 //   - check.go: CheckTrailer and Verify; damage comes back as a
@@ -43,10 +45,15 @@
 // # Concurrency
 //
 // A Pack and a Set are safe for concurrent use once opened: the index is
-// read-only, every read is a pread on the shared descriptor, and the only
-// lock, baseCache.mu (one, shared by every Set), guards the cache's map and
-// list for the duration of one get or put (it is a leaf: nothing else is
-// locked while it is held).
+// read-only (and shared between Packs of one idx file), every read is a
+// pread on the shared descriptor. The locks, both leaves (nothing else is
+// locked while one is held), each held for one get or put:
+//
+//	baseCache.mu   the delta-base cache's map and list (one, shared by
+//	               every Set).
+//	indexCache.mu  the decoded-index cache's map and list (one, for
+//	               the process).
+//
 // Slices returned by Read, and bytes behind readers, are shared with the
 // cache and must not be modified. Close must not race with reads.
 package pack

@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"golang.org/x/sys/unix"
 )
 
 // headerSize is a pack's "PACK", version and object count; trailerSize its
@@ -30,12 +32,12 @@ type Pack struct {
 // Open opens the pack at base (its path without ".pack" or ".idx") and
 // decodes its index, checking that every offset the index gives lies
 // inside the pack, so that no lookup can later point outside it.
+//
+// A decoded index is shared with every other Pack of the process opened
+// on the same idx file (a hard link of it included), and kept for a while
+// after (indexcache.go).
 func Open(base string) (*Pack, error) {
 	name := filepath.Base(base)
-	idx, err := readIndex(base + ".idx")
-	if err != nil {
-		return nil, err
-	}
 	f, err := os.Open(base + ".pack")
 	if err != nil {
 		return nil, fmt.Errorf("open pack %s: %w", name, err)
@@ -45,11 +47,35 @@ func Open(base string) (*Pack, error) {
 		f.Close()
 		return nil, fmt.Errorf("pack %s: %w", name, err)
 	}
-	p := &Pack{name: name, f: f, size: st.Size(), idx: idx}
+	p := &Pack{name: name, f: f, size: st.Size()}
+	// The key is the descriptor's file, decoded from the same
+	// descriptor: a rename over the path in between cannot mix them.
+	idxf, err := os.Open(base + ".idx")
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pack index: %w", err)
+	}
+	defer idxf.Close()
+	var ist unix.Stat_t
+	if err := unix.Fstat(int(idxf.Fd()), &ist); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pack index %s.idx: %w", name, err)
+	}
+	key := indexKey{dev: uint64(ist.Dev), ino: uint64(ist.Ino), size: ist.Size,
+		mtimeNsec: ist.Mtim.Nano(), packSize: p.size}
+	if idx, ok := sharedIndexes.get(key); ok {
+		p.idx = idx
+		return p, nil
+	}
+	if p.idx, err = decodeIndex(idxf); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if err := p.checkIndex(); err != nil {
 		f.Close()
 		return nil, err
 	}
+	sharedIndexes.put(key, p.idx)
 	return p, nil
 }
 
@@ -60,9 +86,14 @@ func readIndex(path string) (*idxfile.MemoryIndex, error) {
 		return nil, fmt.Errorf("pack index: %w", err)
 	}
 	defer f.Close()
+	return decodeIndex(f)
+}
+
+// decodeIndex decodes the pack index open as f.
+func decodeIndex(f *os.File) (*idxfile.MemoryIndex, error) {
 	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
-		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(path), err)
+	if err := idxfile.NewDecoder(bufio.NewReaderSize(f, 64<<10)).Decode(idx); err != nil {
+		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
 	}
 	return idx, nil
 }
