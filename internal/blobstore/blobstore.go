@@ -142,6 +142,10 @@ func (s *Store) SharesBlocksWith(dirfd int, mkTarget func(func() error) error) b
 	return s.sharesBlocks(dirfd, mkTarget)
 }
 
+// sizeXattr records a published blob's size (StoredSize), where the file
+// system keeps user xattrs (Linux).
+const sizeXattr = "user.gitfs.size"
+
 // StoredSize returns the size of blob id if the store holds it whole, as
 // recorded when it was published: a file's own size cannot tell, since a
 // crash may leave it short (see the package doc), but the record is
@@ -235,11 +239,13 @@ func (w *Writer) Commit() error {
 		w.Abort()
 		return fmt.Errorf("blob %s: bytes hash to %s: refused", w.id, got)
 	}
+	// Best effort (StoredSize); before the chmod, since writing a user
+	// xattr takes write permission on the file.
+	recordSize(int(w.f.Fd()), w.size)
 	if err := w.f.Chmod(0o444); err != nil {
 		w.Abort()
 		return fmt.Errorf("blob store: %w", err)
 	}
-	recordSize(int(w.f.Fd()), w.size) // best effort: StoredSize
 	target := w.s.path(w.id)
 	err := os.Rename(w.f.Name(), target)
 	if errors.Is(err, os.ErrNotExist) {
