@@ -30,6 +30,9 @@ type UpdateRequest struct {
 	Rev            string `json:"rev,omitempty"` // empty: re-resolve the workspace's own rev
 	Fetch          bool   `json:"fetch,omitempty"`
 	DiscardChanges bool   `json:"discard_changes,omitempty"`
+	// Reset drops every local change: the workspace shows the new commit
+	// as a new one would, keeping the kernel's cache of unchanged files.
+	Reset bool `json:"reset,omitempty"`
 }
 
 // UpdateResponse reports the commit a workspace moved from and to.

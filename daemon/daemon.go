@@ -328,7 +328,14 @@ func (d *Daemon) update(ctx context.Context, name string, req UpdateRequest) (Up
 		return UpdateResponse{}, err
 	}
 	spec.UID, spec.GID = info.UID, info.GID
-	if err := d.fs.Update(ctx, name, spec, req.DiscardChanges); err != nil {
+	discard := workspace.KeepChanges
+	switch {
+	case req.Reset:
+		discard = workspace.DiscardAll
+	case req.DiscardChanges:
+		discard = workspace.DiscardConflicting
+	}
+	if err := d.fs.Update(ctx, name, spec, discard); err != nil {
 		return UpdateResponse{}, err
 	}
 	d.queueInflate(info.Repo, spec.Commit)

@@ -16,10 +16,10 @@ import (
 // Update switches workspace name to spec.Commit atomically. Local changes
 // are kept; if one touches a path that changed between the old and the new
 // commit, the update is refused (a *workspace.ConflictError naming the
-// paths) unless discardChanges, which drops those local changes. Kernel
+// paths) unless discard says to drop them (workspace.Discard). Kernel
 // caches of changed paths are invalidated; open file handles keep reading
 // the old content.
-func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, discardChanges bool) error {
+func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, discard workspace.Discard) error {
 	v, err := f.get(name)
 	if err != nil {
 		return err
@@ -43,7 +43,8 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 		newRelease()
 		return fmt.Errorf("workspace %q: %w", name, workspace.ErrNotFound)
 	}
-	changed, oldRelease, err := v.ws.Switch(spec, newSnap, newRelease, discardChanges)
+	sw, err := v.ws.Switch(spec, newSnap, newRelease, discard)
+	changed := sw.Changed
 	if err != nil {
 		v.mu.Unlock()
 		newRelease()
@@ -69,16 +70,35 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	for _, p := range changed {
 		v.journal.note(p, dirPath(p)) // a file, or everything below a directory
 	}
+	v.journal.note(sw.Dirs...)
 	v.mu.Unlock()
 	f.mu.Lock()
 	root := v.root
 	f.mu.Unlock()
-	oldRelease()
+	sw.Release()
 	if root != nil {
 		f.invalidate(root, changed)
+		f.invalidateAttrs(root, sw.Dirs)
 	}
 	f.log.Info("workspace updated", "workspace", name, "commit", spec.Commit, "changed_paths", len(changed))
 	return nil
+}
+
+// invalidateAttrs tells the kernel to forget the attributes it caches of
+// the directories at paths, and nothing else: their entries stand. Called
+// without view.mu held, as invalidate.
+func (f *FS) invalidateAttrs(root *node, paths []string) {
+	for _, p := range paths {
+		cur := root.EmbeddedInode()
+		for _, comp := range strings.Split(p, "/") {
+			if cur = cur.GetChild(comp); cur == nil {
+				break // not cached: nothing to drop
+			}
+		}
+		if cur != nil {
+			cur.NotifyContent(-1, 0) // a negative offset: attributes only
+		}
+	}
 }
 
 // invalidate tells the kernel to forget what it caches for paths of the

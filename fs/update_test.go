@@ -47,7 +47,7 @@ func TestUpdate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "bin/run.sh"), []byte("local\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.fs.Update(context.Background(), "up", workspace.Spec{Rev: "main", Commit: c2}, false); err != nil {
+	if err := e.fs.Update(context.Background(), "up", workspace.Spec{Rev: "main", Commit: c2}, workspace.KeepChanges); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 100)
@@ -81,7 +81,7 @@ func TestUpdate(t *testing.T) {
 	if err := os.Remove(filepath.Join(ws2, "src/a.go")); err != nil {
 		t.Fatal(err)
 	}
-	err = e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, false)
+	err = e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, workspace.KeepChanges)
 	var ce *workspace.ConflictError
 	if !errors.As(err, &ce) || strings.Join(ce.Paths, ",") != "src/a.go,src/deep/other.txt" {
 		t.Fatalf("conflicting update: %v", err)
@@ -92,7 +92,7 @@ func TestUpdate(t *testing.T) {
 	if got := readFile(t, filepath.Join(ws2, "README.md")); got != "hello gitfs\n" {
 		t.Errorf("refused update switched commit: %q", got)
 	}
-	if err := e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, true); err != nil {
+	if err := e.fs.Update(context.Background(), "conflict", workspace.Spec{Commit: c2}, workspace.DiscardConflicting); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(ws2, "src/deep/other.txt")); got != "other v2\n" {

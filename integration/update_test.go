@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,4 +278,76 @@ func TestReadersNeverWait(t *testing.T) {
 	t.Logf("readers: %.1f MB/s quiet, %.1f MB/s while fetch/merge/gc ran (%d rounds): ratio %.2f",
 		quiet/1e6, busy/1e6, rounds, busy/max(quiet, 1))
 	_ = d
+}
+
+// TestUpdateReset: ws update --reset drops every local change (modified,
+// added, deleted, in new and old directories, conflicting or not) and
+// leaves the tree git archive gives for the new commit, with ws status
+// empty; a file unchanged between the commits keeps its inode, so what
+// the kernel cached of it keeps serving.
+func TestUpdateReset(t *testing.T) {
+	repo := gittest.NewRepo(t)
+	repo.Commit(t, "main", "v1", mergeBase)
+	root := t.TempDir()
+	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
+	serve(t, root, "")
+	ws := wsCreate(t, root, "slot", "--repo", "demo", "--rev", "main")
+	keep := filepath.Join(ws, "dir", "c.txt")
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "c\n" {
+		t.Fatalf("read %s: %q, %v", keep, b, err)
+	}
+	var before syscall.Stat_t
+	if err := syscall.Stat(keep, &before); err != nil {
+		t.Fatal(err)
+	}
+	for path, content := range map[string]string{"b.txt": "local\n", "a.txt": "local a\n", "new/deep/n.txt": "n\n", "dir/mine.txt": "mine\n"} {
+		p := filepath.Join(ws, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(ws, "dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c2 := repo.Commit(t, "main", "v2", withFile(mergeBase, "b.txt", "upstream\n"))
+	if out := mustGitfs(t, root, "ws", "update", "slot", "--fetch", "--reset"); !strings.Contains(out, c2[:12]) {
+		t.Errorf("ws update --reset printed %q, want the new commit", out)
+	}
+	// First, before anything else reads it again.
+	reads := fuseRequestsByOp(t, root)["read"]
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "c\n" {
+		t.Fatalf("read %s after --reset: %q, %v", keep, b, err)
+	}
+	if n := fuseRequestsByOp(t, root)["read"] - reads; n != 0 {
+		t.Errorf("reading an unchanged file after --reset sent %d READs: its cached pages were dropped", n)
+	}
+	want := gittest.Archive(t, repo.Dir, c2)
+	got := gittest.ReadDir(t, ws, ".git")
+	if d := gittest.Diff(want, got, 10); len(d) > 0 {
+		t.Fatalf("after --reset the workspace differs from git archive:\n%s", strings.Join(d, "\n"))
+	}
+	if st := mustGitfs(t, root, "ws", "status", "slot"); strings.TrimSpace(st) != "" {
+		t.Errorf("ws status after --reset: %q, want nothing", st)
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "dir")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("dir after --reset: %v, %v; want the commit's 0755", fi, err)
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(keep, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ino != before.Ino {
+		t.Errorf("an unchanged file's inode moved across --reset: %d -> %d", before.Ino, after.Ino)
+	}
+	// Again at the same commit: a reset is also how a job's leftovers go.
+	os.WriteFile(filepath.Join(ws, "b.txt"), []byte("again\n"), 0o644)
+	if out := mustGitfs(t, root, "ws", "update", "slot", "--reset"); !strings.Contains(out, "reset at") {
+		t.Errorf("a reset at the same commit printed %q", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "b.txt")); string(b) != "upstream\n" {
+		t.Errorf("b.txt after the second reset = %q", b)
+	}
 }

@@ -403,6 +403,28 @@ func (l *Layer) RemoveUpper(p string) error {
 	return err
 }
 
+// removeEmptyDir removes upper directory p if it is empty, reporting
+// whether it did.
+func (l *Layer) removeEmptyDir(p string) bool {
+	parts := splitPath(p)
+	dfd := l.upper
+	for _, comp := range parts[:len(parts)-1] {
+		fd, err := OpenDir(dfd, comp)
+		if dfd != l.upper {
+			unix.Close(dfd)
+		}
+		if err != nil {
+			return false
+		}
+		dfd = fd
+	}
+	err := unix.Unlinkat(dfd, parts[len(parts)-1], unix.AT_REMOVEDIR)
+	if dfd != l.upper {
+		unix.Close(dfd)
+	}
+	return err == nil
+}
+
 // Helpers on names relative to directory descriptors, shared with the
 // file system. None follows a symlink.
 

@@ -106,36 +106,85 @@ func conflicts(changed []string, local []localChange) []string {
 	return out
 }
 
+// Discard says which local changes Switch drops.
+type Discard int
+
+const (
+	// KeepChanges keeps every local change, and refuses the switch if one
+	// touches a path that changed between the commits.
+	KeepChanges Discard = iota
+	// DiscardConflicting drops the local changes that conflict and keeps
+	// the others.
+	DiscardConflicting
+	// DiscardAll drops every local change (the git dir aside): the
+	// workspace shows the new commit as a new workspace would, while what
+	// the kernel caches of every file unchanged keeps serving (a CI agent
+	// reusing its workspace, as a persistent clone does with
+	// `git checkout -f && git clean -fdx`).
+	DiscardAll
+)
+
+// Switched is what Switch did, for the caller to tell the kernel.
+type Switched struct {
+	// Changed are the paths whose entry changed (content, kind, presence):
+	// whatever is cached of them and below them is stale.
+	Changed []string
+	// Dirs are directories that lost only their upper copy (DiscardAll):
+	// the same directory shows from the lower layer, with its entries,
+	// but perhaps other attributes. Dropping more than their attributes
+	// would drop the kernel's cache of every file below them.
+	Dirs []string
+	// Release releases the old snapshot; call it once nothing reads the
+	// old snapshot any more.
+	Release func()
+}
+
 // Switch moves the workspace to newSnap (spec.Commit's) atomically on disk:
 // local changes are kept; if one touches a path that changed between the
 // old and the new commit, the switch is refused with a *ConflictError
-// naming the paths unless discardChanges, which drops those local changes
-// first. It returns the paths whose content changed (for the caller to
-// invalidate) and the old snapshot's release, which the caller calls once
-// nothing reads the old snapshot any more. On error the workspace is as it
-// was and newRelease is the caller's.
-func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease func(), discardChanges bool) (changed []string, oldRelease func(), err error) {
+// naming the paths, unless discard says to drop them (see Discard). On
+// error the workspace is as it was and newRelease is the caller's.
+func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease func(), discard Discard) (Switched, error) {
+	var changed []string
 	name := w.meta.Name
 	if !IsCommitID(spec.Commit) || newSnap.Commit() != spec.Commit {
-		return nil, nil, fmt.Errorf("update workspace %s: %q is not a resolved commit id", name, spec.Commit)
+		return Switched{}, fmt.Errorf("update workspace %s: %q is not a resolved commit id", name, spec.Commit)
 	}
 	if spec.Repo != "" && spec.Repo != w.meta.Repo {
-		return nil, nil, fmt.Errorf("update workspace %s: it shows %s, not %s", name, w.meta.Repo, spec.Repo)
+		return Switched{}, fmt.Errorf("update workspace %s: it shows %s, not %s", name, w.meta.Repo, spec.Repo)
 	}
 	if err := diffTrees(w.snap, newSnap, w.snap.Root(), newSnap.Root(), "", &changed); err != nil {
-		return nil, nil, fmt.Errorf("update workspace %s: compare commits: %w", name, err)
+		return Switched{}, fmt.Errorf("update workspace %s: compare commits: %w", name, err)
 	}
 	local, err := w.localChanges()
 	if err != nil {
-		return nil, nil, fmt.Errorf("update workspace %s: %w", name, err)
+		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
 	}
 	bad := conflicts(changed, local)
-	if len(bad) > 0 && !discardChanges {
-		return nil, nil, &ConflictError{Workspace: name, Paths: bad}
+	if len(bad) > 0 && discard == KeepChanges {
+		return Switched{}, &ConflictError{Workspace: name, Paths: bad}
+	}
+	if discard == DiscardAll {
+		bad = nil
+		for _, l := range local {
+			if !l.merged {
+				bad = append(bad, l.path)
+			}
+		}
 	}
 	for _, p := range bad {
 		if err := w.layer.RemoveUpper(p); err != nil {
-			return nil, nil, fmt.Errorf("update workspace %s: discard %s: %w", name, p, err)
+			return Switched{}, fmt.Errorf("update workspace %s: discard %s: %w", name, p, err)
+		}
+	}
+	var dirs []string
+	if discard == DiscardAll {
+		// Directories copied up only to hold changes (or for their own
+		// mode or times) go too, deepest first, once empty.
+		for i := len(local) - 1; i >= 0; i-- {
+			if l := local[i]; l.merged && w.layer.removeEmptyDir(l.path) {
+				dirs = append(dirs, l.path)
+			}
 		}
 	}
 	m := w.meta
@@ -148,9 +197,9 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 	}
 	m.Base = spec.Base
 	if err := writeMeta(w.dir, m); err != nil {
-		return nil, nil, fmt.Errorf("update workspace %s: %w", name, err)
+		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
 	}
-	oldRelease = w.release
+	oldRelease := w.release
 	w.meta, w.snap, w.release = m, newSnap, newRelease
-	return append(changed, bad...), oldRelease, nil
+	return Switched{Changed: append(changed, bad...), Dirs: dirs, Release: oldRelease}, nil
 }

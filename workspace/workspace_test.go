@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -306,6 +307,32 @@ func copyUpPath(t *testing.T, w *Workspace, p string) (int, string) {
 func TestStatus(t *testing.T) {
 	f := newFixture(t, sample())
 	w := f.create("ws", f.commit)
+	everyChange(t, w)
+	got, err := w.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, c := range got {
+		s := string(c.Op) + " " + c.Path
+		if c.From != "" {
+			s += " <- " + c.From
+		}
+		lines = append(lines, s)
+	}
+	want := []string{"D bin/run.sh", "M README.md", "R moved <- src/deep", "A new.txt"}
+	sort.Strings(lines)
+	sort.Strings(want)
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("status:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// everyChange makes one local change of each kind in w (sample's tree):
+// a copy-up alone, a modification, an addition, a deletion, a renamed
+// directory.
+func everyChange(t *testing.T, w *Workspace) {
+	t.Helper()
 	l := w.Layer()
 	// A copy-up alone changes nothing.
 	copyUpPath(t, w, "src/a.go")
@@ -330,7 +357,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(binfd)
+	t.Cleanup(func() { unix.Close(binfd) })
 	if err := l.Whiteout(binfd, "run.sh", false); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +366,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(sfd)
+	t.Cleanup(func() { unix.Close(sfd) })
 	deep := mustLookup(t, w, "src/deep")
 	if err := l.CopyUp(w.Snapshot(), sfd, "deep", deep, "src/deep", 7, true, w.Snapshot().CommitTime()); err != nil {
 		t.Fatal(err)
@@ -349,24 +376,6 @@ func TestStatus(t *testing.T) {
 	}
 	if err := l.Move(sfd, "deep", l.Upper(), "moved", true, true); err != nil {
 		t.Fatal(err)
-	}
-	got, err := w.Status()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, c := range got {
-		s := string(c.Op) + " " + c.Path
-		if c.From != "" {
-			s += " <- " + c.From
-		}
-		lines = append(lines, s)
-	}
-	want := []string{"D bin/run.sh", "M README.md", "R moved <- src/deep", "A new.txt"}
-	sort.Strings(lines)
-	sort.Strings(want)
-	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Errorf("status:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -401,7 +410,7 @@ func TestSwitchConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := Spec{Repo: "demo", Commit: second}
-	_, _, err = w.Switch(spec, snap, release, false)
+	_, err = w.Switch(spec, snap, release, KeepChanges)
 	var ce *ConflictError
 	if !errors.As(err, &ce) || strings.Join(ce.Paths, ",") != "README.md" {
 		t.Fatalf("switch with a conflicting change: %v, want a conflict on README.md", err)
@@ -409,14 +418,14 @@ func TestSwitchConflicts(t *testing.T) {
 	if w.Meta().Commit != f.commit || w.Snapshot().Commit() != f.commit {
 		t.Errorf("a refused switch moved the workspace to %s", w.Meta().Commit)
 	}
-	changed, oldRelease, err := w.Switch(spec, snap, release, true)
+	sw, err := w.Switch(spec, snap, release, DiscardConflicting)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldRelease()
-	sort.Strings(changed)
-	if strings.Join(changed, ",") != "README.md,README.md,added.txt" {
-		t.Errorf("changed paths %v", changed)
+	sw.Release()
+	sort.Strings(sw.Changed)
+	if strings.Join(sw.Changed, ",") != "README.md,README.md,added.txt" {
+		t.Errorf("changed paths %v", sw.Changed)
 	}
 	if w.Meta().Commit != second || w.Snapshot().Commit() != second {
 		t.Errorf("after switch: meta %s, snapshot %s", w.Meta().Commit, w.Snapshot().Commit())
@@ -428,6 +437,58 @@ func TestSwitchConflicts(t *testing.T) {
 	w.Close()
 	if got := f.load("ws").Meta().Commit; got != second {
 		t.Errorf("switch not durable: reloaded at %s", got)
+	}
+}
+
+// TestSwitchReset: DiscardAll drops every local change, wherever it is
+// and whether or not it conflicts, and the copied-up directories that only
+// held them, leaving the workspace as a new one at the commit; the paths
+// it dropped are reported for invalidation.
+func TestSwitchReset(t *testing.T) {
+	f := newFixture(t, sample())
+	second := f.repo.Commit(t, "main", "second", []gittest.File{
+		{Path: "README.md", Content: []byte("upstream\n")},
+		{Path: "src/a.go", Content: []byte("package a\n")},
+		{Path: "src/deep/x.txt", Content: []byte("x\n")},
+		{Path: "bin/run.sh", Content: []byte("#!/bin/sh\n"), Mode: "100755"},
+		{Path: "link", Content: []byte("README.md"), Mode: "120000"},
+	})
+	ctx := context.Background()
+	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	w := f.create("ws", f.commit)
+	everyChange(t, w)
+	snap, release, err := f.store.Get(ctx, "demo", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, DiscardAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Release()
+	for _, p := range []string{"README.md", "new.txt", "bin/run.sh", "moved", "src/a.go"} {
+		if !slices.Contains(sw.Changed, p) {
+			t.Errorf("dropped %s not reported in %v", p, sw.Changed)
+		}
+	}
+	for _, d := range []string{"bin", "src"} {
+		if !slices.Contains(sw.Dirs, d) {
+			t.Errorf("directory %s that only held changes not reported in %v", d, sw.Dirs)
+		}
+	}
+	if st, err := w.Status(); err != nil || len(st) != 0 {
+		t.Errorf("status after reset: %v %v; want none", st, err)
+	}
+	names, err := ReadDirNames(w.Layer().Upper())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n != GitDirName {
+			t.Errorf("upper layer still holds %s after reset", n)
+		}
 	}
 }
 

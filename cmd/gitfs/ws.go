@@ -115,7 +115,7 @@ record: repository, rev, commit, merge base, owner, path and changed files.`,
 		},
 	})
 	var updRev string
-	var updFetch, discard bool
+	var updFetch, discard, reset bool
 	register(&command{
 		name: "ws update", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "move a workspace to a new commit atomically, keeping its changes",
@@ -125,20 +125,32 @@ bytes. If a local change touches a path that also changed between the old and
 the new commit, the update is refused and names the paths, unless
 --discard-changes drops those local changes.
 
+--reset drops every local change instead (modified, new and deleted files;
+the .git dir keeps its own state, as a clone's does): the workspace shows the
+new commit as a new workspace would, but every file unchanged between the two
+commits keeps its inode, so what the kernel caches of it still serves. A CI
+agent that reuses one workspace per slot this way reads a new commit at the
+speed of a persistent clone's 'git checkout -f && git clean -fdx', where a new
+workspace reads every file through FUSE once more.
+
 Examples:
   gitfs ws update pr7 --fetch
-  gitfs ws update job1 --rev v2`,
+  gitfs ws update job1 --rev v2
+  gitfs ws update slot1 --rev "$CI_COMMIT" --reset`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&updRev, "rev", "", "move to this branch, tag or commit instead of re-resolving the workspace's own")
 			fs.BoolVar(&updFetch, "fetch", false, "fetch the mirror first")
 			fs.BoolVar(&discard, "discard-changes", false, "drop local changes to paths that changed upstream instead of refusing")
+			fs.BoolVar(&reset, "reset", false, "drop every local change: the workspace becomes what a new one at the commit would be, keeping the kernel's cache of unchanged files")
 		},
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-			out, err := daemon.NewClient(e.root).Update(ctx, args[0], daemon.UpdateRequest{Rev: updRev, Fetch: updFetch, DiscardChanges: discard})
+			out, err := daemon.NewClient(e.root).Update(ctx, args[0], daemon.UpdateRequest{Rev: updRev, Fetch: updFetch, DiscardChanges: discard, Reset: reset})
 			if err != nil {
 				return err
 			}
-			if out.From == out.To {
+			if out.From == out.To && reset {
+				fmt.Fprintf(e.stdout, "%s: reset at %s\n", args[0], shortSHA(out.To))
+			} else if out.From == out.To {
 				fmt.Fprintf(e.stdout, "%s: already at %s\n", args[0], shortSHA(out.To))
 			} else {
 				fmt.Fprintf(e.stdout, "%s: %s -> %s\n", args[0], shortSHA(out.From), shortSHA(out.To))

@@ -38,7 +38,6 @@ func (s *Store) sharesBlocks(dirfd int, mkTarget func(func() error) error) bool 
 	return unix.IoctlFileClone(dst, src) == nil
 }
 
-
 func recordSize(fd int, size int64) {
 	unix.Fsetxattr(fd, sizeXattr, []byte(strconv.FormatInt(size, 10)), 0)
 }
