@@ -155,7 +155,14 @@ func (b *bench) newCommitJob() []result {
 	if err := sh(b.dir, fmt.Sprintf("git clone -q --shared --no-checkout %s %s", b.mirror, persistent)); err != nil {
 		fail(err.Error())
 	}
-	var g, p, f []float64
+	// The slot: one workspace a CI agent keeps and moves to each job's
+	// commit with ws update --reset (the persistent clone's counterpart).
+	slot, err := b.wsCreate("slot", b.chain[0])
+	if err != nil {
+		fail(err.Error())
+	}
+	timed(slot, readTree)
+	var g, p, f, r []float64
 	for i := 1; i <= b.runs; i++ {
 		prev := b.nextName("job")
 		ws, err := b.wsCreate(prev, b.chain[i-1])
@@ -175,6 +182,10 @@ func (b *bench) newCommitJob() []result {
 			},
 			func() { p = append(p, timed(persistent, "git checkout -q "+b.chain[i]+" && "+readTree)) },
 			func() {
+				r = append(r, timed(slot, fmt.Sprintf("%s --root %s -q ws update slot --reset --rev %s >/dev/null && %s",
+					b.bin, b.root, b.chain[i], readTree)))
+			},
+			func() {
 				f = append(f, timed(b.dir, fmt.Sprintf("git clone -q --shared --no-checkout %s %s && cd %s && git checkout -q %s && %s",
 					b.mirror, fresh, fresh, b.chain[i], readTree)))
 			},
@@ -188,6 +199,8 @@ func (b *bench) newCommitJob() []result {
 			GitSide: "persistent clone: git checkout + read", Target: "≤ 1.0", Gitfs: summarize(g), Git: summarize(p)},
 		{Scenario: "new-commit job (same runs)", GitSide: "fresh clone --shared + checkout + read", Target: "≤ 0.3",
 			Gitfs: summarize(g), Git: summarize(f)},
+		{Scenario: "new-commit job reusing a slot's workspace: ws update --reset + read", GitSide: "persistent clone: git checkout + read",
+			Target: "≤ 1.0", Gitfs: summarize(r), Git: summarize(p)},
 	}
 }
 
