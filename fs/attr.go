@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -121,9 +122,63 @@ func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Err
 		out.Nlink = 2 // shown as an empty directory
 	}
 	out.Uid, out.Gid = v.uid, v.gid
-	setTimes(out, v.snap.CommitTime())
+	setTimes(out, v.lowerTime(p))
 	return 0
 }
+
+// lowerTimes gives the times (mtime, ctime, atime) an unchanged entry
+// shows: its commit's time for what the view showed from the start, and,
+// for a path ws update changed since, the time of that update, as git
+// checkout leaves an unchanged file's mtime alone and gives a file it
+// writes the time of writing. So a build after ws update rebuilds what
+// changed and only that, and the kernel (which drops a file's cached
+// pages when its mtime moves, auto_inval_data) keeps the pages of every
+// unchanged file. A lowerTimes is replaced on update, never modified, so
+// the git dir's maker may hold one without a lock.
+type lowerTimes struct {
+	base    time.Time            // zero: the snapshot's commit time
+	changed map[string]time.Time // lower path -> when an update changed it
+}
+
+// changedMax bounds lowerTimes.changed; past it everything takes the
+// latest update's time (forward: a build rebuilds, never misses).
+const changedMax = 1 << 20
+
+// at is the time of lower path p, given the snapshot's commit time.
+func (lt lowerTimes) at(p string, commit time.Time) time.Time {
+	for q := p; len(lt.changed) > 0; {
+		if t, ok := lt.changed[q]; ok {
+			return t // q is p, or a directory an update added with p below
+		}
+		i := strings.LastIndexByte(q, '/')
+		if i < 0 {
+			break
+		}
+		q = q[:i]
+	}
+	if lt.base.IsZero() {
+		return commit
+	}
+	return lt.base
+}
+
+// after is lt with paths changed at t.
+func (lt lowerTimes) after(paths []string, t time.Time) lowerTimes {
+	if len(lt.changed)+len(paths) > changedMax {
+		return lowerTimes{base: t}
+	}
+	m := make(map[string]time.Time, len(lt.changed)+len(paths))
+	for p, pt := range lt.changed {
+		m[p] = pt
+	}
+	for _, p := range paths {
+		m[p] = t
+	}
+	return lowerTimes{base: lt.base, changed: m}
+}
+
+// lowerTime is lowerTimes.at for the view's snapshot. Caller holds v.mu.
+func (v *view) lowerTime(p string) time.Time { return v.times.at(p, v.snap.CommitTime()) }
 
 func statToAttr(st *unix.Stat_t, out *fuse.Attr) {
 	out.Ino = st.Ino

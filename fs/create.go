@@ -61,7 +61,7 @@ func (n *node) copyUp(withData bool) syscall.Errno {
 	}
 	defer done()
 	v.fs.stats.copyUps.Add(1)
-	if err := v.layer.CopyUp(v.snap, pfd, name, st.lower, st.lowerPath, n.StableAttr().Ino, withData, v.snap.CommitTime()); err != nil {
+	if err := v.layer.CopyUp(v.snap, pfd, name, st.lower, st.lowerPath, n.StableAttr().Ino, withData, v.lowerTime(st.lowerPath)); err != nil {
 		return v.errno("copy-up", st.lowerPath, err)
 	}
 	n.mu.Lock()

@@ -29,7 +29,9 @@
 //
 // Lower content is immutable: entries and attributes are cached for an
 // hour and files kept in the page cache (FOPEN_KEEP_CACHE), directory
-// listings too (FOPEN_CACHE_DIR). A changed file gets a new inode number
+// listings too (FOPEN_CACHE_DIR). An unchanged entry keeps its times
+// across ws update (attr.go's lowerTimes), or the kernel would drop its
+// pages when it next saw its attributes. A changed file gets a new inode number
 // on ws update (so a descriptor opened before keeps its pages), and Update
 // notifies the kernel of every path it changes (NotifyEntry,
 // NotifyContent). Browse paths whose meaning moves (refs) are resolved

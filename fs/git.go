@@ -5,6 +5,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/gitfs/gitfs/snapshot"
 	"github.com/gitfs/gitfs/workspace"
@@ -19,9 +20,11 @@ import (
 // gitStat is what the index must record for v's unchanged entries: what
 // the mount reports for them.
 func (v *view) gitStat() workspace.GitIndexStat {
+	times, commit := v.times, v.snap.CommitTime()
 	return workspace.GitIndexStat{
-		Dev: uint32(v.fs.dev.Load()),
-		Ino: func(p string, e snapshot.Entry) uint64 { return v.lowerIno(p, e) },
+		Dev:  uint32(v.fs.dev.Load()),
+		Ino:  func(p string, e snapshot.Entry) uint64 { return v.lowerIno(p, e) },
+		Time: func(p string) time.Time { return times.at(p, commit) },
 	}
 }
 

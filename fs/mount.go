@@ -231,7 +231,15 @@ func New(opts Options) (*FS, error) {
 // workspaceView serves w.
 func (f *FS) workspaceView(w *workspace.Workspace) *view {
 	m := w.Meta()
-	return &view{fs: f, id: m.ID, name: m.Name, ws: w, layer: w.Layer(), snap: w.Snapshot(), uid: m.UID, gid: m.GID}
+	v := &view{fs: f, id: m.ID, name: m.Name, ws: w, layer: w.Layer(), snap: w.Snapshot(), uid: m.UID, gid: m.GID}
+	v.times.base = w.Snapshot().CommitTime()
+	if !m.Updated.IsZero() {
+		// Which paths the updates changed, and when, is not kept across
+		// restarts: everything shows the last update's time, never earlier
+		// than what it showed (a build rebuilds, never misses a change).
+		v.times.base = m.Updated
+	}
+	return v
 }
 
 // attach adds a workspace's root to the mounted tree. Caller holds f.mu.

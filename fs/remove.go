@@ -224,7 +224,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	defer ddone()
 	// The source becomes an upper entry at its place first.
 	if !src.upper {
-		if err := v.layer.CopyUp(v.snap, spfd, name, src.lower, src.lowerPath, src.ino, true, v.snap.CommitTime()); err != nil {
+		if err := v.layer.CopyUp(v.snap, spfd, name, src.lower, src.lowerPath, src.ino, true, v.lowerTime(src.lowerPath)); err != nil {
 			return v.errno("copy-up", src.lowerPath, err)
 		}
 	}

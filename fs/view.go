@@ -32,6 +32,7 @@ type view struct {
 	snap    *snapshot.Snapshot // what the view shows; a workspace's is ws.Snapshot()
 	release func()             // browse views' lease (a workspace holds its own)
 	epoch   uint64             // increments when snap changes
+	times   lowerTimes         // what unchanged entries show as their times (attr.go)
 	removed bool
 	root    *node
 	browse  *browseRootNode // a browse view's root, which embeds root (browse.go)

@@ -351,3 +351,41 @@ func TestUpdateReset(t *testing.T) {
 		t.Errorf("b.txt after the second reset = %q", b)
 	}
 }
+
+// TestUpdateTimes: ws update leaves the mtime of every file it does not
+// change, gives the files it changes the time of the update (as git
+// checkout does: make rebuilds what changed, and only that), and writes an
+// index whose stat data agrees, so git status is clean at once.
+func TestUpdateTimes(t *testing.T) {
+	repo := gittest.NewRepo(t)
+	repo.Commit(t, "main", "v1", mergeBase)
+	root := t.TempDir()
+	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
+	serve(t, root, "")
+	ws := wsCreate(t, root, "times", "--repo", "demo", "--rev", "main")
+	mtime := func(p string) time.Time {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(ws, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime()
+	}
+	keep0, changed0 := mtime("dir/c.txt"), mtime("b.txt")
+	time.Sleep(1100 * time.Millisecond) // commit times have seconds
+	repo.Commit(t, "main", "v2", withFile(withFile(mergeBase, "b.txt", "upstream\n"), "new/n.txt", "n\n"))
+	before := time.Now()
+	mustGitfs(t, root, "ws", "update", "times", "--fetch")
+	if got := mtime("dir/c.txt"); !got.Equal(keep0) {
+		t.Errorf("an unchanged file's mtime moved: %v -> %v", keep0, got)
+	}
+	if got := mtime("b.txt"); !got.After(changed0) || got.Before(before.Truncate(time.Second)) {
+		t.Errorf("a changed file's mtime is %v; want the update's time (after %v)", got, before)
+	}
+	if got := mtime("new/n.txt"); got.Before(before.Truncate(time.Second)) {
+		t.Errorf("a file in an added directory shows %v; want the update's time", got)
+	}
+	if out := gittest.Git(t, ws, "status", "--porcelain"); out != "" {
+		t.Errorf("git status after ws update: %q, want clean", out)
+	}
+}

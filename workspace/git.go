@@ -72,8 +72,9 @@ type StatOf func(path string, e snapshot.Entry) (ino uint64)
 // GitIndexStat is what the index records of unchanged entries besides
 // what the snapshot knows.
 type GitIndexStat struct {
-	Dev uint32 // st_dev of the mount
-	Ino StatOf
+	Dev  uint32 // st_dev of the mount
+	Ino  StatOf
+	Time func(path string) time.Time // the mtime the mount shows; nil: the commit's time
 }
 
 // HasGitDir reports whether the workspace's git dir is complete: its
@@ -392,9 +393,13 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			if st.Ino != nil {
 				ino = st.Ino(p, e)
 			}
+			t := ctime
+			if st.Time != nil {
+				t = st.Time(p)
+			}
 			idx.Entries = append(idx.Entries, &index.Entry{
 				Name: p, Hash: plumbing.Hash(e.ID), Mode: mode,
-				CreatedAt: ctime, ModifiedAt: ctime,
+				CreatedAt: t, ModifiedAt: t,
 				Dev: st.Dev, Inode: uint32(ino), UID: w.meta.UID, GID: w.meta.GID, Size: uint32(size),
 			})
 			ct.Entries++

@@ -28,7 +28,8 @@ type Meta struct {
 	Commit    string    `json:"commit"`
 	Base      string    `json:"base,omitempty"` // resolved base of a merge workspace
 	Created   time.Time `json:"created"`
-	UID       uint32    `json:"uid"` // owner: of the root and of unchanged entries
+	Updated   time.Time `json:"updated,omitzero"` // the last ws update; zero: never
+	UID       uint32    `json:"uid"`              // owner: of the root and of unchanged entries
 	GID       uint32    `json:"gid"`
 }
 

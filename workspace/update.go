@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -196,6 +197,7 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 		m.MergeInto = spec.MergeInto
 	}
 	m.Base = spec.Base
+	m.Updated = time.Now()
 	if err := writeMeta(w.dir, m); err != nil {
 		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
 	}
