@@ -381,24 +381,9 @@ func (l *Layer) Move(spfd int, name string, dpfd int, newName string, isDir, lea
 // RemoveUpper removes the upper entry at slash-separated path p (and
 // whatever is below it).
 func (l *Layer) RemoveUpper(p string) error {
-	parts := splitPath(p)
-	dfd := l.upper
-	for _, comp := range parts[:len(parts)-1] {
-		fd, err := OpenDir(dfd, comp)
-		if dfd != l.upper {
-			unix.Close(dfd)
-		}
-		if err == unix.ENOENT {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		dfd = fd
-	}
-	err := locks.RemoveAllAt(dfd, parts[len(parts)-1])
-	if dfd != l.upper {
-		unix.Close(dfd)
+	err := l.atUpper(p, func(dfd int, name string) error { return locks.RemoveAllAt(dfd, name) })
+	if err == unix.ENOENT {
+		return nil // a parent is not in the upper layer: nothing to remove
 	}
 	return err
 }
@@ -406,6 +391,13 @@ func (l *Layer) RemoveUpper(p string) error {
 // removeEmptyDir removes upper directory p if it is empty, reporting
 // whether it did.
 func (l *Layer) removeEmptyDir(p string) bool {
+	return l.atUpper(p, func(dfd int, name string) error { return unix.Unlinkat(dfd, name, unix.AT_REMOVEDIR) }) == nil
+}
+
+// atUpper runs fn on the upper entry at slash-separated path p, as its
+// parent's descriptor and its name, opening the parents without following
+// a link; an error opening a parent is returned as it is.
+func (l *Layer) atUpper(p string, fn func(dfd int, name string) error) error {
 	parts := splitPath(p)
 	dfd := l.upper
 	for _, comp := range parts[:len(parts)-1] {
@@ -414,15 +406,15 @@ func (l *Layer) removeEmptyDir(p string) bool {
 			unix.Close(dfd)
 		}
 		if err != nil {
-			return false
+			return err
 		}
 		dfd = fd
 	}
-	err := unix.Unlinkat(dfd, parts[len(parts)-1], unix.AT_REMOVEDIR)
+	err := fn(dfd, parts[len(parts)-1])
 	if dfd != l.upper {
 		unix.Close(dfd)
 	}
-	return err == nil
+	return err
 }
 
 // Helpers on names relative to directory descriptors, shared with the

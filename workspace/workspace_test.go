@@ -379,23 +379,26 @@ func everyChange(t *testing.T, w *Workspace) {
 	}
 }
 
+// upstream commits sample's tree with README.md changed, and extra files,
+// on main and fetches it, returning the commit.
+func (f *fixture) upstream(t *testing.T, extra ...gittest.File) string {
+	t.Helper()
+	files := sample()
+	files[0].Content = []byte("upstream\n") // README.md
+	c := f.repo.Commit(t, "main", "second", append(files, extra...))
+	if _, err := f.ms.Fetch(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestSwitchConflicts: an update keeps local changes to paths that did not
 // change upstream, refuses those that did (naming them) unless told to
 // discard them, and changes nothing when it refuses.
 func TestSwitchConflicts(t *testing.T) {
 	f := newFixture(t, sample())
-	second := f.repo.Commit(t, "main", "second", []gittest.File{
-		{Path: "README.md", Content: []byte("upstream\n")},
-		{Path: "src/a.go", Content: []byte("package a\n")},
-		{Path: "src/deep/x.txt", Content: []byte("x\n")},
-		{Path: "bin/run.sh", Content: []byte("#!/bin/sh\n"), Mode: "100755"},
-		{Path: "link", Content: []byte("README.md"), Mode: "120000"},
-		{Path: "added.txt", Content: []byte("new upstream\n")},
-	})
+	second := f.upstream(t, gittest.File{Path: "added.txt", Content: []byte("new upstream\n")})
 	ctx := context.Background()
-	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
-		t.Fatal(err)
-	}
 	w := f.create("ws", f.commit)
 	dfd, name := copyUpPath(t, w, "README.md")
 	if err := os.WriteFile(procPath(dfd, name), []byte("local\n"), 0o644); err != nil {
@@ -446,17 +449,8 @@ func TestSwitchConflicts(t *testing.T) {
 // it dropped are reported for invalidation.
 func TestSwitchReset(t *testing.T) {
 	f := newFixture(t, sample())
-	second := f.repo.Commit(t, "main", "second", []gittest.File{
-		{Path: "README.md", Content: []byte("upstream\n")},
-		{Path: "src/a.go", Content: []byte("package a\n")},
-		{Path: "src/deep/x.txt", Content: []byte("x\n")},
-		{Path: "bin/run.sh", Content: []byte("#!/bin/sh\n"), Mode: "100755"},
-		{Path: "link", Content: []byte("README.md"), Mode: "120000"},
-	})
+	second := f.upstream(t)
 	ctx := context.Background()
-	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
-		t.Fatal(err)
-	}
 	w := f.create("ws", f.commit)
 	everyChange(t, w)
 	snap, release, err := f.store.Get(ctx, "demo", second)
