@@ -137,6 +137,20 @@ func checkoutFillsStore(t testing.TB, root, dir string) bool {
 // daemon does for each commit it serves.
 func fillBlobStore(t testing.TB, root, repo, commit string) {
 	t.Helper()
+	snap, release, err := snapshotStore(t, root).Get(context.Background(), repo, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := snap.Fill(context.Background(), snapshot.FillOptions{Workers: 2}); err != nil {
+		t.Fatalf("fill the blob store with %s: %v", commit, err)
+	}
+}
+
+// snapshotStore opens root's snapshot store in this process, as another
+// gitfs process would.
+func snapshotStore(t testing.TB, root string) *snapshot.Store {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ms, err := mirror.Open(root, log)
 	if err != nil {
@@ -146,14 +160,7 @@ func fillBlobStore(t testing.TB, root, repo, commit string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, release, err := st.Get(context.Background(), repo, commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	if _, err := snap.Fill(context.Background(), snapshot.FillOptions{Workers: 2}); err != nil {
-		t.Fatalf("fill the blob store with %s: %v", commit, err)
-	}
+	return st
 }
 
 // emptyBlobStore removes every blob of root's blob store, as a first

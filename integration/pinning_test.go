@@ -2,16 +2,12 @@ package integration
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gitfs/gitfs/internal/gittest"
-	"github.com/gitfs/gitfs/mirror"
-	"github.com/gitfs/gitfs/snapshot"
 )
 
 // TestSnapshotPinsForcePushedCommit: a snapshot keeps its commit readable after the
@@ -50,16 +46,7 @@ func TestSnapshotPinsForcePushedCommit(t *testing.T) {
 	requireTree(t, want, filepath.Join(outs, "after"))
 
 	// A lease held by another process (this one) keeps it through gc.
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ms, err := mirror.Open(root, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := snapshot.NewStore(root, ms, log, snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, release, err := st.Get(context.Background(), "", c)
+	snap, release, err := snapshotStore(t, root).Get(context.Background(), "", c)
 	if err != nil {
 		t.Fatal(err)
 	}
