@@ -63,8 +63,20 @@ func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error
 	var missing []ID
 	sizes := make(map[ID]int64, len(ids))
 	for _, id := range ids {
-		if _, ok := s.store.stored.StoredSize(id); ok {
-			continue // most of a new commit's blobs: one getxattr and one stat
+		// A size known in memory costs one stat to check; otherwise the
+		// store's record (a getxattr and a stat) spares the packs. Most of
+		// a new commit's blobs are known one way or the other: the filler
+		// runs for every snapshot leased, and competes with the reads.
+		if size, ok := s.store.sizes.Get(string(id[:])); ok {
+			if !s.store.stored.Has(id, size) {
+				missing = append(missing, id)
+				sizes[id] = size
+			}
+			continue
+		}
+		if n, ok := s.store.stored.StoredSize(id); ok {
+			s.store.sizes.Set(string(id[:]), n, 64)
+			continue
 		}
 		size, err := s.Size(id)
 		if err != nil {
