@@ -133,8 +133,8 @@ func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Err
 // writes the time of writing. So a build after ws update rebuilds what
 // changed and only that, and the kernel (which drops a file's cached
 // pages when its mtime moves, auto_inval_data) keeps the pages of every
-// unchanged file. A lowerTimes is replaced on update, never modified, so
-// the git dir's maker may hold one without a lock.
+// unchanged file. It is written by Update under view.mu and read under it,
+// or by the git dir's maker, which Update waits for.
 type lowerTimes struct {
 	base    time.Time            // zero: the snapshot's commit time
 	changed map[string]time.Time // lower path -> when an update changed it
@@ -162,19 +162,20 @@ func (lt lowerTimes) at(p string, commit time.Time) time.Time {
 	return lt.base
 }
 
-// after is lt with paths changed at t.
-func (lt lowerTimes) after(paths []string, t time.Time) lowerTimes {
+// note records paths changed at t, in place: copying the record on every
+// update would cost its size each time, and a slot that runs job after
+// job grows it.
+func (lt *lowerTimes) note(paths []string, t time.Time) {
 	if len(lt.changed)+len(paths) > changedMax {
-		return lowerTimes{base: t}
+		*lt = lowerTimes{base: t}
+		return
 	}
-	m := make(map[string]time.Time, len(lt.changed)+len(paths))
-	for p, pt := range lt.changed {
-		m[p] = pt
+	if lt.changed == nil {
+		lt.changed = make(map[string]time.Time, len(paths))
 	}
 	for _, p := range paths {
-		m[p] = t
+		lt.changed[p] = t
 	}
-	return lowerTimes{base: lt.base, changed: m}
 }
 
 // lowerTime is lowerTimes.at for the view's snapshot. Caller holds v.mu.

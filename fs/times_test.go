@@ -14,8 +14,8 @@ func TestLowerTimes(t *testing.T) {
 	commit := time.Unix(1000, 0)
 	u1, u2 := time.Unix(2000, 0), time.Unix(3000, 0)
 	var lt lowerTimes
-	lt = lt.after([]string{"a.txt", "added"}, u1)
-	lt = lt.after([]string{"b/c.txt", "a.txt"}, u2)
+	lt.note([]string{"a.txt", "added"}, u1)
+	lt.note([]string{"b/c.txt", "a.txt"}, u2)
 	for _, tc := range []struct {
 		path string
 		want time.Time
@@ -40,7 +40,7 @@ func TestLowerTimes(t *testing.T) {
 	for i := range big {
 		big[i] = string(rune('a'+i%26)) + time.Duration(i).String()
 	}
-	lt = lt.after(big, u2)
+	lt.note(big, u2)
 	if len(lt.changed) != 0 || !lt.at("untouched.txt", commit).Equal(u2) {
 		t.Errorf("past the bound: %d paths kept, untouched at %v; want none, the latest time", len(lt.changed), lt.at("untouched.txt", commit).Unix())
 	}

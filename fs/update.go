@@ -52,7 +52,7 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	}
 	// Open handles of the old commit keep what they read from.
 	v.pinOpenFiles()
-	v.times = v.times.after(sw.Changed, v.ws.Meta().Updated)
+	v.times.note(sw.Changed, v.ws.Meta().Updated)
 	v.snap = newSnap
 	v.epoch++
 	if f.opts.Git != nil {

@@ -78,9 +78,18 @@ func Names(root string) ([]string, error) {
 // that gc keeps their snapshots even while no daemon runs.
 func Commits(root string) (map[string]bool, error) {
 	keep := map[string]bool{}
+	if err := eachMeta(root, func(_ string, m Meta) { keep[m.Commit] = true }); err != nil {
+		return nil, err
+	}
+	return keep, nil
+}
+
+// eachMeta calls fn with the name and record of every workspace on disk
+// under root; one removed meanwhile is skipped.
+func eachMeta(root string, fn func(name string, m Meta)) error {
 	metas, err := filepath.Glob(filepath.Join(root, "workspaces", "*", "meta.json"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range metas {
 		m, err := readMeta(filepath.Dir(p))
@@ -88,11 +97,11 @@ func Commits(root string) (map[string]bool, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return fmt.Errorf("%s: %w", p, err)
 		}
-		keep[m.Commit] = true
+		fn(filepath.Base(filepath.Dir(p)), m)
 	}
-	return keep, nil
+	return nil
 }
 
 func readMeta(dir string) (Meta, error) {
@@ -114,19 +123,8 @@ func readMeta(dir string) (Meta, error) {
 // repository: `repo rm` refuses to remove a repository workspaces use.
 func ByRepo(root string) (map[string][]string, error) {
 	out := map[string][]string{}
-	metas, err := filepath.Glob(filepath.Join(root, "workspaces", "*", "meta.json"))
-	if err != nil {
+	if err := eachMeta(root, func(name string, m Meta) { out[m.Repo] = append(out[m.Repo], name) }); err != nil {
 		return nil, err
-	}
-	for _, p := range metas {
-		m, err := readMeta(filepath.Dir(p))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		out[m.Repo] = append(out[m.Repo], filepath.Base(filepath.Dir(p)))
 	}
 	for _, names := range out {
 		sort.Strings(names)

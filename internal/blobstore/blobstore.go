@@ -158,28 +158,25 @@ const sizeXattr = "user.gitfs.size"
 func (s *Store) StoredSize(id ID) (int64, bool) {
 	p := s.path(id)
 	want, ok := recordedSize(p)
-	if !ok {
+	if !ok || !present(p, want) {
 		return 0, false
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(p, &st); err != nil || st.Size != want {
-		return 0, false
-	}
-	if time.Since(time.Unix(st.Atim.Unix())) > touchEvery {
-		touchPath(p)
 	}
 	return want, true
 }
 
 // Has reports whether blob id is stored whole (size bytes), and records
 // the use as Open does: whoever asks is about to need it.
-func (s *Store) Has(id ID, size int64) bool {
+func (s *Store) Has(id ID, size int64) bool { return present(s.path(id), size) }
+
+// present reports whether the stored file p is size bytes long, recording
+// the use (its atime) when the last one is old.
+func present(p string, size int64) bool {
 	var st unix.Stat_t
-	if err := unix.Stat(s.path(id), &st); err != nil || st.Size != size {
+	if err := unix.Stat(p, &st); err != nil || st.Size != size {
 		return false
 	}
 	if time.Since(time.Unix(st.Atim.Unix())) > touchEvery {
-		touchPath(s.path(id))
+		touchPath(p)
 	}
 	return true
 }
