@@ -312,6 +312,19 @@ func TestUpdateReset(t *testing.T) {
 	if err := os.Chmod(filepath.Join(ws, "dir"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Links a user plants for the daemon's removal to follow: the reset
+	// removes the links, never what they name.
+	outside := t.TempDir()
+	precious := filepath.Join(outside, "precious")
+	if err := os.WriteFile(precious, []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(ws, "new", "to-dir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(precious, filepath.Join(ws, "dir", "to-file")); err != nil {
+		t.Fatal(err)
+	}
 	c2 := repo.Commit(t, "main", "v2", withFile(mergeBase, "b.txt", "upstream\n"))
 	if out := mustGitfs(t, root, "ws", "update", "slot", "--fetch", "--reset"); !strings.Contains(out, c2[:12]) {
 		t.Errorf("ws update --reset printed %q, want the new commit", out)
@@ -323,6 +336,9 @@ func TestUpdateReset(t *testing.T) {
 	}
 	if n := fuseRequestsByOp(t, root)["read"] - reads; n != 0 {
 		t.Errorf("reading an unchanged file after --reset sent %d READs: its cached pages were dropped", n)
+	}
+	if b, err := os.ReadFile(precious); err != nil || string(b) != "keep\n" {
+		t.Errorf("a file a planted link named, after --reset: %q, %v", b, err)
 	}
 	want := gittest.Archive(t, repo.Dir, c2)
 	got := gittest.ReadDir(t, ws, ".git")
