@@ -499,18 +499,23 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 	v := f.browse[k]
 	if v == nil {
 		v = &view{fs: f, id: hashIno(0, "browse", k), name: "@" + repo + "/" + key, readonly: true}
-		r := &browseRootNode{repo: repo, commit: commit}
+		r := &browseRootNode{repo: repo, commit: commit, key: k}
 		r.node = node{v: v, isRoot: true, dirfd: -1, anonFd: -1, hasLowerPath: true, hasLower: true,
 			lower: snapshot.Entry{Kind: snapshot.Dir}}
 		v.root, v.browse = &r.node, r
 		nv := v
+		// A forgotten root drops its lease but stays usable: a lookup
+		// that took it from f.browse just before the forget hands it
+		// to the kernel again (go-fuse registers a forgotten node
+		// anew), and its next read leases the snapshot again (ready).
+		// Closing it made that read ENOENT.
 		r.onForget = func() {
 			f.mu.Lock()
 			if f.browse[k] == nv {
 				delete(f.browse, k)
 			}
 			f.mu.Unlock()
-			nv.close()
+			nv.unlease()
 		}
 		f.browse[k] = v
 	}
@@ -545,6 +550,7 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 type browseRootNode struct {
 	node
 	repo, commit string
+	key          string // in FS.browse
 	// getting serializes getting the snapshot. Order: before view.mu.
 	getting sync.Mutex
 }
@@ -593,6 +599,14 @@ func (r *browseRootNode) ready(ctx context.Context) syscall.Errno {
 	r.node.mu.Lock()
 	r.node.lower.ID = snap.Root()
 	r.node.mu.Unlock()
+	// A root leased again after a forget (browseRoot) is registered
+	// again, so that Unmount releases its lease.
+	f := v.fs
+	f.mu.Lock()
+	if f.browse[r.key] == nil {
+		f.browse[r.key] = v
+	}
+	f.mu.Unlock()
 	return 0
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
 )
 
@@ -77,6 +78,28 @@ func TestBrowseLazy(t *testing.T) {
 	out, err := exec.Command("diff", "-r", filepath.Join(repo, "tags/v01"), filepath.Join(repo, "tags/v02")).CombinedOutput()
 	if !strings.Contains(string(out), "diff -r") || strings.Count(string(out), "\n< ") != 1 {
 		t.Errorf("diff -r of two tags: %v\n%s", err, out)
+	}
+}
+
+// TestBrowseRootForgottenAndLookedUpAgain: a lookup racing the kernel's
+// forget of a browse root can hand the kernel the forgotten root again;
+// its next read leases the snapshot anew instead of failing (a moved
+// branch's revalidation, a forget and a lookup at once, made
+// heads/b/03/n ENOENT once in CI).
+func TestBrowseRootForgottenAndLookedUpAgain(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	gittest.Git(t, e.repo.Dir, "tag", "v1", e.commit)
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(e.mnt, "@demo/tags/v1/README.md")); got != "hello gitfs\n" {
+		t.Fatalf("tags/v1/README.md = %q", got)
+	}
+	if errno := gitfs.ForgetThenLookup(e.fs, "@demo/tags/v1", "README.md"); errno != 0 {
+		t.Fatalf("lookup in a browse root forgotten and handed out again: %v", errno)
+	}
+	if got := readFile(t, filepath.Join(e.mnt, "@demo/tags/v1/src/a.go")); got != "package a\n" {
+		t.Errorf("tags/v1/src/a.go after = %q", got)
 	}
 }
 

@@ -155,7 +155,7 @@ func (f *FS) prefetcher() {
 		}
 		v := j.v
 		v.mu.RLock()
-		if !v.removed && v.epoch == j.epoch {
+		if !v.removed && v.snap != nil && v.epoch == j.epoch {
 			if b, err := v.snap.Open(j.id); err == nil {
 				b.Close()
 				f.stats.prefetched.Add(1)

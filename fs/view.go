@@ -81,6 +81,24 @@ func (v *view) close() {
 	}
 }
 
+// unlease releases a browse view's snapshot when the kernel forgets its
+// root, leaving the view unbuilt rather than removed: the root may be
+// handed to the kernel again (browseRoot), and then leases anew on its
+// next read (browseRootNode.ready). Nothing below the root is known to
+// the kernel by then (a child's entry pins its parent's).
+func (v *view) unlease() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.removed || v.snap == nil {
+		return
+	}
+	v.pinOpenFiles()
+	if v.release != nil {
+		v.release()
+	}
+	v.snap, v.release = nil, nil // the same commit's again when leased anew
+}
+
 // pinOpenFiles inflates the blobs of every open lower handle of v, so that
 // they keep reading their commit after its snapshot is released. Caller
 // holds v.mu for writing.

@@ -134,12 +134,14 @@ func readsNoWrongBytes(t *testing.T, r *testRepo, base string, trusted bool) {
 func TestOpenRefusesIndexOutsidePack(t *testing.T) {
 	r := newTestRepo(t)
 	base := r.pack(t, t.TempDir(), "--window=0")
-	st, err := os.Stat(base + ".pack")
-	if err != nil {
+	// Cut to the header and a trailer's length, so that every object
+	// starts outside: cutting to half let the test pass by chance when
+	// pack-objects wrote the largest object last (the ids go in in map
+	// order) and every object still started inside the first half.
+	if err := os.Truncate(base+".pack", headerSize+trailerSize); err != nil {
 		t.Fatal(err)
 	}
-	truncateBy(t, base+".pack", st.Size()/2)
-	_, err = Open(base)
+	_, err := Open(base)
 	var ce *CorruptError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Open of a pack shorter than its index: %v, want a *CorruptError", err)
