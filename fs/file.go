@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -607,30 +608,50 @@ func (v *view) pinChangedInodes() {
 	if old == nil || cur == nil || old == cur {
 		return
 	}
-	var walk func(d *node)
-	walk = func(d *node) {
-		dst := d.state()
-		if !dst.upper && dst.hasLower {
-			// A directory of the lower layer only: unchanged below if its
-			// tree is the same in the new commit.
-			if e, err := cur.Lookup(dst.lowerPath); err == nil && e.ID == dst.lower.ID {
-				return
+	// lookup is what path p holds in the new commit; in is the listing
+	// of p's directory there, when the walk has it (one tree read per
+	// directory, where a lookup by path reads one per component: 26 ms
+	// of a 20k-file ws update went to lookups).
+	lookup := func(p string, in []snapshot.Entry, inDir string) (snapshot.Entry, bool) {
+		if in != nil {
+			if dir, name := splitPath(p); dir == inDir {
+				return snapshot.Find(in, name)
 			}
+		}
+		e, err := cur.Lookup(p)
+		return e, err == nil
+	}
+	var walk func(d *node, e snapshot.Entry, found bool)
+	walk = func(d *node, e snapshot.Entry, found bool) {
+		dst := d.state()
+		if !dst.upper && dst.hasLower && found && e.ID == dst.lower.ID {
+			// A directory of the lower layer only, whose tree is the
+			// same in the new commit: nothing below changed.
+			return
+		}
+		var in []snapshot.Entry
+		if found && e.Kind == snapshot.Dir && dst.hasLowerPath {
+			in, _ = cur.Tree(e.ID)
 		}
 		for _, ch := range d.Children() {
 			cn, ok := ch.Operations().(*node)
 			if !ok || cn.v != v {
 				continue
 			}
+			st := cn.state()
 			if kindIsDir(cn) {
-				walk(cn)
+				if !st.hasLowerPath {
+					walk(cn, snapshot.Entry{}, false)
+					continue
+				}
+				ce, ok := lookup(st.lowerPath, in, dst.lowerPath)
+				walk(cn, ce, ok)
 				continue
 			}
-			st := cn.state()
 			if st.upper || !st.hasLower || (st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable) {
 				continue
 			}
-			if e, err := cur.Lookup(st.lowerPath); err == nil && e.ID == st.lower.ID {
+			if ce, ok := lookup(st.lowerPath, in, dst.lowerPath); ok && ce.ID == st.lower.ID {
 				continue
 			}
 			cn.io.mu.Lock()
@@ -654,7 +675,15 @@ func (v *view) pinChangedInodes() {
 			}
 		}
 	}
-	walk(v.root)
+	walk(v.root, snapshot.Entry{Kind: snapshot.Dir, ID: cur.Root()}, true)
+}
+
+// splitPath splits a slash-separated path at its last slash.
+func splitPath(p string) (dir, name string) {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i+1:]
+	}
+	return "", p
 }
 
 // Pushing into the page cache. A cold read of a tree through FUSE costs a

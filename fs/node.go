@@ -116,6 +116,12 @@ func (n *node) state() nodeState {
 	if n.hasLowerPath && n.epoch != n.v.epoch {
 		e, err := n.v.snap.Lookup(n.lowerPath)
 		switch {
+		case err != nil && n.hasLower && !n.upper && kindClass(n.lower.Kind) != "d":
+			// The path is gone from the new commit; this inode stays the
+			// old file, as one unlinked while open stays readable: a
+			// handle opened before the update reads its bytes (they are
+			// pinned: pinChangedInodes) and fstat gives its size (it gave
+			// 0, and the kernel then read nothing).
 		case err != nil:
 			n.hasLower = false
 		case n.hasLower && kindClass(e.Kind) != kindClass(n.lower.Kind):

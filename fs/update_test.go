@@ -40,6 +40,18 @@ func TestUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
+	// Handles of a changed file deeper down and of a removed one, opened
+	// and not read before the update: their first READs come after it.
+	oldDeep, err := os.Open(filepath.Join(ws, "src/deep/other.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldDeep.Close()
+	oldGone, err := os.Open(filepath.Join(ws, "src/a.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldGone.Close()
 	if _, err := os.Stat(filepath.Join(ws, "src/added.go")); !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
@@ -54,6 +66,11 @@ func TestUpdate(t *testing.T) {
 	n, _ := old.ReadAt(buf, 0)
 	if string(buf[:n]) != "hello gitfs\n" {
 		t.Errorf("old handle reads %q after update", buf[:n])
+	}
+	for f, want := range map[*os.File]string{oldDeep: "other\n", oldGone: "package a\n"} {
+		if n, _ := f.ReadAt(buf, 0); string(buf[:n]) != want {
+			t.Errorf("old handle of %s reads %q after update, want %q", f.Name(), buf[:n], want)
+		}
 	}
 	if got := readFile(t, filepath.Join(ws, "README.md")); got != "hello gitfs, version two\n" {
 		t.Errorf("new open reads %q", got)

@@ -1,7 +1,6 @@
 package materialize
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -9,9 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/internal/gitdir"
@@ -122,34 +118,34 @@ func linkPacks(root *os.Root, packs []string) (bool, error) {
 
 func writeIndex(root *os.Root, w *writer) error {
 	p := w.p
-	idx := &index.Index{Version: 2, Entries: make([]*index.Entry, 0, len(p.files)+len(p.links))}
+	idx := make([]gitdir.IndexEntry, 0, len(p.files)+len(p.links))
 	for i := range p.files {
 		f := &p.files[i]
-		mode := filemode.Regular
+		mode := gitdir.ModeRegular
 		if f.kind == snapshot.Executable {
-			mode = filemode.Executable
+			mode = gitdir.ModeExecutable
 		}
-		idx.Entries = append(idx.Entries, indexEntry(p.filePath(f), f.id, mode, &w.fileStats[i]))
+		idx = append(idx, indexEntry(p.filePath(f), f.id, mode, &w.fileStats[i]))
 	}
 	for i := range p.links {
 		l := &p.links[i]
-		idx.Entries = append(idx.Entries, indexEntry(p.filePath(l), l.id, filemode.Symlink, &w.linkStats[i]))
+		idx = append(idx, indexEntry(p.filePath(l), l.id, gitdir.ModeSymlink, &w.linkStats[i]))
 	}
 	for i := 1; i < len(p.dirs); i++ {
 		if d := &p.dirs[i]; d.gitlink {
-			idx.Entries = append(idx.Entries, &index.Entry{Name: d.path, Hash: d.id, Mode: filemode.Submodule})
+			idx = append(idx, gitdir.IndexEntry{Path: d.path, ID: d.id, Mode: gitdir.ModeGitlink})
 		}
+	}
+	data, err := gitdir.EncodeIndex(idx, nil)
+	if err != nil {
+		return err
 	}
 	// Written beside and renamed, as git does, so no reader sees half an index.
 	f, err := root.OpenFile(".git/index.lock", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = index.NewEncoder(bw).Encode(idx)
-	if err == nil {
-		err = bw.Flush()
-	}
+	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -159,18 +155,18 @@ func writeIndex(root *os.Root, w *writer) error {
 	return root.Rename(".git/index.lock", ".git/index")
 }
 
-func indexEntry(name string, id plumbing.Hash, mode filemode.FileMode, st *statData) *index.Entry {
-	return &index.Entry{
-		Name:       name,
-		Hash:       id,
-		Mode:       mode,
-		CreatedAt:  tsTime(st.ctime),
-		ModifiedAt: tsTime(st.mtime),
-		Dev:        uint32(st.dev),
-		Inode:      uint32(st.ino),
-		UID:        st.uid,
-		GID:        st.gid,
-		Size:       uint32(st.size),
+func indexEntry(name string, id snapshot.ID, mode uint32, st *statData) gitdir.IndexEntry {
+	return gitdir.IndexEntry{
+		Path:  name,
+		ID:    id,
+		Mode:  mode,
+		Ctime: tsTime(st.ctime),
+		Mtime: tsTime(st.mtime),
+		Dev:   uint32(st.dev),
+		Ino:   uint32(st.ino),
+		UID:   st.uid,
+		GID:   st.gid,
+		Size:  uint32(st.size),
 	}
 }
 

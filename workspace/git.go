@@ -3,8 +3,6 @@
 package workspace
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/internal/gitdir"
@@ -353,7 +348,7 @@ func IsPinnedPack(path string, st *unix.Stat_t) bool {
 func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	snap := w.snap
 	ctime := snap.CommitTime()
-	idx := &index.Index{Version: 2}
+	var idx []gitdir.IndexEntry
 	// walk adds the entries below tree and returns its cache-tree node.
 	var walk func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error)
 	walk = func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error) {
@@ -364,7 +359,7 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 		ct := &gitdir.CacheTree{Name: name, ID: tree}
 		for _, e := range entries {
 			p := join(prefix, e.Name)
-			var mode filemode.FileMode
+			var mode uint32
 			switch e.Kind {
 			case snapshot.Dir:
 				sub, err := walk(e.ID, e.Name, p)
@@ -375,15 +370,15 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 				ct.Entries += sub.Entries
 				continue
 			case snapshot.Gitlink:
-				idx.Entries = append(idx.Entries, &index.Entry{Name: p, Hash: plumbing.Hash(e.ID), Mode: filemode.Submodule})
+				idx = append(idx, gitdir.IndexEntry{Path: p, ID: e.ID, Mode: gitdir.ModeGitlink})
 				ct.Entries++
 				continue
 			case snapshot.Executable:
-				mode = filemode.Executable
+				mode = gitdir.ModeExecutable
 			case snapshot.Symlink:
-				mode = filemode.Symlink
+				mode = gitdir.ModeSymlink
 			default:
-				mode = filemode.Regular
+				mode = gitdir.ModeRegular
 			}
 			size, err := snap.SizeAt(p, e) // the working-tree file's, as the mount reports it
 			if err != nil {
@@ -397,10 +392,9 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			if st.Time != nil {
 				t = st.Time(p)
 			}
-			idx.Entries = append(idx.Entries, &index.Entry{
-				Name: p, Hash: plumbing.Hash(e.ID), Mode: mode,
-				CreatedAt: t, ModifiedAt: t,
-				Dev: st.Dev, Inode: uint32(ino), UID: w.meta.UID, GID: w.meta.GID, Size: uint32(size),
+			idx = append(idx, gitdir.IndexEntry{
+				Path: p, ID: e.ID, Mode: mode, Ctime: t, Mtime: t,
+				Dev: st.Dev, Ino: uint32(ino), UID: w.meta.UID, GID: w.meta.GID, Size: uint32(size),
 			})
 			ct.Entries++
 		}
@@ -410,19 +404,11 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	var buf bytes.Buffer
-	bw := bufio.NewWriterSize(&buf, 1<<20)
-	if err := index.NewEncoder(bw).Encode(idx); err != nil {
-		return fmt.Errorf("index: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	// git then compares HEAD with the index by tree ids (git status reads
-	// no tree object of an unchanged directory).
-	data, err := gitdir.WithCacheTree(buf.Bytes(), tree)
+	// With the cache tree, git compares HEAD with the index by tree ids
+	// (git status reads no tree object of an unchanged directory).
+	data, err := gitdir.EncodeIndex(idx, tree)
 	if err != nil {
-		return fmt.Errorf("index: %w", err)
+		return err
 	}
 	return w.layer.writeFileAt(gfd, "index", data)
 }

@@ -2,8 +2,7 @@ package gitdir
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"errors"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -19,16 +18,8 @@ type CacheTree struct {
 	Subtrees []*CacheTree
 }
 
-// WithCacheTree returns an encoded index (version 2 or 3, ending with its
-// SHA-1) with root's TREE extension appended and the checksum made anew.
-func WithCacheTree(index []byte, root *CacheTree) ([]byte, error) {
-	if len(index) < 12+20 || string(index[:4]) != "DIRC" {
-		return nil, errors.New("cache tree: not an index")
-	}
-	body := index[:len(index)-20]
-	if sum := sha1.Sum(body); !bytes.Equal(sum[:], index[len(index)-20:]) {
-		return nil, errors.New("cache tree: index checksum does not match")
-	}
+// appendCacheTree appends root as a "TREE" extension.
+func appendCacheTree(out []byte, root *CacheTree) []byte {
 	var ext bytes.Buffer
 	var write func(t *CacheTree)
 	write = func(t *CacheTree) {
@@ -41,12 +32,7 @@ func WithCacheTree(index []byte, root *CacheTree) ([]byte, error) {
 		}
 	}
 	write(root)
-	out := make([]byte, 0, len(body)+8+ext.Len()+20)
-	out = append(out, body...)
 	out = append(out, "TREE"...)
-	n := uint32(ext.Len())
-	out = append(out, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	out = append(out, ext.Bytes()...)
-	sum := sha1.Sum(out)
-	return append(out, sum[:]...), nil
+	out = binary.BigEndian.AppendUint32(out, uint32(ext.Len()))
+	return append(out, ext.Bytes()...)
 }
