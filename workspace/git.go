@@ -257,7 +257,10 @@ func (w *Workspace) logHEAD(gfd int, head string) error {
 
 // readFileAt reads the slash-separated file p below gfd, never following
 // a link; at most 16 MiB.
-func readFileAt(gfd int, p string) ([]byte, error) {
+func readFileAt(gfd int, p string) ([]byte, error) { return readFileAtMost(gfd, p, 16<<20) }
+
+// readFileAtMost is readFileAt reading at most limit bytes.
+func readFileAtMost(gfd int, p string, limit int64) ([]byte, error) {
 	dir, name := splitLast(p)
 	dfd := gfd
 	if dir != "" {
@@ -274,7 +277,7 @@ func readFileAt(gfd int, p string) ([]byte, error) {
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 16<<20))
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // pinPacks links packs for every object the refs and the commit need into
@@ -349,6 +352,26 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	snap := w.snap
 	ctime := snap.CommitTime()
 	var idx []gitdir.IndexEntry
+	// An unchanged path's entry in the index being replaced gives its size
+	// and inode number when everything else we would record agrees (the
+	// same blob, mode, time, device and owner), which spares asking the
+	// snapshot for them (a 20k-file index: 28 -> 20 ms of CPU, pprof over
+	// five ws updates). Anything that disagrees, a user's staged change
+	// included, is made afresh.
+	prev := w.previousIndex(gfd)
+	w.attrsMoved = false
+	reuse := func(p string, id snapshot.ID, mode uint32, t time.Time) (gitdir.IndexEntry, bool) {
+		for len(prev) > 0 && prev[0].Path < p {
+			prev = prev[1:]
+		}
+		if len(prev) == 0 || prev[0].Path != p {
+			return gitdir.IndexEntry{}, false
+		}
+		o := prev[0]
+		ok := o.ID == id && o.Mode == mode && o.Dev == st.Dev && o.UID == w.meta.UID && o.GID == w.meta.GID &&
+			o.Mtime.Equal(t) && o.Ctime.Equal(t)
+		return o, ok
+	}
 	// walk adds the entries below tree and returns its cache-tree node.
 	var walk func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error)
 	walk = func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error) {
@@ -380,6 +403,18 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			default:
 				mode = gitdir.ModeRegular
 			}
+			t := ctime
+			if st.Time != nil {
+				t = st.Time(p)
+			}
+			if t.Unix() < 0 {
+				t = time.Time{} // what an index can record (EncodeIndex)
+			}
+			if o, ok := reuse(p, e.ID, mode, t); ok {
+				idx = append(idx, o)
+				ct.Entries++
+				continue
+			}
 			size, err := snap.SizeAt(p, e) // the working-tree file's, as the mount reports it
 			if err != nil {
 				return nil, fmt.Errorf("size of %s: %w", p, err)
@@ -387,10 +422,6 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			var ino uint64
 			if st.Ino != nil {
 				ino = st.Ino(p, e)
-			}
-			t := ctime
-			if st.Time != nil {
-				t = st.Time(p)
 			}
 			idx = append(idx, gitdir.IndexEntry{
 				Path: p, ID: e.ID, Mode: mode, Ctime: t, Mtime: t,
@@ -412,6 +443,27 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	}
 	return w.layer.writeFileAt(gfd, "index", data)
 }
+
+// previousIndex is the entries of the workspace's current index, if it
+// can be reused for the next (writeIndex), else nil.
+func (w *Workspace) previousIndex(gfd int) []gitdir.IndexEntry {
+	if w.attrsMoved {
+		return nil
+	}
+	data, err := readFileAtMost(gfd, "index", maxIndex)
+	if err != nil || len(data) >= maxIndex {
+		return nil
+	}
+	prev, err := gitdir.ReadIndex(data)
+	if err != nil {
+		return nil
+	}
+	return prev
+}
+
+// maxIndex bounds the index read for reuse: the user may have made it
+// anything. An index of a million paths is about 100 MB.
+const maxIndex = 256 << 20
 
 // mkdirOwned makes directory name in dfd, owned by the workspace's owner.
 func (l *Layer) mkdirOwned(dfd int, name string, perm uint32) error {

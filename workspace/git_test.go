@@ -3,12 +3,16 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gitfs/gitfs/internal/gitdir"
+	"github.com/gitfs/gitfs/internal/gittest"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
 	"golang.org/x/sys/unix"
@@ -108,4 +112,126 @@ func mustStat(t *testing.T, p string) *unix.Stat_t {
 		t.Fatal(err)
 	}
 	return &st
+}
+
+// TestUpdateGitDirReusesIndex: the index ws update writes takes unchanged
+// entries from the one it replaces (asking the snapshot only of the paths
+// that changed) and is byte for byte the index made afresh; an entry the
+// user changed in the index, or a moved .gitattributes, is made afresh.
+func TestUpdateGitDirReusesIndex(t *testing.T) {
+	f := newFixture(t, sample())
+	ctx := context.Background()
+	w := f.create("ws", f.commit)
+	m, err := f.ms.Get(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mirrorSource{m}
+	asked := map[string]int{}
+	stat := GitIndexStat{Dev: 42, Ino: func(p string, e snapshot.Entry) uint64 {
+		asked[p]++
+		return uint64(len(p)) + uint64(e.ID[0])<<8
+	}}
+	if err := w.MakeGitDir(ctx, src, stat); err != nil {
+		t.Fatal(err)
+	}
+	indexPath := filepath.Join(Dir(f.root, "ws"), "upper", GitDirName, "index")
+	fresh := func() []byte {
+		t.Helper()
+		gfd, err := OpenDir(w.layer.upper, GitDirName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(gfd)
+		keep, _ := os.ReadFile(indexPath)
+		os.Remove(indexPath)
+		if err := w.writeIndex(gfd, stat); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(indexPath)
+		if err := os.WriteFile(indexPath, keep, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	update := func(commit string) []byte {
+		t.Helper()
+		snap, release, err := f.store.Get(ctx, "demo", commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw, err := w.Switch(Spec{Repo: "demo", Commit: commit}, snap, release, KeepChanges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw.Release()
+		clear(asked)
+		if _, err := w.UpdateGitDir(ctx, src, stat); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(indexPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	askedOnly := func(want ...string) {
+		t.Helper()
+		var got []string
+		for p := range asked {
+			got = append(got, p)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("the snapshot was asked about %v, want %v", got, want)
+		}
+	}
+
+	second := f.upstream(t, gittest.File{Path: "src/added.txt", Content: []byte("added\n")})
+	got := update(second)
+	askedOnly("README.md", "src/added.txt")
+	if want := fresh(); !bytes.Equal(got, want) {
+		t.Errorf("the reused index differs from a fresh one (%d vs %d bytes)", len(got), len(want))
+	}
+
+	// The user staged other content for src/a.go: that entry is made
+	// afresh (the workspace's commit is what the index records).
+	prev, err := gitdir.ReadIndex(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range prev {
+		if prev[i].Path == "src/a.go" {
+			prev[i].ID[0] ^= 1
+			prev[i].Size = 99
+		}
+	}
+	staged, err := gitdir.EncodeIndex(prev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(indexPath, staged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third := f.repo.Commit(t, "main", "third", append(sample(), gittest.File{Path: "src/added.txt", Content: []byte("added again\n")}))
+	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	got = update(third)
+	askedOnly("README.md", "src/a.go", "src/added.txt")
+	if want := fresh(); !bytes.Equal(got, want) {
+		t.Errorf("the index after a staged change differs from a fresh one")
+	}
+
+	// A .gitattributes that moved may change every checked-out size.
+	fourth := f.repo.Commit(t, "main", "fourth", append(sample(), gittest.File{Path: ".gitattributes", Content: []byte("*.txt text eol=crlf\n")}))
+	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	got = update(fourth)
+	askedOnly(".gitattributes", "README.md", "bin/run.sh", "link", "src/a.go", "src/deep/x.txt")
+	if want := fresh(); !bytes.Equal(got, want) {
+		t.Errorf("the index after .gitattributes moved differs from a fresh one")
+	}
 }

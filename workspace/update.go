@@ -4,6 +4,7 @@ package workspace
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -203,5 +204,8 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 	}
 	oldRelease := w.release
 	w.meta, w.snap, w.release = m, newSnap, newRelease
+	w.attrsMoved = w.attrsMoved || slices.ContainsFunc(changed, func(p string) bool {
+		return p == ".gitattributes" || strings.HasSuffix(p, "/.gitattributes")
+	})
 	return Switched{Changed: append(changed, bad...), Dirs: dirs, Release: oldRelease}, nil
 }

@@ -72,6 +72,10 @@ type Workspace struct {
 	layer   *Layer
 	snap    *snapshot.Snapshot
 	release func()
+	// attrsMoved is set by a Switch that changed a .gitattributes file:
+	// the same blob may then check out at another size, so the index
+	// written next recomputes every size (writeIndex).
+	attrsMoved bool
 }
 
 // Options are what every workspace of a root shares.

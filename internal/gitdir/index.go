@@ -1,8 +1,10 @@
 package gitdir
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,4 +90,60 @@ func appendTime(out []byte, t time.Time) []byte {
 	}
 	out = binary.BigEndian.AppendUint32(out, uint32(t.Unix()))
 	return binary.BigEndian.AppendUint32(out, uint32(t.Nanosecond()))
+}
+
+// ReadIndex parses an index file of version 2 or 3 into its stage-0
+// entries, in file order. It reads no extension and does not check the
+// checksum: it is meant for reusing what an earlier EncodeIndex (or git)
+// recorded, which a caller compares with what it would write anyway.
+// Any other version, or a file it cannot parse, is an error.
+func ReadIndex(data []byte) ([]IndexEntry, error) {
+	if len(data) < 12+20 || string(data[:4]) != "DIRC" {
+		return nil, errors.New("index: not an index")
+	}
+	version := binary.BigEndian.Uint32(data[4:])
+	if version != 2 && version != 3 {
+		return nil, fmt.Errorf("index: version %d", version)
+	}
+	n := binary.BigEndian.Uint32(data[8:])
+	body := data[:len(data)-20]
+	if uint64(n) > uint64(len(body))/(entryFixed+2) {
+		return nil, fmt.Errorf("index: %d entries in %d bytes", n, len(body))
+	}
+	out := make([]IndexEntry, 0, n)
+	off := 12
+	for i := uint32(0); i < n; i++ {
+		if off+entryFixed > len(body) {
+			return nil, errors.New("index: truncated")
+		}
+		b := body[off:]
+		u := func(k int) uint32 { return binary.BigEndian.Uint32(b[4*k:]) }
+		flags := binary.BigEndian.Uint16(b[entryFixed-2:])
+		start := entryFixed
+		if flags&0x4000 != 0 { // extended flags (version 3)
+			start += 2
+		}
+		end := bytes.IndexByte(body[off+start:], 0)
+		if end < 0 {
+			return nil, errors.New("index: truncated")
+		}
+		e := IndexEntry{
+			Path:  string(body[off+start : off+start+end]),
+			Ctime: stamp(u(0), u(1)), Mtime: stamp(u(2), u(3)),
+			Dev: u(4), Ino: u(5), Mode: u(6), UID: u(7), GID: u(8), Size: u(9),
+		}
+		copy(e.ID[:], b[40:60])
+		if flags&0x3000 == 0 {
+			out = append(out, e)
+		}
+		off += (start + end + 8) &^ 7
+	}
+	return out, nil
+}
+
+func stamp(sec, nsec uint32) time.Time {
+	if sec == 0 && nsec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(sec), int64(nsec))
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,6 +120,20 @@ func TestEncodeIndexIsGits(t *testing.T) {
 	if got := git(t, dir, "status", "--porcelain"); got != "" {
 		t.Errorf("git status after: %q", got)
 	}
+	if read, err := ReadIndex(own); err != nil || !slices.EqualFunc(read, entries, sameEntry) {
+		t.Errorf("ReadIndex of git's index: %v: %d entries unlike git's %d", err, len(read), len(entries))
+	}
+	// Version 4 (prefix-compressed paths) is refused, not misread.
+	git(t, dir, "update-index", "--index-version", "4")
+	v4, _ := os.ReadFile(filepath.Join(dir, ".git", "index"))
+	if _, err := ReadIndex(v4); err == nil {
+		t.Error("ReadIndex accepted a version 4 index")
+	}
+	for n := 0; n < len(own)-20; n += 7 {
+		if _, err := ReadIndex(own[:n]); err == nil && n < 12+64 {
+			t.Errorf("ReadIndex of %d bytes accepted", n)
+		}
+	}
 
 	// git trusts the extension: a wrong root id (of an object that exists:
 	// git checks that much) shows through git write-tree.
@@ -174,6 +189,21 @@ func TestEncodeIndexIsGoGits(t *testing.T) {
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("ours differs from go-git's (%d vs %d bytes)", len(got), want.Len())
 	}
+	read, err := ReadIndex(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries[2].Ctime, entries[2].Mtime = time.Time{}, time.Time{} // recorded as unknown
+	slices.SortFunc(entries, func(a, b IndexEntry) int { return strings.Compare(a.Path, b.Path) })
+	if !slices.EqualFunc(read, entries, sameEntry) {
+		t.Errorf("ReadIndex(EncodeIndex(entries)) gives other entries (%d, want %d)", len(read), len(entries))
+	}
+}
+
+func sameEntry(a, b IndexEntry) bool {
+	at, bt := a, b
+	at.Ctime, at.Mtime, bt.Ctime, bt.Mtime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return at == bt && a.Ctime.Equal(b.Ctime) && a.Mtime.Equal(b.Mtime)
 }
 
 func TestEncodeIndexRefuses(t *testing.T) {
