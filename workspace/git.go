@@ -359,7 +359,6 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	// five ws updates). Anything that disagrees, a user's staged change
 	// included, is made afresh.
 	prev := w.previousIndex(gfd)
-	w.attrsMoved = false
 	reuse := func(p string, id snapshot.ID, mode uint32, t time.Time) (gitdir.IndexEntry, bool) {
 		for len(prev) > 0 && prev[0].Path < p {
 			prev = prev[1:]
@@ -441,7 +440,11 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	if err != nil {
 		return err
 	}
-	return w.layer.writeFileAt(gfd, "index", data)
+	if err := w.layer.writeFileAt(gfd, "index", data); err != nil {
+		return err
+	}
+	w.attrsMoved = false // the index on disk has every size afresh
+	return nil
 }
 
 // previousIndex is the entries of the workspace's current index, if it
