@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -61,6 +63,12 @@ type Set struct {
 	// progress, if set, gets git's progress output of clones and fetches
 	// (the CLI on a terminal; never the daemon).
 	progress io.Writer
+
+	// refsMu guards refLists, the last RefList of each mirror (refs.go);
+	// a leaf lock, held for one map access.
+	refsMu      sync.Mutex
+	refLists    map[string]refList
+	refListings atomic.Int64 // RefList answers asked of git
 }
 
 // SetProgress makes clones and fetches show git's progress on w (nil:
