@@ -9,7 +9,6 @@ package gitdir
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -23,9 +22,21 @@ type Ref struct {
 	Peeled string // for an annotated tag: the object it points to; else ""
 }
 
-var objectID = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
-func isID(s string) bool { return objectID.MatchString(s) }
+// isID reports whether s is a full object id in lower-case hex, as git
+// writes them. By hand: a regexp took 2 ms of each ws update on git.git,
+// checking the ids of its thousand tags three times.
+func isID(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Speedups are what a git dir's config may add to a clone's.
 type Speedups struct {

@@ -59,3 +59,22 @@ func TestConfigAndLog(t *testing.T) {
 		t.Error("OriginHEAD")
 	}
 }
+
+func TestIsID(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"0123456789abcdef0123456789abcdef01234567", true},
+		{"0123456789ABCDEF0123456789abcdef01234567", false}, // git writes lower case
+		{"0123456789abcdef0123456789abcdef0123456", false},
+		{"0123456789abcdef0123456789abcdef012345678", false},
+		{"0123456789abcdef0123456789abcdef0123456g", false},
+		{"", false},
+		{"ref: refs/heads/main\n0123456789abcdef0123", false},
+	} {
+		if got := isID(tc.s); got != tc.want {
+			t.Errorf("isID(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
