@@ -3,6 +3,17 @@
 // that talks to remotes and runs git on a mirror: clone, fetch (coalesced
 // within a process and across processes), rev resolution, merges without a
 // work tree, and pinning packs for snapshots.
+//
+// Locks, in the order they may be taken:
+//
+//	mirror-NAME.lock          flock (lockPath): held while a mirror's refs or
+//	                          directory change (add, fetch, repair, gc),
+//	                          across processes.
+//	mirror-NAME.objects.lock  flock (objectsLockPath): held while packs are
+//	                          linked into a snapshot and while gc may delete
+//	                          packs.
+//	Set.refsMu                guards the kept ref lists (refs.go); a leaf,
+//	                          held for one map access.
 package mirror
 
 import (
@@ -64,8 +75,8 @@ type Set struct {
 	// (the CLI on a terminal; never the daemon).
 	progress io.Writer
 
-	// refsMu guards refLists, the last RefList of each mirror (refs.go);
-	// a leaf lock, held for one map access.
+	// refsMu guards refLists, the last RefList of each mirror (refs.go):
+	// a leaf, held for one map access (the package's lock table).
 	refsMu      sync.Mutex
 	refLists    map[string]refList
 	refListings atomic.Int64 // RefList answers asked of git
