@@ -509,7 +509,7 @@ func (f *FS) browseRoot(ctx context.Context, parent *gofs.Inode, repo, key, comm
 		// to the kernel again (go-fuse registers a forgotten node
 		// anew), and its next read leases the snapshot again (ready).
 		// Closing it made that read ENOENT.
-		r.onForget = func() {
+		r.forget = func() {
 			f.mu.Lock()
 			if f.browse[k] == nv {
 				delete(f.browse, k)
@@ -551,6 +551,7 @@ type browseRootNode struct {
 	node
 	repo, commit string
 	key          string // in FS.browse
+	forget       func() // releases the view's lease (browseRoot)
 	// getting serializes getting the snapshot. Order: before view.mu.
 	getting sync.Mutex
 }
@@ -560,6 +561,7 @@ var (
 	_ gofs.NodeReaddirer      = (*browseRootNode)(nil)
 	_ gofs.NodeOpendirHandler = (*browseRootNode)(nil)
 	_ gofs.NodeGetattrer      = (*browseRootNode)(nil)
+	_ gofs.NodeOnForgetter    = (*browseRootNode)(nil)
 )
 
 // ready gives the view its snapshot if it has none yet.
@@ -608,6 +610,12 @@ func (r *browseRootNode) ready(ctx context.Context) syscall.Errno {
 	}
 	f.mu.Unlock()
 	return 0
+}
+
+// OnForget: the kernel forgot the root; its view drops its lease.
+func (r *browseRootNode) OnForget() {
+	r.node.OnForget()
+	r.forget()
 }
 
 func (r *browseRootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

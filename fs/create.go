@@ -222,7 +222,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, syscall.EIO
 	}
 	cn.mu.Lock()
-	cn.anonFd = keep
+	cn.anonFd = int32(keep)
 	cn.mu.Unlock()
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
@@ -356,7 +356,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	defer unlock()
 	defer n.v.noteIf(&e, n.childPath(name))
 	tn.mu.Lock()
-	anon := tn.anonFd
+	anon := int(tn.anonFd)
 	tn.mu.Unlock()
 	if p, _ := tn.parent(); p == nil && anon >= 0 {
 		// An O_TMPFILE file getting its first name.

@@ -378,14 +378,13 @@ var (
 type inodeIO struct {
 	// mu guards the fields below. Order: view.mu before inodeIO.mu, which
 	// is otherwise a leaf (only system calls run under it).
-	mu       sync.Mutex
-	rfd      int           // read-only descriptor of the upper file + 1; 0: none
-	budgeted bool          // rfd counts against FS.fdBudget
-	writer   *upperFile    // read-write descriptor, a writer in the journal
-	pinned   snapshot.Blob // the blob of a file whose path ws update changed
-
-	pushedFile bool   // its content was pushed into the page cache
-	pushed     uint64 // a directory: v.epoch+1 once its files were queued to push
+	mu         sync.Mutex
+	rfd        int32         // read-only descriptor of the upper file + 1; 0: none
+	budgeted   bool          // rfd counts against FS.fdBudget
+	pushedFile bool          // its content was pushed into the page cache
+	writer     *upperFile    // read-write descriptor, a writer in the journal
+	pinned     snapshot.Blob // the blob of a file whose path ws update changed
+	pushed     uint64        // a directory: v.epoch+1 once its files were queued to push
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -463,7 +462,7 @@ func (io *inodeIO) fd() int {
 	if io.writer != nil {
 		return io.writer.fd
 	}
-	return io.rfd - 1
+	return int(io.rfd) - 1
 }
 
 // upperReadFd opens the node's upper file for reading, keeping the
@@ -488,7 +487,7 @@ func (n *node) upperReadFd() (int, func(), syscall.Errno) {
 		n.v.fs.fdBudget.Add(1)
 		return fd, func() { unix.Close(fd) }, 0
 	}
-	n.io.rfd, n.io.budgeted = fd+1, true
+	n.io.rfd, n.io.budgeted = int32(fd)+1, true
 	return fd, noop, 0
 }
 
@@ -578,7 +577,7 @@ func (n *node) dropIO() {
 	n.io.rfd, n.io.budgeted, n.io.writer, n.io.pinned = 0, false, nil, nil
 	n.io.mu.Unlock()
 	if rfd != 0 {
-		unix.Close(rfd - 1)
+		unix.Close(int(rfd) - 1)
 		if budgeted {
 			n.v.fs.fdBudget.Add(1)
 		}

@@ -22,34 +22,36 @@ import (
 // open handles in file.go.
 type node struct {
 	gofs.Inode
-	v      *view
-	isRoot bool
+	v *view
 
-	// mu guards the fields below. Hold at most one node.mu at a time.
+	// mu guards the fields below but isRoot and io. Hold at most one
+	// node.mu at a time. The fields are ordered to pack: a node is the
+	// daemon's memory (one per inode the kernel knows), and at 288 bytes
+	// it takes a size class 64 bytes smaller than it did at 328 (352).
 	mu           sync.Mutex
+	isRoot       bool           // set before the node is shared
 	upper        bool           // an upper entry exists (for dirs: merged or opaque upper dir)
 	opaque       bool           // upper dir hides the lower layer
 	hasLowerPath bool           // lowerPath names this node's lower entry
-	lowerPath    string         // path in the lower snapshot
 	hasLower     bool           // lower shows through (set from lowerPath at epoch)
+	lowerPath    string         // path in the lower snapshot
 	lower        snapshot.Entry // valid if hasLower
 	epoch        uint64         // v.epoch when lower was resolved
-	dirfd        int            // cached descriptor of the upper dir, -1 if none
-
-	onForget func() // browse roots: release the view's lease
 
 	// prefetched is v.epoch+1 once this directory's files were queued for
 	// inflation (on the first open of one of them).
 	prefetched uint64
 
+	dirfd int32 // cached descriptor of the upper dir, -1 if none
+
 	// anonFd holds an O_TMPFILE file, which has no name to be found by, so
 	// that it can be linked into place; -1 otherwise.
-	anonFd int
+	anonFd int32
 
 	// cachedOpens counts open handles served through the page cache (not
 	// passthrough). The kernel refuses (EIO) to mix cached and passthrough
 	// opens of one inode, so while any is open new opens are cached too.
-	cachedOpens int
+	cachedOpens int32
 
 	// io is what reads and writes without a handle (no-open mode) go
 	// through, kept until the kernel forgets the inode (file.go).
@@ -171,7 +173,7 @@ func (n *node) dirFd() (int, func(), syscall.Errno) {
 	}
 	n.mu.Lock()
 	if n.dirfd >= 0 {
-		fd := n.dirfd
+		fd := int(n.dirfd)
 		n.mu.Unlock()
 		return fd, noop, 0
 	}
@@ -199,14 +201,14 @@ func (n *node) dirFd() (int, func(), syscall.Errno) {
 		n.v.fs.fdBudget.Add(1)
 		return fd, func() { unix.Close(fd) }, 0
 	}
-	n.dirfd = fd
+	n.dirfd = int32(fd)
 	n.mu.Unlock()
 	return fd, noop, 0
 }
 
 func (n *node) dropDirFd() {
 	n.mu.Lock()
-	fd := n.dirfd
+	fd := int(n.dirfd)
 	n.dirfd = -1
 	n.mu.Unlock()
 	if fd >= 0 {
@@ -246,13 +248,10 @@ func (n *node) OnForget() {
 	n.dropIO()
 	n.mu.Lock()
 	if n.anonFd >= 0 {
-		unix.Close(n.anonFd)
+		unix.Close(int(n.anonFd))
 		n.anonFd = -1
 	}
 	n.mu.Unlock()
-	if n.onForget != nil {
-		n.onForget()
-	}
 }
 
 // loc returns the directory descriptor and name of the node's upper entry.
