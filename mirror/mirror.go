@@ -598,9 +598,11 @@ func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 		return "", fmt.Errorf("%s: %q: %w", m.Name, rev, ErrUnknownRev)
 	}
 	candidates := []string{rev}
-	if !strings.HasPrefix(rev, "refs/") && rev != "HEAD" {
+	if !strings.HasPrefix(rev, "refs/") && rev != "HEAD" && !IsFullSHA(rev) {
 		// Prefer a branch, then a tag, over git's own DWIM order so that
 		// "main" means refs/heads/main even if a tag is called main too.
+		// A full id is an object id first, as git takes it (it only warns
+		// of a ref of that name).
 		candidates = []string{"refs/heads/" + rev, "refs/tags/" + rev, rev}
 	}
 	for _, c := range candidates {
