@@ -117,9 +117,28 @@ func TestServeHealsDeadMountAfterKill9(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	var mst unix.Stat_t // the connection's number, while the daemon answers
+	if err := unix.Stat(mnt, &mst); err != nil {
+		t.Fatal(err)
+	}
 	d.killHard()
 	close(stop)
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		// A kernel hazard, not a wait for the test to sit out: when the
+		// kill lands while the daemon pushes a file into the page cache
+		// (NOTIFY_STORE) and a reader's READ holds one of its pages
+		// locked, the daemon's last thread waits uninterruptibly for
+		// that page, the READ waits for the dead daemon, and the
+		// connection stays open until someone aborts it. Seen once in
+		// CI; `serve` cannot heal it (its probe gets no answer).
+		t.Logf("readers still blocked 20 s after the kill: aborting the FUSE connection (a push raced a READ)")
+		abortConnectionOf(t, uint64(mst.Dev))
+		<-done
+	}
 	if !isMounted(mnt) {
 		t.Fatal("the killed daemon left no mount behind: this test would test nothing")
 	}
@@ -228,8 +247,14 @@ func abortConnection(t *testing.T, mnt string) {
 	if err := unix.Stat(mnt, &st); err != nil {
 		t.Fatal(err)
 	}
+	abortConnectionOf(t, uint64(st.Dev))
+}
+
+// abortConnectionOf is abortConnection of the mount whose device is dev.
+func abortConnectionOf(t *testing.T, dev uint64) {
+	t.Helper()
 	const ctl = "/sys/fs/fuse/connections"
-	dir := filepath.Join(ctl, strconv.FormatUint(uint64(unix.Minor(uint64(st.Dev))), 10))
+	dir := filepath.Join(ctl, strconv.FormatUint(uint64(unix.Minor(dev)), 10))
 	if _, err := os.Stat(dir); err != nil {
 		if err := unix.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 			t.Fatalf("mount fusectl on %s: %v", ctl, err)
