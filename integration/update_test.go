@@ -286,12 +286,7 @@ func TestReadersNeverWait(t *testing.T) {
 // empty; a file unchanged between the commits keeps its inode, so what
 // the kernel cached of it keeps serving.
 func TestUpdateReset(t *testing.T) {
-	repo := gittest.NewRepo(t)
-	repo.Commit(t, "main", "v1", mergeBase)
-	root := t.TempDir()
-	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
-	serve(t, root, "")
-	ws := wsCreate(t, root, "slot", "--repo", "demo", "--rev", "main")
+	repo, root, ws := mergeBaseWorkspace(t, "slot")
 	keep := filepath.Join(ws, "dir", "c.txt")
 	if b, err := os.ReadFile(keep); err != nil || string(b) != "c\n" {
 		t.Fatalf("read %s: %q, %v", keep, b, err)
@@ -373,12 +368,7 @@ func TestUpdateReset(t *testing.T) {
 // checkout does: make rebuilds what changed, and only that), and writes an
 // index whose stat data agrees, so git status is clean at once.
 func TestUpdateTimes(t *testing.T) {
-	repo := gittest.NewRepo(t)
-	repo.Commit(t, "main", "v1", mergeBase)
-	root := t.TempDir()
-	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
-	serve(t, root, "")
-	ws := wsCreate(t, root, "times", "--repo", "demo", "--rev", "main")
+	repo, root, ws := mergeBaseWorkspace(t, "times")
 	mtime := func(p string) time.Time {
 		t.Helper()
 		fi, err := os.Stat(filepath.Join(ws, p))
@@ -404,4 +394,16 @@ func TestUpdateTimes(t *testing.T) {
 	if out := gittest.Git(t, ws, "status", "--porcelain"); out != "" {
 		t.Errorf("git status after ws update: %q, want clean", out)
 	}
+}
+
+// mergeBaseWorkspace serves a new root whose repository "demo" holds
+// mergeBase as main's commit "v1", and creates workspace name at main.
+func mergeBaseWorkspace(t *testing.T, name string) (repo *gittest.Repo, root, ws string) {
+	t.Helper()
+	repo = gittest.NewRepo(t)
+	repo.Commit(t, "main", "v1", mergeBase)
+	root = t.TempDir()
+	mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
+	serve(t, root, "")
+	return repo, root, wsCreate(t, root, name, "--repo", "demo", "--rev", "main")
 }

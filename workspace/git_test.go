@@ -234,4 +234,25 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 	if want := fresh(); !bytes.Equal(got, want) {
 		t.Errorf("the index after .gitattributes moved differs from a fresh one")
 	}
+
+	// The user planted a link at .git/index to a file they may not read
+	// (here an index of the same tree, which would be reused if read):
+	// it is not followed, and the link is replaced by a fresh index.
+	secret := filepath.Join(t.TempDir(), "secret-index")
+	planted := got
+	if err := os.WriteFile(secret, planted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(indexPath)
+	if err := os.Symlink(secret, indexPath); err != nil {
+		t.Fatal(err)
+	}
+	got = update(fourth) // the same commit: nothing moved, reuse would apply
+	askedOnly(".gitattributes", "README.md", "bin/run.sh", "link", "src/a.go", "src/deep/x.txt")
+	if st, err := os.Lstat(indexPath); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("the planted link at .git/index: %v, %v; want it replaced by a file", st, err)
+	}
+	if b, _ := os.ReadFile(secret); !bytes.Equal(b, planted) {
+		t.Error("the link's target was written through")
+	}
 }
