@@ -69,9 +69,11 @@ func Start(cfg Config) (*Daemon, error) {
 	if err := PrepareRoot(cfg.Root); err != nil {
 		return nil, err
 	}
-	lock, err := locks.TryExclusive(filepath.Join(cfg.Root, "locks", "daemon.lock"))
+	lockPath := filepath.Join(cfg.Root, "locks", "daemon.lock")
+	lock, err := locks.TryExclusive(lockPath)
 	if errors.Is(err, locks.ErrWouldBlock) {
-		return nil, fmt.Errorf("another 'gitfs serve' is already running for root %s", cfg.Root)
+		// A killed daemon may be stuck in the kernel holding it (takeover_linux.go).
+		lock, err = takeOverLock(cfg.Root, lockPath, cfg.Log)
 	}
 	if err != nil {
 		return nil, err
@@ -118,6 +120,9 @@ func Start(cfg Config) (*Daemon, error) {
 	var mst unix.Stat_t
 	if err := unix.Stat(mp, &mst); err == nil {
 		d.mountDev = mst.Dev
+		if err := writeDaemonRecord(cfg.Root, daemonRecord{PID: os.Getpid(), Mountpoint: mp, Dev: mst.Dev}); err != nil {
+			cfg.Log.Warn("a kill -9 of this daemon may need its FUSE connection aborted by hand", "err", err)
+		}
 	}
 	// We hold the daemon lock, so a socket file left here is a dead daemon's.
 	os.Remove(d.sockPath)

@@ -81,7 +81,7 @@ func mountChecks() []Check {
 				Fix: "gitfs serve --mountpoint " + e.Point + " detaches it and mounts again; or umount -l " + e.Point})
 		default:
 			out = append(out, Check{Name: "mounts", Status: "warn", Detail: fmt.Sprintf("gitfs mount at %s does not answer: %v", e.Point, err),
-				Fix: "check its daemon; if it is gone, umount -l " + e.Point})
+				Fix: fmt.Sprintf("check its daemon; if it was killed and cannot exit (stuck in the kernel), gitfs serve of its root aborts the connection and takes over, or abort it by hand: echo 1 > %s/%d/abort", fusectlDir, unix.Minor(e.Dev))})
 		}
 	}
 	if len(out) == 0 {

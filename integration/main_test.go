@@ -18,6 +18,9 @@ import (
 var gitfsBin string
 
 func TestMain(m *testing.M) {
+	if code, ok := runHelper(); ok {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "gitfs-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
