@@ -778,14 +778,21 @@ func (p *pusher) add(v *view, jobs []pushJob) {
 	}
 }
 
+// pushBufs holds the pushers' buffers between runs: a run ends whenever
+// its queue empties, which a walk makes happen once per directory.
+var pushBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
 func (p *pusher) run() {
-	buf := make([]byte, 0, 64<<10)
+	bp := pushBufs.Get().(*[]byte)
+	buf := *bp
 	for {
 		p.mu.Lock()
 		if len(p.q) == 0 {
 			p.running = false
 			p.q = nil
 			p.mu.Unlock()
+			*bp = buf[:0]
+			pushBufs.Put(bp)
 			return
 		}
 		j := p.q[0]

@@ -86,21 +86,17 @@ func (s *Snapshot) Open(id ID) (Blob, error) {
 	return memBlob{bytes.NewReader(data)}, nil
 }
 
-// readBlob inflates blob id, of size bytes, from the packs into memory.
+// readBlob inflates blob id, of size bytes, from the packs into memory
+// (shared with the packs' base cache: read only).
 func (s *Snapshot) readBlob(id ID, size int64) ([]byte, error) {
-	r, _, err := s.packs.OpenBlob(id)
+	data, err := s.packs.ReadBlob(id)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	b := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := io.Copy(b, r); err != nil {
-		return nil, fmt.Errorf("blob %s: %w", id, err)
+	if int64(len(data)) != size {
+		return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", id, len(data), size)
 	}
-	if int64(b.Len()) != size {
-		return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", id, b.Len(), size)
-	}
-	return b.Bytes(), nil
+	return data, nil
 }
 
 // storeLarge inflates a large blob into the blob store for a reader, once

@@ -137,6 +137,40 @@ func (s *Set) Read(id plumbing.Hash) (Type, []byte, error) {
 	return h.typ, data, nil
 }
 
+// ReadBlob returns blob id whole, inflated into memory: a slice of the
+// base cache when it is there or rebuilt from deltas (no copy; shared, it
+// must not be modified), else a new one, which a plain blob's entry leaves
+// out of the cache.
+func (s *Set) ReadBlob(id plumbing.Hash) ([]byte, error) {
+	p, off, ok := s.find(id)
+	if !ok {
+		return nil, notFound(id)
+	}
+	typ, data, ok := s.cache.get(p, off)
+	if !ok {
+		h, err := p.header(off)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", id, err)
+		}
+		switch {
+		case h.typ.isDelta():
+			typ, data, err = s.resolve(p, off, h)
+		case h.typ != Blob:
+			typ = h.typ
+		default:
+			typ = Blob
+			data, err = p.inflateAll(h)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", id, err)
+		}
+	}
+	if typ != Blob {
+		return nil, fmt.Errorf("object %s is a %s, not a %s", id, typ, Blob)
+	}
+	return data, nil
+}
+
 // Open returns a reader of object id's content, its type and size. A
 // plain blob, or any plain object over BaseItemMax, is inflated as it is
 // read, so that one huge object costs a buffer, not its size; other plain
