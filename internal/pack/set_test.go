@@ -49,8 +49,8 @@ func entryTypes(t *testing.T, p *Pack) map[Type]int {
 }
 
 // TestSetReadsWhatGitWrote: every object of every kind of pack reads back
-// as `git cat-file` gives it, through Size, Read, Open, OpenBlob and
-// OpenBlobCaching, and Find agrees with go-git's index lookup.
+// as `git cat-file` gives it, through Size, Read, Open, OpenBlob,
+// OpenBlobCaching and ReadBlob, and Find agrees with go-git's index lookup.
 func TestSetReadsWhatGitWrote(t *testing.T) {
 	r := newTestRepo(t)
 	for _, pk := range packKinds {
@@ -95,6 +95,11 @@ func TestSetReadsWhatGitWrote(t *testing.T) {
 					if _, _, err := s.OpenBlob(id); err == nil {
 						t.Fatalf("%s: OpenBlob of a %s succeeded", id, want.typ)
 					}
+					if _, err := s.ReadBlob(id); err == nil {
+						t.Fatalf("%s: ReadBlob of a %s succeeded", id, want.typ)
+					}
+				} else if data, err := s.ReadBlob(id); err != nil || !bytes.Equal(data, want.data) {
+					t.Fatalf("%s: ReadBlob = %d bytes, %v; want the %d git has", id, len(data), err, len(want.data))
 				}
 				open := func(id plumbing.Hash) (io.ReadCloser, int64, error) {
 					typ, rc, n, err := s.Open(id)
@@ -132,6 +137,9 @@ func TestSetReadsWhatGitWrote(t *testing.T) {
 			}
 			if _, _, err := s.OpenBlob(missing); !errors.Is(err, plumbing.ErrObjectNotFound) {
 				t.Errorf("OpenBlob of a missing object: %v", err)
+			}
+			if _, err := s.ReadBlob(missing); !errors.Is(err, plumbing.ErrObjectNotFound) {
+				t.Errorf("ReadBlob of a missing object: %v", err)
 			}
 		})
 	}
