@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
@@ -59,25 +60,31 @@ func lookupEncoding(name string) *wtEncoding {
 		return unicodeEncoding("UTF-16BE-BOM", true, true, 16, false)
 	}
 	// glibc's iconv_open ignores case.
-	if e, ok := encodings[strings.ToUpper(name)]; ok {
+	all := encodings()
+	if e, ok := all[strings.ToUpper(name)]; ok {
 		return e
 	}
 	// utf8.c's fallback_encoding, used when iconv does not know a name.
 	if strings.EqualFold(name, "latin-1") {
-		return encodings["ISO-8859-1"]
+		return all["ISO-8859-1"]
 	}
 	return nil
 }
 
-var encodings = map[string]*wtEncoding{}
+// encodings maps each name to its encoding, built on first use: the
+// tables cost a millisecond and a third of a megabyte, which every gitfs
+// command would pay at start for the few trees that name an encoding.
+var encodings = sync.OnceValue(func() map[string]*wtEncoding {
+	all := map[string]*wtEncoding{}
+	registerEncodings(func(e *wtEncoding, names ...string) {
+		for _, n := range names {
+			all[n] = e
+		}
+	})
+	return all
+})
 
-func register(e *wtEncoding, names ...string) {
-	for _, n := range names {
-		encodings[n] = e
-	}
-}
-
-func init() {
+func registerEncodings(register func(e *wtEncoding, names ...string)) {
 	be := !nativeLittleEndian
 	// glibc: UTF-16 and UTF-32 write a byte-order mark and then the
 	// host's order; UCS-2 the host's order and no mark (BMP only);

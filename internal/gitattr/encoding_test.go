@@ -40,8 +40,8 @@ func needIconv(t *testing.T) {
 // knows, and writes an ASCII-and-Latin sample as glibc does.
 func TestEncodingNamesGlibc(t *testing.T) {
 	needIconv(t)
-	names := make([]string, 0, len(encodings))
-	for n := range encodings {
+	names := make([]string, 0, len(encodings()))
+	for n := range encodings() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -52,7 +52,7 @@ func TestEncodingNamesGlibc(t *testing.T) {
 			t.Errorf("%s: glibc: %v", n, err)
 			continue
 		}
-		got, err := encodings[n].encode(sample)
+		got, err := encodings()[n].encode(sample)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s: got %x, %v; glibc %x", n, got, err, want)
 		}
@@ -78,13 +78,13 @@ func TestEncodingTablesGlibc(t *testing.T) {
 		runes = append(runes, r)
 	}
 	seen := map[*wtEncoding]bool{}
-	names := make([]string, 0, len(encodings))
-	for n := range encodings {
+	names := make([]string, 0, len(encodings()))
+	for n := range encodings() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		e := encodings[n]
+		e := encodings()[n]
 		if seen[e] {
 			continue
 		}
