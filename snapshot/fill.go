@@ -45,9 +45,13 @@ type FillOptions struct {
 
 // FillStats is what a Fill did.
 type FillStats struct {
-	Blobs   int   // distinct blobs in the tree
+	Blobs   int   // distinct blobs of the tree checked
 	Missing int   // of them, not in the store before
 	Bytes   int64 // bytes stored
+	// Trees found whole by an earlier fill of this process (and not
+	// walked again): a commit next to one filled before checks only what
+	// changed.
+	TreesSkipped int
 }
 
 // Fill stores every blob of the snapshot's tree that the blob store lacks.
@@ -55,11 +59,14 @@ type FillStats struct {
 // inflate a blob twice; both publish the same verified bytes.
 func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error) {
 	var st FillStats
-	ids, err := s.blobIDs(ctx)
+	gen, genOK := s.store.stored.Generation()
+	whole := s.store.wholeTrees(gen, genOK)
+	ids, walked, err := s.blobIDsSkipping(ctx, whole)
 	if err != nil {
 		return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)
 	}
 	st.Blobs = len(ids)
+	st.TreesSkipped = walked.skipped
 	var missing []ID
 	sizes := make(map[ID]int64, len(ids))
 	for _, id := range ids {
@@ -89,6 +96,7 @@ func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error
 	}
 	st.Missing = len(missing)
 	if len(missing) == 0 {
+		s.store.rememberWhole(gen, genOK, walked.trees)
 		return st, nil
 	}
 	s.store.cleanTemps.Do(s.store.stored.CleanTemps) // what killed fills left
@@ -119,7 +127,47 @@ func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error
 	if err != nil {
 		return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)
 	}
+	s.store.rememberWhole(gen, genOK, walked.trees)
 	return st, nil
+}
+
+// maxWholeTrees bounds the trees remembered whole (about 60 bytes each):
+// past it the memory starts again empty.
+const maxWholeTrees = 1 << 18
+
+// wholeTrees returns a test of whether a tree is known whole: every blob
+// under it was in the blob store, or stored, at a fill of this process
+// while the store was at generation gen. Nothing is, if the generation
+// moved since (blobs were removed) or cannot be read.
+func (st *Store) wholeTrees(gen string, genOK bool) func(ID) bool {
+	st.wholeMu.Lock()
+	defer st.wholeMu.Unlock()
+	if !genOK || gen != st.wholeGen {
+		st.whole, st.wholeGen = nil, gen
+		return func(ID) bool { return false }
+	}
+	return func(id ID) bool {
+		st.wholeMu.Lock()
+		_, ok := st.whole[id]
+		st.wholeMu.Unlock()
+		return ok
+	}
+}
+
+// rememberWhole records trees a fill found or made whole, unless blobs
+// were removed while it ran (the generation moved from gen).
+func (st *Store) rememberWhole(gen string, genOK bool, trees []ID) {
+	if now, ok := st.stored.Generation(); !genOK || !ok || now != gen {
+		return
+	}
+	st.wholeMu.Lock()
+	defer st.wholeMu.Unlock()
+	if st.wholeGen != gen || st.whole == nil || len(st.whole)+len(trees) > maxWholeTrees {
+		st.whole, st.wholeGen = make(map[ID]struct{}, len(trees)), gen
+	}
+	for _, t := range trees {
+		st.whole[t] = struct{}{}
+	}
 }
 
 // fillWithGo stores ids, inflated by internal/pack.
@@ -379,8 +427,22 @@ var ErrNotStored = blobstore.ErrNotStored
 // distinct subtree is walked once: a tree that repeats one subtree at many
 // places must cost its size, not the number of paths it expands to.
 func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
+	ids, _, err := s.blobIDsSkipping(ctx, func(ID) bool { return false })
+	return ids, err
+}
+
+// walkedTrees are the trees a blobIDsSkipping walked, and how many it
+// skipped.
+type walkedTrees struct {
+	trees   []ID
+	skipped int
+}
+
+// blobIDsSkipping is blobIDs of the trees not skip.
+func (s *Snapshot) blobIDsSkipping(ctx context.Context, skip func(ID) bool) ([]ID, walkedTrees, error) {
 	seen := make(map[ID]struct{})
 	walked := make(map[ID]struct{})
+	var w walkedTrees
 	var ids []ID
 	var walk func(tree ID) error
 	walk = func(tree ID) error {
@@ -388,6 +450,11 @@ func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
 			return nil
 		}
 		walked[tree] = struct{}{}
+		if skip(tree) {
+			w.skipped++
+			return nil
+		}
+		w.trees = append(w.trees, tree)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -410,5 +477,6 @@ func (s *Snapshot) blobIDs(ctx context.Context) ([]ID, error) {
 		}
 		return nil
 	}
-	return ids, walk(s.tree)
+	err := walk(s.tree)
+	return ids, w, err
 }

@@ -122,10 +122,34 @@ func TestFillNextCommit(t *testing.T) {
 	if _, err := ms.Fetch(context.Background(), "demo"); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := leased(t, st, c2).Fill(context.Background(), snapshot.FillOptions{Workers: 2})
+	snap2 := leased(t, st, c2)
+	fs, err := snap2.Fill(context.Background(), snapshot.FillOptions{Workers: 2})
 	if err != nil || fs.Missing != 3 {
 		t.Fatalf("fill of the next commit: %+v %v, want 3 blobs missing", fs, err)
 	}
+	// Only the changed directories were walked: the others were found
+	// whole by the first fill.
+	if fs.TreesSkipped == 0 || fs.Blobs >= len(files)/2 {
+		t.Errorf("fill of the next commit checked %d blobs and skipped %d trees; want most of the tree skipped", fs.Blobs, fs.TreesSkipped)
+	}
+
+	// A blob removed (here found of the wrong size) moves the store's
+	// generation: the next fill trusts nothing it remembered and stores
+	// the blob again.
+	f := next[150]
+	id := blobsOf(t, snap2)[f.Path]
+	h := id.String()
+	if err := os.Truncate(filepath.Join(root, "blobs", h[:2], h[2:]), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Stored(id, int64(len(f.Content))); !errors.Is(err, snapshot.ErrNotStored) {
+		t.Fatalf("a stored blob of the wrong size: %v, want ErrNotStored", err)
+	}
+	fs, err = snap2.Fill(context.Background(), snapshot.FillOptions{Workers: 2})
+	if err != nil || fs.Missing != 1 || fs.TreesSkipped != 0 {
+		t.Fatalf("fill after a blob was removed: %+v %v, want the whole tree checked and 1 blob missing", fs, err)
+	}
+	checkStored(t, st, snap2, next)
 }
 
 // TestFillCancelled: a cancelled fill says so and leaves nothing half

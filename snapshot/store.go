@@ -60,6 +60,13 @@ type Store struct {
 	filled    map[string]bool // commits this process has queued
 	blobLimit atomic.Int64    // bound of ROOT/blobs in bytes (SetBlobLimit)
 
+	// whole are trees whose blobs a fill found stored, while the blob
+	// store was at generation wholeGen (fill.go). wholeMu guards both; a
+	// leaf.
+	wholeMu  sync.Mutex
+	whole    map[ID]struct{}
+	wholeGen string
+
 	cleanTemps sync.Once // the blob store's dead writers' files, at the first fill
 	readerOnce sync.Once // readerGitDir
 	readerDir  string

@@ -28,6 +28,14 @@
 // set on open when it is more than an hour old (relatime alone would move
 // it once a day at most).
 //
+// # Generation
+//
+// Every removal of blobs (Trim, a file found of the wrong size) moves the
+// store's generation, a small file any process sharing the store reads:
+// a caller remembering which blobs are stored (a fill that skips trees it
+// found whole) forgets when the generation moves. If moving it fails, the
+// worst outcome is a blob read from the packs instead of the store.
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use and holds no lock of its own: every
@@ -68,6 +76,28 @@ const touchEvery = time.Hour
 // tmpMaxAge is how old a temporary file must be before Trim removes it as
 // the leftover of a killed writer.
 const tmpMaxAge = time.Hour
+
+// generationName is the generation's file, beside the fan-out directories.
+const generationName = "generation"
+
+// Generation names the store's removal generation: it changes whenever a
+// process removes blobs. ok is false when it cannot be read (then nothing
+// remembered about the store may be trusted).
+func (s *Store) Generation() (gen string, ok bool) {
+	b, err := os.ReadFile(filepath.Join(s.dir, generationName))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", true
+	case err != nil || len(b) > 64:
+		return "", false
+	}
+	return string(b), true
+}
+
+// moveGeneration records that blobs were removed.
+func (s *Store) moveGeneration() {
+	os.WriteFile(filepath.Join(s.dir, generationName), []byte(fmt.Sprintf("%d.%d", time.Now().UnixNano(), os.Getpid())), 0o600)
+}
 
 // Store is the blob store in one directory.
 type Store struct {
@@ -121,6 +151,7 @@ func (s *Store) OpenFD(id ID, size int64) (int, error) {
 	if st.Size != size {
 		unix.Close(fd)
 		os.Remove(s.path(id))
+		s.moveGeneration()
 		return -1, ErrNotStored
 	}
 	if time.Since(time.Unix(st.Atim.Unix())) > touchEvery {
@@ -379,6 +410,11 @@ func (s *Store) Trim(limit int64, inUse func(ID) bool) (TrimResult, error) {
 		return r, nil
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].used < es[j].used })
+	defer func() {
+		if r.Removed > 0 {
+			s.moveGeneration()
+		}
+	}()
 	for _, e := range es {
 		if r.Left.Bytes <= limit {
 			break

@@ -140,6 +140,16 @@ func TestTrim(t *testing.T) {
 		t.Fatalf("usage %+v %v", u, err)
 	}
 	per := u.Bytes / 6
+	gen0, ok := s.Generation()
+	if !ok {
+		t.Fatal("generation unreadable")
+	}
+	if r, err := s.Trim(u.Bytes, nil); err != nil || r.Removed != 0 {
+		t.Fatalf("trim to what the store holds: %+v %v", r, err)
+	}
+	if gen, _ := s.Generation(); gen != gen0 {
+		t.Errorf("a trim that removed nothing moved the generation %q -> %q", gen0, gen)
+	}
 	// Keep 3 blobs' worth; the oldest (ids[0]) is in use.
 	r, err := s.Trim(3*per, func(id ID) bool { return id == ids[0] })
 	if err != nil {
@@ -147,6 +157,9 @@ func TestTrim(t *testing.T) {
 	}
 	if r.Removed != 3 || r.Left.Blobs != 3 {
 		t.Fatalf("trim: %+v", r)
+	}
+	if gen, ok := s.Generation(); !ok || gen == gen0 {
+		t.Errorf("a trim that removed blobs left the generation at %q (%v)", gen, ok)
 	}
 	for i, id := range ids {
 		want := i == 0 || i >= 4
