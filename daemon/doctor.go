@@ -53,7 +53,12 @@ func Doctor(ctx context.Context, root string) []Check {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if st, err := c.Running(cctx); err != nil {
-		add("daemon", "warn", "no daemon answers at "+filepath.Join(root, SocketName), "start it: gitfs --root "+root+" serve --mountpoint DIR")
+		if pid, ok := killedDaemon(root); ok {
+			add("daemon", "fail", fmt.Sprintf("the daemon (pid %d) was killed but cannot exit: it is stuck in the kernel on its FUSE connection, and readers of its mount hang", pid),
+				"gitfs --root "+root+" serve --mountpoint DIR aborts that connection and takes over")
+		} else {
+			add("daemon", "warn", "no daemon answers at "+filepath.Join(root, SocketName), "start it: gitfs --root "+root+" serve --mountpoint DIR")
+		}
 	} else {
 		add("daemon", "ok", fmt.Sprintf("pid %d serves %s at %s", st.PID, root, st.Mountpoint), "")
 	}

@@ -11,3 +11,6 @@ func hostChecks() []Check {
 }
 
 func mountChecks() []Check { return nil }
+
+// killedDaemon: only Linux runs a daemon.
+func killedDaemon(root string) (int, bool) { return 0, false }

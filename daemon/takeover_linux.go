@@ -145,6 +145,13 @@ func statusDying(status string) bool {
 	return false
 }
 
+// killedDaemon reports the pid of a daemon of root that was killed but
+// still holds the daemon lock (for doctor).
+func killedDaemon(root string) (int, bool) {
+	pid, ok := lockHolder(filepath.Join(root, "locks", "daemon.lock"))
+	return pid, ok && dying(pid)
+}
+
 // takeOverTimeout bounds the wait for a killed daemon to finish dying
 // once its connection is aborted (it needs no more than its exit).
 const takeOverTimeout = 15 * time.Second

@@ -193,6 +193,11 @@ func TestServeTakesOverFromKilledStuckDaemon(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 
+	// gitfs doctor says what happened and what to do.
+	if r := gitfs(t, root, "doctor"); r.code != 1 || !strings.Contains(r.stdout, "was killed but cannot exit") || !strings.Contains(r.stdout, "takes over") {
+		t.Errorf("gitfs doctor with a killed, stuck daemon: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	d := serve(t, root, mnt)
 	if !strings.Contains(d.stderr.String(), "aborting its FUSE connection") {
 		t.Errorf("serve took over without saying so:\n%s", d.stderr.String())
