@@ -78,6 +78,7 @@ func runWedgeHelper(arg string) int {
 		fmt.Fprintln(os.Stderr, "wedge helper: lock:", err)
 		return 1
 	}
+	wedgeLock = lock
 	file := &wedgeFile{readArrived: make(chan struct{}, 1)}
 	if _, err := fs.Mount(mnt, &wedgeRoot{file: file}, &fs.Options{MountOptions: fuse.MountOptions{DirectMount: true, Name: "gitfs", FsName: "wedge"}}); err != nil {
 		fmt.Fprintln(os.Stderr, "wedge helper: mount:", err)
@@ -100,6 +101,10 @@ func runWedgeHelper(arg string) int {
 	fmt.Println("storing")
 	select {}
 }
+
+// wedgeLock keeps the helper's lock file reachable: its finalizer would
+// close it, and release the flock with it, at the next collection.
+var wedgeLock *os.File
 
 // TestServeTakesOverFromKilledStuckDaemon: kill -9 a daemon whose push
 // waits for a page a READ holds; serve aborts its connection, waits for it
