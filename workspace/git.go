@@ -367,17 +367,21 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	// five ws updates). Anything that disagrees, a user's staged change
 	// included, is made afresh.
 	prev := w.previousIndex(gfd)
-	reuse := func(p string, id snapshot.ID, mode uint32, t time.Time) (gitdir.IndexEntry, bool) {
-		for len(prev) > 0 && prev[0].Path < p {
+	idx = make([]gitdir.IndexEntry, 0, len(prev)+16)
+	// previous finds prefix/name among the previous entries (sorted, as
+	// the walk is), without making the path.
+	previous := func(prefix, name string) (gitdir.IndexEntry, bool) {
+		for len(prev) > 0 && pathBefore(prev[0].Path, prefix, name) {
 			prev = prev[1:]
 		}
-		if len(prev) == 0 || prev[0].Path != p {
+		if len(prev) == 0 || !pathIs(prev[0].Path, prefix, name) {
 			return gitdir.IndexEntry{}, false
 		}
-		o := prev[0]
-		ok := o.ID == id && o.Mode == mode && o.Dev == st.Dev && o.UID == w.meta.UID && o.GID == w.meta.GID &&
+		return prev[0], true
+	}
+	reuse := func(o gitdir.IndexEntry, id snapshot.ID, mode uint32, t time.Time) bool {
+		return o.ID == id && o.Mode == mode && o.Dev == st.Dev && o.UID == w.meta.UID && o.GID == w.meta.GID &&
 			o.Mtime.Equal(t) && o.Ctime.Equal(t)
-		return o, ok
 	}
 	// walk adds the entries below tree and returns its cache-tree node.
 	var walk func(tree snapshot.ID, name, prefix string) (*gitdir.CacheTree, error)
@@ -388,11 +392,10 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 		}
 		ct := &gitdir.CacheTree{Name: name, ID: tree}
 		for _, e := range entries {
-			p := join(prefix, e.Name)
 			var mode uint32
 			switch e.Kind {
 			case snapshot.Dir:
-				sub, err := walk(e.ID, e.Name, p)
+				sub, err := walk(e.ID, e.Name, join(prefix, e.Name))
 				if err != nil {
 					return nil, err
 				}
@@ -400,7 +403,7 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 				ct.Entries += sub.Entries
 				continue
 			case snapshot.Gitlink:
-				idx = append(idx, gitdir.IndexEntry{Path: p, ID: e.ID, Mode: gitdir.ModeGitlink})
+				idx = append(idx, gitdir.IndexEntry{Path: join(prefix, e.Name), ID: e.ID, Mode: gitdir.ModeGitlink})
 				ct.Entries++
 				continue
 			case snapshot.Executable:
@@ -410,6 +413,11 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			default:
 				mode = gitdir.ModeRegular
 			}
+			o, had := previous(prefix, e.Name)
+			p := o.Path // the previous entry's string, when there is one
+			if !had {
+				p = join(prefix, e.Name)
+			}
 			t := ctime
 			if st.Time != nil {
 				t = st.Time(p)
@@ -417,7 +425,7 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 			if t.Unix() < 0 {
 				t = time.Time{} // what an index can record (EncodeIndex)
 			}
-			if o, ok := reuse(p, e.ID, mode, t); ok {
+			if had && reuse(o, e.ID, mode, t) {
 				idx = append(idx, o)
 				ct.Entries++
 				continue
@@ -453,6 +461,39 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	}
 	w.attrsMoved = false // the index on disk has every size afresh
 	return nil
+}
+
+// pathIs reports whether p is prefix/name (name alone at the top).
+func pathIs(p, prefix, name string) bool {
+	if prefix == "" {
+		return p == name
+	}
+	return len(p) == len(prefix)+1+len(name) && p[len(prefix)] == '/' &&
+		strings.HasPrefix(p, prefix) && strings.HasSuffix(p, name)
+}
+
+// pathBefore reports whether p sorts before prefix/name, byte-wise as
+// the index sorts, without making prefix/name.
+func pathBefore(p, prefix, name string) bool {
+	if prefix == "" {
+		return p < name
+	}
+	// Compare p with prefix, then '/', then name.
+	n := min(len(p), len(prefix))
+	if c := strings.Compare(p[:n], prefix[:n]); c != 0 {
+		return c < 0
+	}
+	if len(p) < len(prefix) {
+		return true // p is a proper prefix of prefix
+	}
+	rest := p[len(prefix):]
+	if rest == "" {
+		return true
+	}
+	if rest[0] != '/' {
+		return rest[0] < '/'
+	}
+	return rest[1:] < name
 }
 
 // previousIndex is the entries of the workspace's current index, if it

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitfs/gitfs/internal/gitdir"
 	"github.com/gitfs/gitfs/internal/gittest"
@@ -254,5 +255,56 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(secret); !bytes.Equal(b, planted) {
 		t.Error("the link's target was written through")
+	}
+}
+
+// BenchmarkWriteIndex: the index of a 20k-file tree written over the
+// previous one (ws update's largest step), as the mount asks for it.
+func BenchmarkWriteIndex(b *testing.B) {
+	f := newFixture(b, gittest.Generate(20000, 3))
+	w := f.create("ws", f.commit)
+	ctx := context.Background()
+	m, err := f.ms.Get(ctx, "demo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Unix(1700000000, 0)
+	stat := GitIndexStat{Dev: 42, Ino: func(p string, e snapshot.Entry) uint64 { return uint64(len(p)) }, Time: func(string) time.Time { return t0 }}
+	if err := w.MakeGitDir(ctx, mirrorSource{m}, stat); err != nil {
+		b.Fatal(err)
+	}
+	gfd, err := OpenDir(w.layer.upper, GitDirName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(gfd)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := w.writeIndex(gfd, stat); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+
+// TestPathBefore: pathBefore and pathIs agree with comparing the joined
+// path, byte-wise as the index sorts.
+func TestPathBefore(t *testing.T) {
+	parts := []string{"", "a", "b", "a-b", "a/b", "ab", "a.b", "z", "a0", "\xff", "a/"}
+	for _, p := range parts {
+		for _, prefix := range parts {
+			for _, name := range parts {
+				if name == "" {
+					continue
+				}
+				want := join(prefix, name)
+				if got := pathBefore(p, prefix, name); got != (p < want) {
+					t.Errorf("pathBefore(%q, %q, %q) = %v; %q < %q is %v", p, prefix, name, got, p, want, p < want)
+				}
+				if got := pathIs(p, prefix, name); got != (p == want) {
+					t.Errorf("pathIs(%q, %q, %q) = %v", p, prefix, name, got)
+				}
+			}
+		}
 	}
 }

@@ -25,7 +25,7 @@ import (
 // fixture is a root with mirror "demo" whose main branch holds files, and
 // a snapshot store: everything a workspace needs, no mount.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	root   string
 	repo   *gittest.Repo
 	ms     *mirror.Set
@@ -34,7 +34,7 @@ type fixture struct {
 	commit string
 }
 
-func newFixture(t *testing.T, files []gittest.File) *fixture {
+func newFixture(t testing.TB, files []gittest.File) *fixture {
 	t.Helper()
 	f := &fixture{t: t, root: t.TempDir(), repo: gittest.NewRepo(t)}
 	f.commit = f.repo.Commit(t, "main", "first", files)
