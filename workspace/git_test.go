@@ -286,7 +286,6 @@ func BenchmarkWriteIndex(b *testing.B) {
 	}
 }
 
-
 // TestPathBefore: pathBefore and pathIs agree with comparing the joined
 // path, byte-wise as the index sorts.
 func TestPathBefore(t *testing.T) {
