@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func runWedgeHelper(arg string) int {
 	}
 	wedgeLock = lock
 	file := &wedgeFile{readArrived: make(chan struct{}, 1)}
-	if _, err := fs.Mount(mnt, &wedgeRoot{file: file}, &fs.Options{MountOptions: fuse.MountOptions{DirectMount: true, Name: "gitfs", FsName: "wedge"}}); err != nil {
+	if _, err := fs.Mount(mnt, &wedgeRoot{file: file}, &fs.Options{MountOptions: fuse.MountOptions{DirectMount: os.Geteuid() == 0, Name: "gitfs", FsName: "wedge"}}); err != nil {
 		fmt.Fprintln(os.Stderr, "wedge helper: mount:", err)
 		return 1
 	}
@@ -109,22 +110,59 @@ var wedgeLock *os.File
 // TestServeTakesOverFromKilledStuckDaemon: kill -9 a daemon whose push
 // waits for a page a READ holds; serve aborts its connection, waits for it
 // to die, heals the mount point and serves; the reader gets an error, not
-// a hang.
+// a hang. As root, and as a user whose daemon mounted through fusermount3
+// (the connection's abort file is that user's).
 func TestServeTakesOverFromKilledStuckDaemon(t *testing.T) {
-	requireRoot(t)
-	requireFUSE(t)
-	root := filepath.Join(t.TempDir(), "root")
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	for _, d := range []string{filepath.Join(root, "locks"), mnt} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	t.Run("root", func(t *testing.T) {
+		requireRoot(t)
+		requireFUSE(t)
+		root := filepath.Join(t.TempDir(), "root")
+		mnt := filepath.Join(t.TempDir(), "mnt")
+		for _, d := range []string{filepath.Join(root, "locks"), mnt} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(root, 0o711); err != nil {
 			t.Fatal(err)
 		}
+		testTakeOver(t, root, mnt, nil, func(args ...string) result { return gitfs(t, root, args...) },
+			func() *daemonProc { return serve(t, root, mnt) })
+	})
+	t.Run("uid 65534", func(t *testing.T) {
+		h := newNonRootHost(t)
+		testTakeOver(t, h.root, h.mnt, &syscall.Credential{Uid: nobodyID, Gid: nobodyID, Groups: []uint32{}},
+			func(args ...string) result { return h.gitfs(t, args...) }, func() *daemonProc { return h.serve(t) })
+	})
+}
+
+// helperBinary is the test binary where any user may run it (the build's
+// own directory is root's alone).
+var helperBinary = sync.OnceValues(func() (string, error) {
+	dst := filepath.Join(filepath.Dir(gitfsBin), "integration.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o755)
 	}
-	if err := os.Chmod(root, 0o711); err != nil {
+	return dst, err
+})
+
+// testTakeOver plays the wedge with a helper running as cred (nil: this
+// process's user) and checks that serve, started by start, takes over.
+func testTakeOver(t *testing.T, root, mnt string, cred *syscall.Credential, run func(args ...string) result, start func() *daemonProc) {
+	bin, err := helperBinary()
+	if err != nil {
 		t.Fatal(err)
 	}
-	helper := exec.Command(os.Args[0])
-	helper.Env = append(os.Environ(), wedgeHelperEnv+"="+root+"\n"+mnt)
+	asUser := func(cmd *exec.Cmd) {
+		if cred != nil {
+			cmd.Dir = "/"
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+	}
+	helper := exec.Command(bin)
+	helper.Env = append(os.Environ(), wedgeHelperEnv+"="+root+"\n"+mnt, "HOME=/nonexistent")
+	asUser(helper)
 	out, err := helper.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -174,15 +212,11 @@ func TestServeTakesOverFromKilledStuckDaemon(t *testing.T) {
 		}
 	}
 	expect("mounted")
-	var st unix.Stat_t
-	if err := unix.Stat(mnt, &st); err != nil {
-		t.Fatal(err)
+	if dev = mountDevice(t, mnt); dev == 0 {
+		t.Fatalf("no mount at %s after the helper mounted", mnt)
 	}
-	dev = st.Dev
 	reader := exec.Command("cat", filepath.Join(mnt, "f"))
-	reader.Stdout = nil
-	var readerErr syncBuffer
-	reader.Stderr = &readerErr
+	asUser(reader) // a mount without allow_other is its user's alone
 	if err := reader.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -199,11 +233,11 @@ func TestServeTakesOverFromKilledStuckDaemon(t *testing.T) {
 	}
 
 	// gitfs doctor says what happened and what to do.
-	if r := gitfs(t, root, "doctor"); r.code != 1 || !strings.Contains(r.stdout, "was killed but cannot exit") || !strings.Contains(r.stdout, "takes over") {
+	if r := run("doctor"); r.code != 1 || !strings.Contains(r.stdout, "was killed but cannot exit") || !strings.Contains(r.stdout, "takes over") {
 		t.Errorf("gitfs doctor with a killed, stuck daemon: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
-	d := serve(t, root, mnt)
+	d := start()
 	if !strings.Contains(d.stderr.String(), "aborting its FUSE connection") {
 		t.Errorf("serve took over without saying so:\n%s", d.stderr.String())
 	}
@@ -223,7 +257,30 @@ func TestServeTakesOverFromKilledStuckDaemon(t *testing.T) {
 	if n := mountsAt(mnt); n != 1 {
 		t.Errorf("%d mounts at %s, want 1 (the stuck one detached, gitfs's own)", n, mnt)
 	}
-	mustGitfs(t, root, "ws", "list")
+	if r := run("ws", "list"); r.code != 0 {
+		t.Errorf("ws list after the takeover: %s", r.stderr)
+	}
+}
+
+// mountDevice is the device of the topmost mount at mnt, from
+// /proc/self/mountinfo (stat would need the mount to let this user in).
+func mountDevice(t *testing.T, mnt string) uint64 {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev uint64
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || f[4] != mnt {
+			continue
+		}
+		var maj, min uint32
+		if _, err := fmt.Sscanf(f[2], "%d:%d", &maj, &min); err == nil {
+			dev = unix.Mkdev(maj, min)
+		}
+	}
+	return dev
 }
 
 // runHelper runs the test binary as a helper process when the
