@@ -5,6 +5,7 @@ package fs
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,15 +46,19 @@ func kindClass(k snapshot.Kind) string {
 
 // hashIno derives a stable inode number from a namespace id and parts.
 func hashIno(id uint64, parts ...string) uint64 {
-	h := sha256.New()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], id)
-	h.Write(b[:])
+	var stack [256]byte
+	buf := binary.LittleEndian.AppendUint64(stack[:0], id)
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		buf = append(append(buf, p...), 0)
 	}
-	sum := h.Sum(nil)
+	return inoOf(buf)
+}
+
+// inoOf is hashIno of its input, laid out: the id, then each part and a
+// NUL. Built on the stack, it allocates nothing (a workspace's git dir
+// asks for every file's number).
+func inoOf(in []byte) uint64 {
+	sum := sha256.Sum256(in)
 	v := binary.LittleEndian.Uint64(sum[:8])
 	// 0 and 1 (root) and ^0 (go-fuse's poll hack) are reserved.
 	if v <= 1 || v == ^uint64(0) {
@@ -72,7 +77,13 @@ func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
 	if class == "d" {
 		return hashIno(v.id, "L", class, p)
 	}
-	return hashIno(v.id, "L", class, p, e.ID.String())
+	// hashIno(v.id, "L", class, p, e.ID.String()), without the strings.
+	var stack [256]byte
+	buf := binary.LittleEndian.AppendUint64(stack[:0], v.id)
+	buf = append(append(buf, 'L', 0), class...)
+	buf = append(append(append(buf, 0), p...), 0)
+	buf = append(hex.AppendEncode(buf, e.ID[:]), 0)
+	return inoOf(buf)
 }
 
 // upperIno is the inode number of the upper entry name in dfd: the number
