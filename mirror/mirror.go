@@ -12,8 +12,8 @@
 //	mirror-NAME.objects.lock  flock (objectsLockPath): held while packs are
 //	                          linked into a snapshot and while gc may delete
 //	                          packs.
-//	Set.refsMu                guards the kept ref lists (refs.go); a leaf,
-//	                          held for one map access.
+//	Set.refsMu                guards the kept ref lists and health checks
+//	                          (refs.go); a leaf, held for one map access.
 package mirror
 
 import (
@@ -75,10 +75,12 @@ type Set struct {
 	// (the CLI on a terminal; never the daemon).
 	progress io.Writer
 
-	// refsMu guards refLists, the last RefList of each mirror (refs.go):
-	// a leaf, held for one map access (the package's lock table).
+	// refsMu guards refLists, the last RefList of each mirror (refs.go),
+	// and healthy, the state each mirror last passed checkHealth's refs
+	// check in: a leaf, held for one map access (the package's lock table).
 	refsMu      sync.Mutex
 	refLists    map[string]refList
+	healthy     map[string]string
 	refListings atomic.Int64 // RefList answers asked of git
 }
 
@@ -394,6 +396,22 @@ func (m *Mirror) checkHealth(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
 		return fmt.Errorf("not a git directory: %w", err)
 	}
+	// The refs' check is a git process on every Get (each ws create and
+	// update); its answer holds while the ref files and the packs are as
+	// they were when it passed.
+	var key string
+	if st, ok := refState(m.Dir); ok && m.set != nil {
+		var b strings.Builder
+		b.WriteString(st)
+		for _, e := range entries {
+			b.WriteString(e.Name())
+			b.WriteByte('\n')
+		}
+		key = b.String()
+		if m.set.wasHealthy(m.Name, key) {
+			return nil
+		}
+	}
 	// %(objecttype) makes git look every ref's object up (in the pack
 	// indexes, inflating nothing): a ref naming a missing object fails.
 	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--format=%(objecttype)"}}).run(ctx)
@@ -402,6 +420,9 @@ func (m *Mirror) checkHealth(ctx context.Context) error {
 	}
 	if len(bytes.TrimSpace(out)) == 0 {
 		return errors.New("mirror has no refs")
+	}
+	if key != "" {
+		m.set.keepHealthy(m.Name, key)
 	}
 	return nil
 }
@@ -606,6 +627,16 @@ func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 		candidates = []string{"refs/heads/" + rev, "refs/tags/" + rev, rev}
 	}
 	for _, c := range candidates {
+		if strings.HasPrefix(c, "refs/heads/") || strings.HasPrefix(c, "refs/tags/") {
+			// A branch or tag the kept ref list knows needs no git (one
+			// process on every ws create and update by name).
+			if commit, found := m.listedCommit(ctx, c); found {
+				if commit != "" {
+					return commit, nil
+				}
+				continue // no such ref
+			}
+		}
 		out, err := (gitCmd{dir: m.Dir, args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", c + "^{commit}"}}).run(ctx)
 		if err == nil {
 			sha := strings.TrimSpace(string(out))

@@ -17,6 +17,8 @@ type Ref struct {
 	Name   string // refs/heads/main, refs/tags/v1
 	ID     string // the object it names
 	Peeled string // for an annotated tag, the object it points to; else ""
+
+	commit string // the commit it resolves to, when the listing said so
 }
 
 // RefList lists the mirror's branches and tags and the branch its HEAD
@@ -49,19 +51,27 @@ func (m *Mirror) listRefs(ctx context.Context) ([]Ref, string, error) {
 	if m.set != nil {
 		m.set.refListings.Add(1)
 	}
-	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--format=%(objectname) %(refname) %(*objectname)", "refs/heads/", "refs/tags/"}}).run(ctx)
+	// Tab-separated (%09): a ref name holds no control character, and
+	// the peeled fields are empty for all but annotated tags.
+	out, err := (gitCmd{dir: m.Dir, args: []string{"for-each-ref", "--format=%(objectname)%09%(objecttype)%09%(refname)%09%(*objectname)%09%(*objecttype)", "refs/heads/", "refs/tags/"}}).run(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: list refs: %w", m.Name, err)
 	}
 	var refs []Ref
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 || !IsFullSHA(f[0]) {
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		f := strings.Split(l, "\t") // not TrimSpace: the empty fields end in tabs
+		if len(f) != 5 || !IsFullSHA(f[0]) || f[2] == "" {
 			continue
 		}
-		r := Ref{Name: f[1], ID: f[0]}
-		if len(f) > 2 && IsFullSHA(f[2]) {
-			r.Peeled = f[2]
+		r := Ref{Name: f[2], ID: f[0]}
+		if IsFullSHA(f[3]) {
+			r.Peeled = f[3]
+		}
+		switch {
+		case f[1] == "commit":
+			r.commit = r.ID
+		case f[1] == "tag" && f[4] == "commit" && r.Peeled != "":
+			r.commit = r.Peeled // a tag of a tag is left to rev-parse
 		}
 		refs = append(refs, r)
 	}
@@ -70,6 +80,35 @@ func (m *Mirror) listRefs(ctx context.Context) ([]Ref, string, error) {
 		head = strings.TrimSpace(string(out))
 	}
 	return refs, head, nil
+}
+
+// listedCommit resolves refname (refs/heads/X, refs/tags/X) from the kept
+// ref list, without git: found is false when the list cannot say (not
+// kept, or the ref names something other than a commit or a tag of one),
+// and commit is "" when the ref does not exist.
+func (m *Mirror) listedCommit(ctx context.Context, refname string) (commit string, found bool) {
+	if m.set == nil {
+		return "", false
+	}
+	st, ok := refState(m.Dir)
+	if !ok {
+		return "", false
+	}
+	c, ok := m.set.cachedRefs(m.Name, st)
+	if !ok {
+		if _, _, err := m.RefList(ctx); err != nil {
+			return "", false
+		}
+		if c, ok = m.set.cachedRefs(m.Name, st); !ok {
+			return "", false
+		}
+	}
+	for _, r := range c.refs {
+		if r.Name == refname {
+			return r.commit, r.commit != ""
+		}
+	}
+	return "", true
 }
 
 // refList is a RefList answer and the state of the ref files it was read
@@ -85,6 +124,23 @@ func (s *Set) cachedRefs(name, state string) (refList, bool) {
 	defer s.refsMu.Unlock()
 	c, ok := s.refLists[name]
 	return c, ok && c.state == state
+}
+
+// wasHealthy reports whether mirror name passed checkHealth's refs check
+// in the state key.
+func (s *Set) wasHealthy(name, key string) bool {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	return s.healthy[name] == key
+}
+
+func (s *Set) keepHealthy(name, key string) {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	if s.healthy == nil {
+		s.healthy = map[string]string{}
+	}
+	s.healthy[name] = key
 }
 
 func (s *Set) keepRefs(name string, c refList) {

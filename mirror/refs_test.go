@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"context"
+	"errors"
+	"os"
 	"slices"
 	"testing"
 
@@ -70,5 +72,55 @@ func TestRefListKept(t *testing.T) {
 	gittest.Git(t, m.Dir, "symbolic-ref", "HEAD", "refs/heads/other")
 	if _, head := names(); head != "refs/heads/other" {
 		t.Errorf("after HEAD moved: head %q", head)
+	}
+}
+
+// TestResolveByNameWithoutGit: once the ref list is kept, opening the
+// mirror and resolving a branch or a tag (lightweight or annotated) runs
+// no git at all (here, no git can run); a tag of a tag, a moved ref and
+// an unknown name still get git's answer.
+func TestResolveByNameWithoutGit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	m, err := f.set.Get(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gittest.Git(t, m.Dir, "tag", "-a", "-m", "annotated", "v2", "main")
+	gittest.Git(t, m.Dir, "tag", "-a", "-m", "tag of a tag", "v3", "v2")
+	if _, _, err := m.RefList(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.set.Get(ctx, "demo"); err != nil { // the health check passes once with git
+		t.Fatal(err)
+	}
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", t.TempDir()) // no git from here
+	if _, err := f.set.Get(ctx, "demo"); err != nil {
+		t.Fatalf("Get with nothing changed ran git: %v", err)
+	}
+	for _, rev := range []string{"main", "v1", "v2", "refs/heads/main", "refs/tags/v2"} {
+		got, err := m.Resolve(ctx, rev)
+		if err != nil || got != f.commit {
+			t.Errorf("Resolve(%q) without git = %q, %v; want %s", rev, got, err, f.commit)
+		}
+	}
+	if _, err := m.Resolve(ctx, "v3"); err == nil {
+		t.Error("a tag of a tag resolved without git: the list cannot know where it ends")
+	}
+	t.Setenv("PATH", path)
+	if got, err := m.Resolve(ctx, "v3"); err != nil || got != f.commit {
+		t.Errorf("Resolve(v3) = %q, %v; want %s", got, err, f.commit)
+	}
+	other := f.repo.Commit(t, "topic", "other", gittest.Generate(3, 2))
+	if _, err := f.set.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Git(t, m.Dir, "update-ref", "refs/heads/main", other)
+	if got, err := m.Resolve(ctx, "main"); err != nil || got != other {
+		t.Errorf("Resolve(main) after it moved = %q, %v; want %s", got, err, other)
+	}
+	if _, err := m.Resolve(ctx, "nosuch"); !errors.Is(err, ErrUnknownRev) {
+		t.Errorf("Resolve(nosuch) = %v, want ErrUnknownRev", err)
 	}
 }
