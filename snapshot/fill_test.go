@@ -133,6 +133,22 @@ func TestFillNextCommit(t *testing.T) {
 		t.Errorf("fill of the next commit checked %d blobs and skipped %d trees; want most of the tree skipped", fs.Blobs, fs.TreesSkipped)
 	}
 
+	// A blob store moved aside and made anew (an admin freeing space, or
+	// the benchmark's empty store) is a new generation, though no blob
+	// was removed from it.
+	blobs := filepath.Join(root, "blobs")
+	if err := os.Rename(blobs, filepath.Join(root, "blobs-aside")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(blobs, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fs, err = snap2.Fill(context.Background(), snapshot.FillOptions{Workers: 2})
+	if err != nil || fs.TreesSkipped != 0 || fs.Missing != fs.Blobs {
+		t.Fatalf("fill into a new blob store: %+v %v, want every blob stored again", fs, err)
+	}
+	checkStored(t, st, snap2, next)
+
 	// A blob removed (here found of the wrong size) moves the store's
 	// generation: the next fill trusts nothing it remembered and stores
 	// the blob again.
@@ -150,6 +166,7 @@ func TestFillNextCommit(t *testing.T) {
 		t.Fatalf("fill after a blob was removed: %+v %v, want the whole tree checked and 1 blob missing", fs, err)
 	}
 	checkStored(t, st, snap2, next)
+
 }
 
 // TestFillCancelled: a cancelled fill says so and leaves nothing half

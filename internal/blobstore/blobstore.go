@@ -33,8 +33,10 @@
 // Every removal of blobs (Trim, a file found of the wrong size) moves the
 // store's generation, a small file any process sharing the store reads:
 // a caller remembering which blobs are stored (a fill that skips trees it
-// found whole) forgets when the generation moves. If moving it fails, the
-// worst outcome is a blob read from the packs instead of the store.
+// found whole) forgets when the generation moves; so does a store whose
+// directory was moved aside or made anew. A blob file removed by hand is
+// not seen until then. If moving it fails, the worst outcome is a blob
+// read from the packs instead of the store.
 //
 // # Concurrency
 //
@@ -81,17 +83,22 @@ const tmpMaxAge = time.Hour
 const generationName = "generation"
 
 // Generation names the store's removal generation: it changes whenever a
-// process removes blobs. ok is false when it cannot be read (then nothing
-// remembered about the store may be trusted).
+// process removes blobs, and when the store's directory is another (moved
+// aside or removed and made again). ok is false when it cannot be read
+// (then nothing remembered about the store may be trusted).
 func (s *Store) Generation() (gen string, ok bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(s.dir, &st); err != nil {
+		return "", false
+	}
 	b, err := os.ReadFile(filepath.Join(s.dir, generationName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return "", true
+		b = nil
 	case err != nil || len(b) > 64:
 		return "", false
 	}
-	return string(b), true
+	return fmt.Sprintf("%d:%d/%s", st.Dev, st.Ino, b), true
 }
 
 // moveGeneration records that blobs were removed.
