@@ -236,6 +236,22 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 		t.Errorf("the index after .gitattributes moved differs from a fresh one")
 	}
 
+	// A daemon restarted: the mount's device is another, and the index
+	// records it; unchanged entries are still reused, with the new device.
+	stat.Dev = 43
+	fifth := f.repo.Commit(t, "main", "fifth", append(sample(),
+		gittest.File{Path: ".gitattributes", Content: []byte("*.txt text eol=crlf\n")}, gittest.File{Path: "src/fifth.txt", Content: []byte("5\n")}))
+	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	got = update(fifth)
+	if len(asked) > 2 {
+		t.Errorf("after the device changed the snapshot was asked about %v: the index was not reused", asked)
+	}
+	if want := fresh(); !bytes.Equal(got, want) {
+		t.Errorf("the index reused across a new device differs from a fresh one")
+	}
+
 	// The user planted a link at .git/index to a file they may not read
 	// (here an index of the same tree, which would be reused if read):
 	// it is not followed, and the link is replaced by a fresh index.
