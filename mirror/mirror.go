@@ -35,6 +35,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gitfs/gitfs/internal/gitdir"
+
 	"github.com/gitfs/gitfs/internal/pack"
 	"github.com/gitfs/gitfs/locks"
 )
@@ -606,10 +608,8 @@ func (s *Set) List(ctx context.Context) ([]Info, error) {
 	return out, nil
 }
 
-var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
 // IsFullSHA reports whether rev is a full 40-hex commit id.
-func IsFullSHA(rev string) bool { return fullSHA.MatchString(rev) }
+func IsFullSHA(rev string) bool { return gitdir.IsID(rev) }
 
 // Resolve turns a branch, tag, HEAD, or full or abbreviated sha into a
 // commit id. It takes no lock: git reads refs atomically while a fetch

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gitfs/gitfs/internal/gitdir"
 )
 
 // A workspace's record on disk, readable without its upper layer, the
@@ -51,10 +53,8 @@ func ValidateName(name string) error {
 	return nil
 }
 
-var commitID = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
 // IsCommitID reports whether s is a full, lower-case 40-hex object id.
-func IsCommitID(s string) bool { return commitID.MatchString(s) }
+func IsCommitID(s string) bool { return gitdir.IsID(s) }
 
 // Dir is ROOT/workspaces/NAME.
 func Dir(root, name string) string { return filepath.Join(root, "workspaces", name) }

@@ -73,8 +73,8 @@ func TestIsID(t *testing.T) {
 		{"", false},
 		{"ref: refs/heads/main\n0123456789abcdef0123", false},
 	} {
-		if got := isID(tc.s); got != tc.want {
-			t.Errorf("isID(%q) = %v, want %v", tc.s, got, tc.want)
+		if got := IsID(tc.s); got != tc.want {
+			t.Errorf("IsID(%q) = %v, want %v", tc.s, got, tc.want)
 		}
 	}
 }
