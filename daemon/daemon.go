@@ -69,7 +69,7 @@ func Start(cfg Config) (*Daemon, error) {
 	if err := PrepareRoot(cfg.Root); err != nil {
 		return nil, err
 	}
-	lockPath := filepath.Join(cfg.Root, "locks", "daemon.lock")
+	lockPath := daemonLockPath(cfg.Root)
 	lock, err := locks.TryExclusive(lockPath)
 	if errors.Is(err, locks.ErrWouldBlock) {
 		// A killed daemon may be stuck in the kernel holding it (takeover_linux.go).

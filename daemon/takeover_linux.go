@@ -32,8 +32,11 @@ import (
 // aborts that connection and takes the lock. A daemon that is alive, even
 // a stuck one, is never touched: it is its owner's to stop.
 
-// daemonRecordName is the record, in ROOT/locks (0700, the daemon user's).
-const daemonRecordName = "daemon.mount"
+// daemonLockPath is the flock one daemon per root holds, and
+// daemonRecordPath its record, both in ROOT/locks (0700, the daemon
+// user's).
+func daemonLockPath(root string) string   { return filepath.Join(root, "locks", "daemon.lock") }
+func daemonRecordPath(root string) string { return filepath.Join(root, "locks", "daemon.mount") }
 
 // daemonRecord says which FUSE connection the daemon holding the lock serves.
 type daemonRecord struct {
@@ -48,7 +51,7 @@ func writeDaemonRecord(root string, r daemonRecord) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(root, "locks", daemonRecordName)
+	path := daemonRecordPath(root)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record the daemon's mount: %w", err)
@@ -63,7 +66,7 @@ func writeDaemonRecord(root string, r daemonRecord) error {
 // readDaemonRecord reads the record a daemon left; ok is false when there
 // is none or it is unreadable (then there is nothing to act on).
 func readDaemonRecord(root string) (daemonRecord, bool) {
-	b, err := os.ReadFile(filepath.Join(root, "locks", daemonRecordName))
+	b, err := os.ReadFile(daemonRecordPath(root))
 	if err != nil || len(b) > 64<<10 {
 		return daemonRecord{}, false
 	}
@@ -148,7 +151,7 @@ func statusDying(status string) bool {
 // killedDaemon reports the pid of a daemon of root that was killed but
 // still holds the daemon lock (for doctor).
 func killedDaemon(root string) (int, bool) {
-	pid, ok := lockHolder(filepath.Join(root, "locks", "daemon.lock"))
+	pid, ok := lockHolder(daemonLockPath(root))
 	return pid, ok && dying(pid)
 }
 

@@ -36,7 +36,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gitfs/gitfs/internal/gitdir"
-
 	"github.com/gitfs/gitfs/internal/pack"
 	"github.com/gitfs/gitfs/locks"
 )
@@ -626,15 +625,23 @@ func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 		// of a ref of that name).
 		candidates = []string{"refs/heads/" + rev, "refs/tags/" + rev, rev}
 	}
+	// A branch or tag the kept ref list knows needs no git (one process
+	// on every ws create and update by name); the list is looked up once.
+	var list *refList
 	for _, c := range candidates {
 		if strings.HasPrefix(c, "refs/heads/") || strings.HasPrefix(c, "refs/tags/") {
-			// A branch or tag the kept ref list knows needs no git (one
-			// process on every ws create and update by name).
-			if commit, found := m.listedCommit(ctx, c); found {
-				if commit != "" {
-					return commit, nil
+			if list == nil {
+				if l, kept, err := m.keptRefs(ctx); err == nil && kept {
+					list = &l
 				}
-				continue // no such ref
+			}
+			if list != nil {
+				if commit, found := list.commit(c); found {
+					if commit != "" {
+						return commit, nil
+					}
+					continue // no such ref
+				}
 			}
 		}
 		out, err := (gitCmd{dir: m.Dir, args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", c + "^{commit}"}}).run(ctx)

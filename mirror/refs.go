@@ -30,20 +30,33 @@ type Ref struct {
 // 17 ms of a 58 ms ws update on git.git (a thousand tags), on every
 // update and every new workspace's git dir.
 func (m *Mirror) RefList(ctx context.Context) ([]Ref, string, error) {
+	c, _, err := m.keptRefs(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return slices.Clone(c.refs), c.head, nil
+}
+
+// keptRefs is RefList's answer as the set keeps it (not to be modified),
+// asking git only when the ref files changed; kept is false when the
+// answer could not be kept (no set, or the ref files not described).
+func (m *Mirror) keptRefs(ctx context.Context) (c refList, kept bool, err error) {
 	st, stOK := refState(m.Dir)
-	if stOK && m.set != nil {
+	kept = stOK && m.set != nil
+	if kept {
 		if c, ok := m.set.cachedRefs(m.Name, st); ok {
-			return slices.Clone(c.refs), c.head, nil
+			return c, true, nil
 		}
 	}
 	refs, head, err := m.listRefs(ctx)
 	if err != nil {
-		return nil, "", err
+		return refList{}, false, err
 	}
-	if stOK && m.set != nil {
-		m.set.keepRefs(m.Name, refList{state: st, refs: refs, head: head})
+	c = refList{state: st, refs: refs, head: head}
+	if kept {
+		m.set.keepRefs(m.Name, c)
 	}
-	return slices.Clone(refs), head, nil
+	return c, kept, nil
 }
 
 // listRefs asks git for RefList's answer.
@@ -82,27 +95,11 @@ func (m *Mirror) listRefs(ctx context.Context) ([]Ref, string, error) {
 	return refs, head, nil
 }
 
-// listedCommit resolves refname (refs/heads/X, refs/tags/X) from the kept
-// ref list, without git: found is false when the list cannot say (not
-// kept, or the ref names something other than a commit or a tag of one),
-// and commit is "" when the ref does not exist.
-func (m *Mirror) listedCommit(ctx context.Context, refname string) (commit string, found bool) {
-	if m.set == nil {
-		return "", false
-	}
-	st, ok := refState(m.Dir)
-	if !ok {
-		return "", false
-	}
-	c, ok := m.set.cachedRefs(m.Name, st)
-	if !ok {
-		if _, _, err := m.RefList(ctx); err != nil {
-			return "", false
-		}
-		if c, ok = m.set.cachedRefs(m.Name, st); !ok {
-			return "", false
-		}
-	}
+// commit resolves refname (refs/heads/X, refs/tags/X) from the list:
+// found is false when the list cannot say (the ref names something other
+// than a commit or a tag of one), and commit is "" when there is no such
+// ref.
+func (c refList) commit(refname string) (commit string, found bool) {
 	for _, r := range c.refs {
 		if r.Name == refname {
 			return r.commit, r.commit != ""

@@ -359,7 +359,6 @@ func IsPinnedPack(path string, st *unix.Stat_t) bool {
 func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	snap := w.snap
 	ctime := snap.CommitTime()
-	var idx []gitdir.IndexEntry
 	// An unchanged path's entry in the index being replaced gives its size
 	// and inode number when everything else we would record agrees (the
 	// same blob, mode, time and owner), which spares asking the
@@ -367,7 +366,7 @@ func (w *Workspace) writeIndex(gfd int, st GitIndexStat) error {
 	// five ws updates). Anything that disagrees, a user's staged change
 	// included, is made afresh.
 	prev := w.previousIndex(gfd)
-	idx = make([]gitdir.IndexEntry, 0, len(prev)+16)
+	idx := make([]gitdir.IndexEntry, 0, len(prev)+16)
 	// previous finds prefix/name among the previous entries (sorted, as
 	// the walk is), without making the path.
 	previous := func(prefix, name string) (gitdir.IndexEntry, bool) {
