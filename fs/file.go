@@ -628,16 +628,19 @@ func (v *view) pinChangedInodes() {
 			// same in the new commit: nothing below changed.
 			return
 		}
-		var in []snapshot.Entry
+		var in, oldIn []snapshot.Entry
 		if found && e.Kind == snapshot.Dir && dst.hasLowerPath {
 			in, _ = cur.Tree(e.ID)
+		}
+		if dst.hasLowerPath && dst.hasLower && dst.lower.Kind == snapshot.Dir {
+			oldIn, _ = old.Tree(dst.lower.ID) // what v.snap, still old, resolves the children by
 		}
 		for _, ch := range d.Children() {
 			cn, ok := ch.Operations().(*node)
 			if !ok || cn.v != v {
 				continue
 			}
-			st := cn.state()
+			st := cn.stateIn(dst.lowerPath, oldIn)
 			if kindIsDir(cn) {
 				if !st.hasLowerPath {
 					walk(cn, snapshot.Entry{}, false)

@@ -21,10 +21,15 @@ import (
 // the mount reports for them.
 func (v *view) gitStat() workspace.GitIndexStat {
 	times, commit := v.times, v.snap.CommitTime()
+	base := times.base
+	if base.IsZero() {
+		base = commit
+	}
 	return workspace.GitIndexStat{
 		Dev:  uint32(v.fs.dev.Load()),
 		Ino:  func(p string, e snapshot.Entry) uint64 { return v.lowerIno(p, e) },
 		Time: func(p string) time.Time { return times.at(p, commit) },
+		Base: base,
 	}
 }
 

@@ -112,11 +112,27 @@ type nodeState struct {
 
 // state returns the node's fields, re-resolving its lower entry if the
 // view switched commit since. Caller holds v.mu.
-func (n *node) state() nodeState {
+func (n *node) state() nodeState { return n.stateIn("", nil) }
+
+// stateIn is state for a caller that holds the entries (in) of the tree
+// at lower path dir in the view's snapshot: a node of that directory is
+// then re-resolved by a search of in, not by a lookup of its whole path
+// (ws update walks every directory it changed: pinChangedInodes).
+// Caller holds v.mu.
+func (n *node) stateIn(dir string, in []snapshot.Entry) nodeState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.hasLowerPath && n.epoch != n.v.epoch {
-		e, err := n.v.snap.Lookup(n.lowerPath)
+		var e snapshot.Entry
+		var err error
+		if d, name := splitPath(n.lowerPath); in != nil && d == dir && name != "" {
+			var ok bool
+			if e, ok = snapshot.Find(in, name); !ok {
+				err = snapshot.ErrNotExist
+			}
+		} else {
+			e, err = n.v.snap.Lookup(n.lowerPath)
+		}
 		switch {
 		case err != nil && n.hasLower && !n.upper && kindClass(n.lower.Kind) != "d":
 			// The path is gone from the new commit; this inode stays the

@@ -67,6 +67,11 @@ type Store struct {
 	whole    map[ID]struct{}
 	wholeGen string
 
+	// attrFreeTrees are trees without a .gitattributes at any depth
+	// (worktree.go). attrFreeMu guards it; a leaf.
+	attrFreeMu    sync.Mutex
+	attrFreeTrees map[ID]struct{}
+
 	cleanTemps sync.Once // the blob store's dead writers' files, at the first fill
 	readerOnce sync.Once // readerGitDir
 	readerDir  string

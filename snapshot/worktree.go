@@ -35,31 +35,45 @@ func (s *Snapshot) rules() (*gitattr.Rules, error) {
 }
 
 // readRules adds every .gitattributes of the tree (a symlinked one is
-// read as its target's bytes, as git reads it from the index).
+// read as its target's bytes, as git reads it from the index). Subtrees
+// an earlier snapshot of this process found to hold none are not walked:
+// a slot's every ws update brings a new snapshot, and walking the 1048
+// trees of the 20k-file benchmark tree took 2.5 ms of each update.
 func (s *Snapshot) readRules() (*gitattr.Rules, error) {
 	var rules *gitattr.Rules
-	var walk func(tree ID, dir string) error
-	walk = func(tree ID, dir string) error {
+	var free []ID // subtrees this walk found without one
+	var walk func(tree ID, dir string) (bool, error)
+	walk = func(tree ID, dir string) (bool, error) {
 		entries, err := s.Tree(tree)
 		if err != nil {
-			return err
+			return false, err
 		}
+		found := false
 		for _, e := range entries {
 			switch {
 			case e.Kind == Dir:
-				if err := walk(e.ID, join(dir, e.Name)); err != nil {
-					return err
+				if s.store.attrFree(e.ID) {
+					continue
 				}
+				f, err := walk(e.ID, join(dir, e.Name))
+				if err != nil {
+					return false, err
+				}
+				if !f {
+					free = append(free, e.ID)
+				}
+				found = found || f
 			case e.Name == ".gitattributes" && (e.Kind == File || e.Kind == Executable || e.Kind == Symlink):
+				found = true
 				b, err := s.Open(e.ID)
 				if err != nil {
-					return fmt.Errorf("%s: %w", join(dir, e.Name), err)
+					return false, fmt.Errorf("%s: %w", join(dir, e.Name), err)
 				}
 				data := make([]byte, b.Size())
 				_, err = b.ReadAt(data, 0)
 				b.Close()
 				if err != nil && err != io.EOF {
-					return fmt.Errorf("%s: %w", join(dir, e.Name), err)
+					return false, fmt.Errorf("%s: %w", join(dir, e.Name), err)
 				}
 				if rules == nil {
 					rules = &gitattr.Rules{}
@@ -67,12 +81,41 @@ func (s *Snapshot) readRules() (*gitattr.Rules, error) {
 				rules.Add(dir, data)
 			}
 		}
-		return nil
+		return found, nil
 	}
-	if err := walk(s.tree, ""); err != nil {
+	if _, err := walk(s.tree, ""); err != nil {
 		return nil, fmt.Errorf("snapshot %s: .gitattributes: %w", s.meta.Commit, err)
 	}
+	s.store.rememberAttrFree(free)
 	return rules, nil
+}
+
+// maxAttrFreeTrees bounds the trees remembered without .gitattributes
+// (about 60 bytes each); past it the record starts afresh.
+const maxAttrFreeTrees = 1 << 18
+
+// attrFree reports whether tree id is known to hold no .gitattributes at
+// any depth (a tree's content is its id: the answer never goes stale).
+func (st *Store) attrFree(id ID) bool {
+	st.attrFreeMu.Lock()
+	defer st.attrFreeMu.Unlock()
+	_, ok := st.attrFreeTrees[id]
+	return ok
+}
+
+// rememberAttrFree records trees found without .gitattributes.
+func (st *Store) rememberAttrFree(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	st.attrFreeMu.Lock()
+	defer st.attrFreeMu.Unlock()
+	if st.attrFreeTrees == nil || len(st.attrFreeTrees)+len(ids) > maxAttrFreeTrees {
+		st.attrFreeTrees = make(map[ID]struct{}, len(ids))
+	}
+	for _, id := range ids {
+		st.attrFreeTrees[id] = struct{}{}
+	}
 }
 
 func join(dir, name string) string {

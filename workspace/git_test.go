@@ -5,6 +5,7 @@ package workspace
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,7 +147,7 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 		defer unix.Close(gfd)
 		keep, _ := os.ReadFile(indexPath)
 		os.Remove(indexPath)
-		if err := w.writeIndex(gfd, stat); err != nil {
+		if err := w.writeIndex(gfd, stat, false); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := os.ReadFile(indexPath)
@@ -274,18 +275,27 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 	}
 }
 
-// BenchmarkWriteIndex: the index of a 20k-file tree written over the
-// previous one (ws update's largest step), as the mount asks for it.
+// BenchmarkWriteIndex: the index of a 20k-file tree written as ws update
+// writes it, moving the workspace between two commits that differ in 1% of
+// the files (the switch itself untimed).
 func BenchmarkWriteIndex(b *testing.B) {
-	f := newFixture(b, gittest.Generate(20000, 3))
-	w := f.create("ws", f.commit)
+	files := gittest.Generate(20000, 3)
+	f := newFixture(b, files)
+	for i := 0; i < len(files); i += 100 {
+		files[i].Content = append(slices.Clip(files[i].Content), "changed\n"...)
+	}
+	commits := []string{f.commit, f.repo.Commit(b, "main", "1% changed", files)}
 	ctx := context.Background()
+	if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
+		b.Fatal(err)
+	}
+	w := f.create("ws", f.commit)
 	m, err := f.ms.Get(ctx, "demo")
 	if err != nil {
 		b.Fatal(err)
 	}
 	t0 := time.Unix(1700000000, 0)
-	stat := GitIndexStat{Dev: 42, Ino: func(p string, e snapshot.Entry) uint64 { return uint64(len(p)) }, Time: func(string) time.Time { return t0 }}
+	stat := GitIndexStat{Dev: 42, Base: t0, Ino: func(p string, e snapshot.Entry) uint64 { return uint64(len(p)) }, Time: func(string) time.Time { return t0 }}
 	if err := w.MakeGitDir(ctx, mirrorSource{m}, stat); err != nil {
 		b.Fatal(err)
 	}
@@ -296,7 +306,19 @@ func BenchmarkWriteIndex(b *testing.B) {
 	defer unix.Close(gfd)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := w.writeIndex(gfd, stat); err != nil {
+		b.StopTimer()
+		c := commits[(i+1)%2]
+		snap, release, err := f.store.Get(ctx, "demo", c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sw, err := w.Switch(Spec{Repo: "demo", Commit: c}, snap, release, KeepChanges)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sw.Release()
+		b.StartTimer()
+		if err := w.writeIndex(gfd, stat, os.Getenv("NOMEMO") == ""); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -321,5 +343,159 @@ func TestPathBefore(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestIndexMemo: after one ws update, the next takes every directory in
+// which nothing changed whole from the index it kept (asking nothing about
+// their paths), and writes what a fresh index would hold; an index the
+// user rewrote, or another time base, is not taken whole, and a new
+// device is recorded in the entries taken.
+func TestIndexMemo(t *testing.T) {
+	tree := func(extra ...gittest.File) []gittest.File {
+		files := append(sample(), gittest.File{Path: "doc/a.md", Content: []byte("a\n")},
+			gittest.File{Path: "doc/b.md", Content: []byte("b\n")}, gittest.File{Path: "lib/x/y.go", Content: []byte("y\n")})
+		for _, e := range extra {
+			for i := range files {
+				if files[i].Path == e.Path {
+					files[i] = e
+				}
+			}
+		}
+		return files
+	}
+	f := newFixture(t, tree())
+	ctx := context.Background()
+	w := f.create("ws", f.commit)
+	m, err := f.ms.Get(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mirrorSource{m}
+	asked := map[string]bool{}
+	t0 := time.Unix(1700000000, 0)
+	moved := map[string]time.Time{} // as an update that discards a local change moves its time
+	stat := GitIndexStat{Dev: 42, Base: t0,
+		Ino: func(p string, e snapshot.Entry) uint64 { return uint64(len(p)) + uint64(e.ID[0])<<8 },
+		Time: func(p string) time.Time {
+			asked[p] = true
+			if t, ok := moved[p]; ok {
+				return t
+			}
+			return t0
+		}}
+	if err := w.MakeGitDir(ctx, src, stat); err != nil {
+		t.Fatal(err)
+	}
+	indexPath := filepath.Join(Dir(f.root, "ws"), "upper", GitDirName, "index")
+	fresh := func() []byte {
+		t.Helper()
+		gfd, err := OpenDir(w.layer.upper, GitDirName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(gfd)
+		keep, memo := mustRead(t, indexPath), w.index
+		os.Remove(indexPath)
+		if err := w.writeIndex(gfd, stat, false); err != nil {
+			t.Fatal(err)
+		}
+		b := mustRead(t, indexPath)
+		if err := os.WriteFile(indexPath, keep, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w.index = memo
+		return b
+	}
+	commit := func(extra ...gittest.File) string {
+		t.Helper()
+		c := f.repo.Commit(t, "main", "next", tree(extra...))
+		if _, err := f.ms.Fetch(ctx, "demo"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	discard := KeepChanges
+	update := func(commit string, wantAsked ...string) {
+		t.Helper()
+		snap, release, err := f.store.Get(ctx, "demo", commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw, err := w.Switch(Spec{Repo: "demo", Commit: commit}, snap, release, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw.Release()
+		clear(asked)
+		if _, err := w.UpdateGitDir(ctx, src, stat); err != nil {
+			t.Fatal(err)
+		}
+		var gotAsked []string
+		for p := range asked {
+			gotAsked = append(gotAsked, p)
+		}
+		got := mustRead(t, indexPath)
+		if want := fresh(); !bytes.Equal(got, want) {
+			t.Errorf("update to %.7s: the index differs from a fresh one (%d vs %d bytes)", commit, len(got), len(want))
+		}
+		slices.Sort(gotAsked)
+		slices.Sort(wantAsked)
+		if !slices.Equal(gotAsked, wantAsked) {
+			t.Errorf("update to %.7s asked the times of %v, want %v", commit, gotAsked, wantAsked)
+		}
+	}
+	all := []string{"README.md", "bin/run.sh", "doc/a.md", "doc/b.md", "lib/x/y.go", "link", "src/a.go", "src/deep/x.txt"}
+	x2 := gittest.File{Path: "src/deep/x.txt", Content: []byte("x2\n")}
+	update(commit(x2), all...) // from the file MakeGitDir wrote: no memo yet
+	y2 := gittest.File{Path: "lib/x/y.go", Content: []byte("y2\n")}
+	update(commit(x2, y2), "README.md", "link", "lib/x/y.go") // src, doc, bin taken whole
+
+	// The user rewrote the index (git add, git status): it is read again.
+	b := mustRead(t, indexPath)
+	if err := os.WriteFile(indexPath, append(b[:len(b)-1:len(b)-1], b[len(b)-1]^1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a2 := gittest.File{Path: "doc/a.md", Content: []byte("a2\n")}
+	update(commit(x2, y2, a2), all...)
+
+	// A daemon restarted on another device: entries taken whole get it.
+	stat.Dev = 43
+	update(commit(y2, a2), "README.md", "link", "src/a.go", "src/deep/x.txt")
+
+	// A local change discarded by the update (--reset): the file shows
+	// the update's time, so its directory is not taken whole.
+	dfd, name := copyUpPath(t, w, "doc/b.md")
+	if err := os.WriteFile(procPath(dfd, name), []byte("local\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	moved["doc/b.md"] = t0.Add(time.Minute)
+	discard = DiscardAll
+	update(commit(a2, x2), "README.md", "link", "doc/a.md", "doc/b.md", "lib/x/y.go", "src/a.go", "src/deep/x.txt")
+	discard = KeepChanges
+
+	// Another time base: nothing is taken whole.
+	t0 = t0.Add(time.Hour)
+	stat.Base = t0
+	update(commit(a2), all...)
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestIndexMemoTouch: a changed path makes its directories stale, up to
+// the root.
+func TestIndexMemoTouch(t *testing.T) {
+	var m indexMemo
+	m.touch([]string{"a/b/c.txt", "a/d", "e"})
+	want := map[string]bool{"a": true, "a/b": true, "a/b/c.txt": true, "a/d": true, "e": true}
+	if !maps.Equal(m.stale, want) {
+		t.Errorf("stale = %v, want %v", m.stale, want)
 	}
 }

@@ -56,7 +56,11 @@ func diffTrees(sa, sb *snapshot.Snapshot, a, b snapshot.ID, prefix string, out *
 	return nil
 }
 
-func under(p, dir string) bool { return strings.HasPrefix(p, dir+"/") }
+// under reports whether p lies below directory dir (without making
+// dir+"/": writeIndex asks it of every directory it takes whole).
+func under(p, dir string) bool {
+	return len(p) > len(dir) && p[len(dir)] == '/' && strings.HasPrefix(p, dir)
+}
 
 // localChange is a path the upper layer changes: merged directories only
 // conflict when the directory itself changed or went away upstream.
@@ -207,5 +211,9 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 	w.attrsMoved = w.attrsMoved || slices.ContainsFunc(changed, func(p string) bool {
 		return p == ".gitattributes" || strings.HasSuffix(p, "/.gitattributes")
 	})
-	return Switched{Changed: append(changed, bad...), Dirs: dirs, Release: oldRelease}, nil
+	changed = append(changed, bad...)
+	if w.index != nil {
+		w.index.touch(changed)
+	}
+	return Switched{Changed: changed, Dirs: dirs, Release: oldRelease}, nil
 }

@@ -76,6 +76,8 @@ type Workspace struct {
 	// the same blob may then check out at another size, so the index
 	// written next recomputes every size (writeIndex).
 	attrsMoved bool
+	// index is the index last written by ws update, if kept (writeIndex).
+	index *indexMemo
 }
 
 // Options are what every workspace of a root shares.
