@@ -43,7 +43,7 @@ func (f *FS) makeGitDir(v *view) {
 		return
 	}
 	ready := make(chan struct{})
-	v.gitReady = ready
+	v.gitReady.Store(&ready)
 	go func() {
 		defer close(ready)
 		src, err := f.opts.Git(v.ws.Meta().Repo)
@@ -56,18 +56,65 @@ func (f *FS) makeGitDir(v *view) {
 	}()
 }
 
-// awaitGitDir waits until v's git dir is complete, or the caller gives up.
-// Safe without v.mu: gitReady is set before the view is reachable.
+// awaitGitDir waits until v's git dir is complete, or the caller gives up
+// (EINTR); a nil ctx does not wait (EAGAIN while a maker runs). Safe
+// without v.mu.
 func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
-	if v.gitReady == nil {
+	ready := v.gitReady.Load()
+	if ready == nil {
 		return 0
 	}
+	if ctx == nil {
+		select {
+		case <-*ready:
+			return 0
+		default:
+			return syscall.EAGAIN
+		}
+	}
 	select {
-	case <-v.gitReady:
+	case <-*ready:
 		return 0
 	case <-ctx.Done():
 		return syscall.EINTR
 	}
+}
+
+// updateGitDir moves v's git dir to the commit Update just switched v to
+// (HEAD, refs, packs, index), in the background: ws update returns once
+// the tree shows the new commit, and git, whose every run first looks up
+// .git (Update drops the kernel's entry of it), waits in that lookup
+// until this is done, so it never sees the new tree with the old index.
+// It takes no view lock, as makeGitDir. Caller holds v.mu for writing.
+func (f *FS) updateGitDir(v *view) {
+	ready := make(chan struct{})
+	v.gitReady.Store(&ready)
+	st, repo := v.gitStat(), v.ws.Meta().Repo
+	go func() {
+		src, err := f.opts.Git(repo)
+		var changed []string
+		if err == nil {
+			changed, err = v.ws.UpdateGitDir(context.Background(), src, st)
+		}
+		if err != nil {
+			f.log.Error("gitfs: workspace's git dir not updated", "workspace", v.name, "err", err)
+		}
+		for _, p := range changed {
+			v.journal.note(p, dirPath(p))
+		}
+		// Done before telling the kernel: a lookup of .git waiting for it
+		// holds the workspace root's lock, which dropping an entry of .git
+		// (once the kernel forgot .git itself) needs.
+		close(ready)
+		f.mu.Lock()
+		root := v.root
+		f.mu.Unlock()
+		if root != nil {
+			// Entries the kernel keeps below .git while something holds
+			// them (an open file, a working directory there).
+			f.invalidate(root, changed)
+		}
+	}()
 }
 
 // relPath is n's path in its workspace ("" for the root). Caller holds v.mu.

@@ -3,13 +3,16 @@
 package fs_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitfs/gitfs/internal/gittest"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // TestGitInWorkspace: git itself (lock files, renames, fsync, mmap of
@@ -65,5 +68,61 @@ func TestGitStatusReadsNoBlob(t *testing.T) {
 	st, err := e.fs.Status("git")
 	if err != nil || len(st) != 0 {
 		t.Errorf("ws status after git status: %v %v, want no changes", st, err)
+	}
+}
+
+// TestGitWaitsForUpdatedGitDir: ws update returns once the tree shows the
+// new commit and moves the git dir in the background; a lookup of .git
+// meanwhile waits for it, so git never reads the old HEAD beside the new
+// tree, even where the kernel had the git dir's entries cached.
+func TestGitWaitsForUpdatedGitDir(t *testing.T) {
+	e := newGitEnv(t, sampleFiles())
+	ws := e.create("w")
+	head := filepath.Join(ws, ".git", "HEAD")
+	if b, err := os.ReadFile(head); err != nil || strings.TrimSpace(string(b)) != e.commit {
+		t.Fatalf(".git/HEAD of a new workspace: %q, %v; want %s", b, err, e.commit)
+	}
+	ctx := context.Background()
+	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "new.txt", Content: []byte("new\n")}))
+	if _, err := e.ms.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	e.gitGate.Store(&gate)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			e.gitGate.Store(nil)
+			close(gate)
+		}
+	}
+	defer release()
+	done := make(chan error, 1)
+	go func() { done <- e.fs.Update(ctx, "w", workspace.Spec{Commit: c2}, workspace.KeepChanges) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a hang, not a measurement
+		t.Fatal("ws update waited for the git dir")
+	}
+	if _, err := os.Stat(filepath.Join(ws, "new.txt")); err != nil {
+		t.Errorf("after ws update the tree does not show the new commit: %v", err)
+	}
+	read := make(chan string, 1)
+	go func() {
+		b, err := os.ReadFile(head)
+		if err != nil {
+			read <- err.Error()
+			return
+		}
+		read <- strings.TrimSpace(string(b))
+	}()
+	time.Sleep(200 * time.Millisecond) // the reader reaches the lookup (if it returns at once, it read the old HEAD)
+	release()
+	if got := <-read; got != c2 {
+		t.Errorf(".git/HEAD read while the git dir was being moved: %q, want %s", got, c2)
 	}
 }

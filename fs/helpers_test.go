@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,8 @@ type env struct {
 	fs     *gitfs.FS
 	commit string // main
 	log    *slog.Logger
+	// gitGate, when set, holds every git dir's refs until it is closed.
+	gitGate atomic.Pointer[chan struct{}]
 }
 
 func testLog(t testing.TB) *slog.Logger {
@@ -109,7 +112,10 @@ func fuseUsable(t *testing.T) {
 }
 
 // testGitSource is the daemon's workspace.GitSource, over a real mirror.
-type testGitSource struct{ m *mirror.Mirror }
+type testGitSource struct {
+	m    *mirror.Mirror
+	gate *atomic.Pointer[chan struct{}]
+}
 
 func (g testGitSource) URL(ctx context.Context) (string, error) { return g.m.URL(ctx) }
 func (g testGitSource) FSMonitor() string                       { return "" }
@@ -117,6 +123,11 @@ func (g testGitSource) PinPacks(ctx context.Context, dir string) ([]string, erro
 	return g.m.PinPacks(ctx, dir)
 }
 func (g testGitSource) Refs(ctx context.Context) ([]workspace.GitRef, string, error) {
+	if g.gate != nil {
+		if gate := g.gate.Load(); gate != nil {
+			<-*gate
+		}
+	}
 	refs, head, err := g.m.RefList(ctx)
 	out := make([]workspace.GitRef, len(refs))
 	for i, r := range refs {
@@ -174,7 +185,7 @@ func (e *env) mount() {
 	if e.git {
 		opts.Git = func(repo string) (workspace.GitSource, error) {
 			m, err := e.ms.Lookup(repo)
-			return testGitSource{m}, err
+			return testGitSource{m: m, gate: &e.gitGate}, err
 		}
 	}
 	f, err := gitfs.New(opts)

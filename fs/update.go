@@ -55,23 +55,14 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	v.times.note(sw.Changed, v.ws.Meta().Updated)
 	v.snap = newSnap
 	v.epoch++
-	if f.opts.Git != nil {
-		// The git dir follows (HEAD, refs, packs, index); it is written by
-		// renames, so git sees the old one or the new one.
-		src, err := f.opts.Git(v.ws.Meta().Repo)
-		var gitChanged []string
-		if err == nil {
-			gitChanged, err = v.ws.UpdateGitDir(ctx, src, v.gitStat())
-		}
-		if err != nil {
-			f.log.Error("gitfs: workspace's git dir not updated", "workspace", name, "err", err)
-		}
-		changed = append(changed, gitChanged...)
-	}
 	for _, p := range changed {
 		v.journal.note(p, dirPath(p)) // a file, or everything below a directory
 	}
 	v.journal.note(sw.Dirs...)
+	git := f.opts.Git != nil
+	if git {
+		f.updateGitDir(v) // git.go
+	}
 	v.mu.Unlock()
 	f.mu.Lock()
 	root := v.root
@@ -80,6 +71,9 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	if root != nil {
 		f.invalidate(root, changed)
 		f.invalidateAttrs(root, sw.Dirs)
+		if git {
+			root.NotifyEntry(workspace.GitDirName) // the next lookup waits for the git dir
+		}
 	}
 	f.log.Info("workspace updated", "workspace", name, "commit", spec.Commit, "changed_paths", len(changed))
 	return nil

@@ -3,7 +3,9 @@
 package fs
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gitfs/gitfs/snapshot"
 	"github.com/gitfs/gitfs/workspace"
@@ -20,9 +22,11 @@ type view struct {
 	ws       *workspace.Workspace
 	layer    *workspace.Layer
 	uid, gid uint32 // owner of lower entries
-	// gitReady is closed once the workspace's git dir is complete; nil if
-	// it was complete when the view was made (see git.go).
-	gitReady chan struct{}
+	// gitReady is closed once the workspace's git dir is complete (made,
+	// or moved to the workspace's commit by ws update); nil while no
+	// maker ever ran (see git.go). Stored before the view is reachable,
+	// or by Update under mu held for writing.
+	gitReady atomic.Pointer[chan struct{}]
 
 	// mu orders changes to the view's namespace (see the lock table in
 	// doc.go): held for writing by every operation that changes the upper
@@ -62,7 +66,18 @@ func (v *view) newRoot() *node {
 // close marks the view removed and releases its descriptors and lease,
 // after the open lower handles have what they need to go on reading.
 func (v *view) close() {
-	v.mu.Lock()
+	// The git dir's maker writes with the workspace's descriptors: wait
+	// for it, without mu (it tells the kernel of what it wrote, which may
+	// wait for a lookup that waits for mu), until none runs once mu is
+	// held (only Update starts one, under mu, and not once removed).
+	for {
+		v.awaitGitDir(context.Background())
+		v.mu.Lock()
+		if v.removed || v.awaitGitDir(nil) == 0 {
+			break
+		}
+		v.mu.Unlock()
+	}
 	defer v.mu.Unlock()
 	if v.removed {
 		return
@@ -70,9 +85,6 @@ func (v *view) close() {
 	v.removed = true
 	v.pinOpenFiles()
 	if v.ws != nil {
-		if v.gitReady != nil {
-			<-v.gitReady // its maker writes with the workspace's descriptors
-		}
 		v.ws.Close()
 		return
 	}
