@@ -138,44 +138,12 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	indexPath := filepath.Join(Dir(f.root, "ws"), "upper", GitDirName, "index")
-	fresh := func() []byte {
-		t.Helper()
-		gfd, err := OpenDir(w.layer.upper, GitDirName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(gfd)
-		keep, _ := os.ReadFile(indexPath)
-		os.Remove(indexPath)
-		if err := w.writeIndex(gfd, stat, false); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := os.ReadFile(indexPath)
-		if err := os.WriteFile(indexPath, keep, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	fresh := func() []byte { return freshIndex(t, w, stat) }
 	update := func(commit string) []byte {
 		t.Helper()
-		snap, release, err := f.store.Get(ctx, "demo", commit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sw, err := w.Switch(Spec{Repo: "demo", Commit: commit}, snap, release, KeepChanges)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sw.Release()
 		clear(asked)
-		if _, err := w.UpdateGitDir(ctx, src, stat); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(indexPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		f.updateTo(t, w, src, stat, commit, KeepChanges)
+		return mustRead(t, indexPath)
 	}
 	askedOnly := func(want ...string) {
 		t.Helper()
@@ -388,25 +356,6 @@ func TestIndexMemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	indexPath := filepath.Join(Dir(f.root, "ws"), "upper", GitDirName, "index")
-	fresh := func() []byte {
-		t.Helper()
-		gfd, err := OpenDir(w.layer.upper, GitDirName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(gfd)
-		keep, memo := mustRead(t, indexPath), w.index
-		os.Remove(indexPath)
-		if err := w.writeIndex(gfd, stat, false); err != nil {
-			t.Fatal(err)
-		}
-		b := mustRead(t, indexPath)
-		if err := os.WriteFile(indexPath, keep, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		w.index = memo
-		return b
-	}
 	commit := func(extra ...gittest.File) string {
 		t.Helper()
 		c := f.repo.Commit(t, "main", "next", tree(extra...))
@@ -418,25 +367,14 @@ func TestIndexMemo(t *testing.T) {
 	discard := KeepChanges
 	update := func(commit string, wantAsked ...string) {
 		t.Helper()
-		snap, release, err := f.store.Get(ctx, "demo", commit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sw, err := w.Switch(Spec{Repo: "demo", Commit: commit}, snap, release, discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sw.Release()
 		clear(asked)
-		if _, err := w.UpdateGitDir(ctx, src, stat); err != nil {
-			t.Fatal(err)
-		}
+		f.updateTo(t, w, src, stat, commit, discard)
 		var gotAsked []string
 		for p := range asked {
 			gotAsked = append(gotAsked, p)
 		}
 		got := mustRead(t, indexPath)
-		if want := fresh(); !bytes.Equal(got, want) {
+		if want := freshIndex(t, w, stat); !bytes.Equal(got, want) {
 			t.Errorf("update to %.7s: the index differs from a fresh one (%d vs %d bytes)", commit, len(got), len(want))
 		}
 		slices.Sort(gotAsked)
@@ -478,6 +416,47 @@ func TestIndexMemo(t *testing.T) {
 	t0 = t0.Add(time.Hour)
 	stat.Base = t0
 	update(commit(a2), all...)
+}
+
+// freshIndex is the index writeIndex makes for w with none to reuse; w's
+// index file and memo are left as they were.
+func freshIndex(t *testing.T, w *Workspace, stat GitIndexStat) []byte {
+	t.Helper()
+	gfd, err := OpenDir(w.layer.upper, GitDirName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(gfd)
+	indexPath := filepath.Join(w.dir, "upper", GitDirName, "index")
+	keep, memo := mustRead(t, indexPath), w.index
+	os.Remove(indexPath)
+	if err := w.writeIndex(gfd, stat, false); err != nil {
+		t.Fatal(err)
+	}
+	b := mustRead(t, indexPath)
+	if err := os.WriteFile(indexPath, keep, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.index = memo
+	return b
+}
+
+// updateTo switches w to commit and moves its git dir there, as ws update
+// does.
+func (f *fixture) updateTo(t *testing.T, w *Workspace, src GitSource, stat GitIndexStat, commit string, discard Discard) {
+	t.Helper()
+	snap, release, err := f.store.Get(context.Background(), "demo", commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := w.Switch(Spec{Repo: "demo", Commit: commit}, snap, release, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Release()
+	if _, err := w.UpdateGitDir(context.Background(), src, stat); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func mustRead(t *testing.T, p string) []byte {
