@@ -57,20 +57,11 @@ func (f *FS) makeGitDir(v *view) {
 }
 
 // awaitGitDir waits until v's git dir is complete, or the caller gives up
-// (EINTR); a nil ctx does not wait (EAGAIN while a maker runs). Safe
-// without v.mu.
+// (EINTR). Safe without v.mu.
 func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
 	ready := v.gitReady.Load()
 	if ready == nil {
 		return 0
-	}
-	if ctx == nil {
-		select {
-		case <-*ready:
-			return 0
-		default:
-			return syscall.EAGAIN
-		}
 	}
 	select {
 	case <-*ready:

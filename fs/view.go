@@ -66,18 +66,7 @@ func (v *view) newRoot() *node {
 // close marks the view removed and releases its descriptors and lease,
 // after the open lower handles have what they need to go on reading.
 func (v *view) close() {
-	// The git dir's maker writes with the workspace's descriptors: wait
-	// for it, without mu (it tells the kernel of what it wrote, which may
-	// wait for a lookup that waits for mu), until none runs once mu is
-	// held (only Update starts one, under mu, and not once removed).
-	for {
-		v.awaitGitDir(context.Background())
-		v.mu.Lock()
-		if v.removed || v.awaitGitDir(nil) == 0 {
-			break
-		}
-		v.mu.Unlock()
-	}
+	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.removed {
 		return
@@ -85,6 +74,10 @@ func (v *view) close() {
 	v.removed = true
 	v.pinOpenFiles()
 	if v.ws != nil {
+		// The git dir's maker writes with the workspace's descriptors. It
+		// takes no view lock, and tells the kernel nothing until it is
+		// done (git.go), so it is waited for under mu.
+		v.awaitGitDir(context.Background())
 		v.ws.Close()
 		return
 	}
