@@ -39,7 +39,15 @@ func (v *view) gitStat() workspace.GitIndexStat {
 // lookup reaches until it is done; Update waits for it before switching
 // commit, and close before releasing the workspace.
 func (f *FS) makeGitDir(v *view) {
-	if f.opts.Git == nil || v.ws.HasGitDir() {
+	if f.opts.Git == nil {
+		return
+	}
+	if v.ws.HasGitDir() {
+		if v.ws.GitDirPending() {
+			// A daemon killed after ws update returned, before the git
+			// dir followed: finish it, as that update would have.
+			f.updateGitDir(v)
+		}
 		return
 	}
 	ready := make(chan struct{})
@@ -76,7 +84,8 @@ func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
 // the tree shows the new commit, and git, whose every run first looks up
 // .git (Update drops the kernel's entry of it), waits in that lookup
 // until this is done, so it never sees the new tree with the old index.
-// It takes no view lock, as makeGitDir. Caller holds v.mu for writing.
+// It takes no view lock, as makeGitDir. Caller holds v.mu for writing, or
+// the view is not reachable yet.
 func (f *FS) updateGitDir(v *view) {
 	ready := make(chan struct{})
 	v.gitReady.Store(&ready)

@@ -126,3 +126,50 @@ func TestGitWaitsForUpdatedGitDir(t *testing.T) {
 		t.Errorf(".git/HEAD read while the git dir was being moved: %q, want %s", got, c2)
 	}
 }
+
+// TestPendingGitDirFinishedAtStart: a daemon killed after ws update
+// returned, before the git dir followed (here the switch is made on disk
+// and the git dir left as it was), finishes the git dir when it starts
+// again: git sees the new commit, clean.
+func TestPendingGitDirFinishedAtStart(t *testing.T) {
+	e := newGitEnv(t, sampleFiles())
+	ws := e.create("w")
+	head := filepath.Join(ws, ".git", "HEAD")
+	if b, err := os.ReadFile(head); err != nil || strings.TrimSpace(string(b)) != e.commit {
+		t.Fatalf(".git/HEAD of a new workspace: %q, %v; want %s", b, err, e.commit)
+	}
+	ctx := context.Background()
+	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "new.txt", Content: []byte("new\n")}))
+	if _, err := e.ms.Fetch(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	opts := workspace.Options{Root: e.root, XattrPrefix: "user.gitfs."}
+	if os.Geteuid() == 0 {
+		opts = workspace.Options{Root: e.root, Chown: true, XattrPrefix: "trusted.gitfs."}
+	}
+	w, err := workspace.Load(ctx, opts, workspace.Dir(e.root, "w"), e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, release, err := e.store.Get(ctx, "demo", c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := w.Switch(workspace.Spec{Repo: "demo", Commit: c2}, snap, release, workspace.KeepChanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Release()
+	w.Close()
+
+	e.mount()
+	ws = filepath.Join(e.mnt, "w")
+	env := "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent "
+	out, err := exec.Command("sh", "-c", "cd "+ws+" && "+env+"git rev-parse HEAD && "+env+"git status --porcelain").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != c2 {
+		t.Errorf("git after the restart: %v: %q, want clean at %s", err, out, c2)
+	}
+}

@@ -105,7 +105,28 @@ func (w *Workspace) MakeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 	if err := w.makeGitDir(ctx, src, st); err != nil {
 		return fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
 	}
+	w.gitDirDone()
 	return nil
+}
+
+// gitDirPendingName, in the workspace's directory, marks a git dir that
+// has not followed the workspace's last Switch yet. Switch makes it before
+// it writes meta.json (whose directory sync makes both durable); making or
+// updating the git dir removes it. A daemon killed between the two (ws
+// update returns before the git dir follows) finds it at the next start
+// and finishes the git dir (GitDirPending).
+const gitDirPendingName = "gitdir-pending"
+
+// GitDirPending reports whether the git dir has yet to follow the last
+// Switch (UpdateGitDir).
+func (w *Workspace) GitDirPending() bool {
+	_, err := os.Lstat(filepath.Join(w.dir, gitDirPendingName))
+	return err == nil
+}
+
+// gitDirDone removes the pending mark, if any.
+func (w *Workspace) gitDirDone() {
+	os.Remove(filepath.Join(w.dir, gitDirPendingName))
 }
 
 func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexStat) error {
@@ -194,6 +215,7 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
 	}
+	w.gitDirDone()
 	return changed, nil
 }
 

@@ -478,3 +478,52 @@ func TestIndexMemoTouch(t *testing.T) {
 		t.Errorf("stale = %v, want %v", m.stale, want)
 	}
 }
+
+// TestGitDirPending: a Switch marks the git dir pending until it follows
+// (UpdateGitDir), so that a daemon killed in between finishes it at its
+// next start.
+func TestGitDirPending(t *testing.T) {
+	f := newFixture(t, sample())
+	ctx := context.Background()
+	w := f.create("ws", f.commit)
+	m, err := f.ms.Get(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mirrorSource{m}
+	stat := GitIndexStat{Dev: 42}
+	if err := w.MakeGitDir(ctx, src, stat); err != nil {
+		t.Fatal(err)
+	}
+	if w.GitDirPending() {
+		t.Error("a new git dir is pending")
+	}
+	second := f.upstream(t)
+	snap, release, err := f.store.Get(ctx, "demo", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, KeepChanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Release()
+	if !w.GitDirPending() {
+		t.Error("after a switch the git dir is not pending")
+	}
+	// As a daemon started again sees it.
+	again, err := Load(ctx, f.opts, Dir(f.root, "ws"), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.GitDirPending() {
+		t.Error("a loaded workspace does not see its git dir pending")
+	}
+	again.Close()
+	if _, err := w.UpdateGitDir(ctx, src, stat); err != nil {
+		t.Fatal(err)
+	}
+	if w.GitDirPending() {
+		t.Error("after UpdateGitDir the git dir is still pending")
+	}
+}

@@ -4,6 +4,8 @@ package workspace
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -203,6 +205,11 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 	}
 	m.Base = spec.Base
 	m.Updated = time.Now()
+	// The git dir follows after (UpdateGitDir); until then it is marked
+	// pending, durably with meta.json (writeMeta syncs the directory).
+	if err := os.WriteFile(filepath.Join(w.dir, gitDirPendingName), nil, 0o600); err != nil {
+		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
+	}
 	if err := writeMeta(w.dir, m); err != nil {
 		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
 	}
