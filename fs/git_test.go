@@ -76,17 +76,8 @@ func TestGitStatusReadsNoBlob(t *testing.T) {
 // meanwhile waits for it, so git never reads the old HEAD beside the new
 // tree, even where the kernel had the git dir's entries cached.
 func TestGitWaitsForUpdatedGitDir(t *testing.T) {
-	e := newGitEnv(t, sampleFiles())
-	ws := e.create("w")
-	head := filepath.Join(ws, ".git", "HEAD")
-	if b, err := os.ReadFile(head); err != nil || strings.TrimSpace(string(b)) != e.commit {
-		t.Fatalf(".git/HEAD of a new workspace: %q, %v; want %s", b, err, e.commit)
-	}
+	e, ws, head, c2 := gitDirAndNextCommit(t)
 	ctx := context.Background()
-	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "new.txt", Content: []byte("new\n")}))
-	if _, err := e.ms.Fetch(ctx, "demo"); err != nil {
-		t.Fatal(err)
-	}
 	gate := make(chan struct{})
 	e.gitGate.Store(&gate)
 	released := false
@@ -132,17 +123,8 @@ func TestGitWaitsForUpdatedGitDir(t *testing.T) {
 // and the git dir left as it was), finishes the git dir when it starts
 // again: git sees the new commit, clean.
 func TestPendingGitDirFinishedAtStart(t *testing.T) {
-	e := newGitEnv(t, sampleFiles())
-	ws := e.create("w")
-	head := filepath.Join(ws, ".git", "HEAD")
-	if b, err := os.ReadFile(head); err != nil || strings.TrimSpace(string(b)) != e.commit {
-		t.Fatalf(".git/HEAD of a new workspace: %q, %v; want %s", b, err, e.commit)
-	}
+	e, _, _, c2 := gitDirAndNextCommit(t)
 	ctx := context.Background()
-	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "new.txt", Content: []byte("new\n")}))
-	if _, err := e.ms.Fetch(ctx, "demo"); err != nil {
-		t.Fatal(err)
-	}
 	if err := e.fs.Unmount(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,10 +148,28 @@ func TestPendingGitDirFinishedAtStart(t *testing.T) {
 	w.Close()
 
 	e.mount()
-	ws = filepath.Join(e.mnt, "w")
+	ws := filepath.Join(e.mnt, "w")
 	env := "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent "
 	out, err := exec.Command("sh", "-c", "cd "+ws+" && "+env+"git rev-parse HEAD && "+env+"git status --porcelain").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != c2 {
 		t.Errorf("git after the restart: %v: %q, want clean at %s", err, out, c2)
 	}
+}
+
+// gitDirAndNextCommit makes workspace "w" with its git dir complete and a
+// next commit (new.txt added) in the mirror; it returns the env, the
+// workspace, its .git/HEAD and that commit.
+func gitDirAndNextCommit(t *testing.T) (e *env, ws, head, next string) {
+	t.Helper()
+	e = newGitEnv(t, sampleFiles())
+	ws = e.create("w")
+	head = filepath.Join(ws, ".git", "HEAD")
+	if b, err := os.ReadFile(head); err != nil || strings.TrimSpace(string(b)) != e.commit {
+		t.Fatalf(".git/HEAD of a new workspace: %q, %v; want %s", b, err, e.commit)
+	}
+	next = e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "new.txt", Content: []byte("new\n")}))
+	if _, err := e.ms.Fetch(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	return e, ws, head, next
 }

@@ -275,16 +275,7 @@ func BenchmarkWriteIndex(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		c := commits[(i+1)%2]
-		snap, release, err := f.store.Get(ctx, "demo", c)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sw, err := w.Switch(Spec{Repo: "demo", Commit: c}, snap, release, KeepChanges)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sw.Release()
+		f.switchTo(b, w, commits[(i+1)%2], KeepChanges)
 		b.StartTimer()
 		if err := w.writeIndex(gfd, stat, true); err != nil {
 			b.Fatal(err)
@@ -445,6 +436,15 @@ func freshIndex(t *testing.T, w *Workspace, stat GitIndexStat) []byte {
 // does.
 func (f *fixture) updateTo(t *testing.T, w *Workspace, src GitSource, stat GitIndexStat, commit string, discard Discard) {
 	t.Helper()
+	f.switchTo(t, w, commit, discard)
+	if _, err := w.UpdateGitDir(context.Background(), src, stat); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// switchTo switches w to commit (Switch: the tree, before the git dir).
+func (f *fixture) switchTo(t testing.TB, w *Workspace, commit string, discard Discard) {
+	t.Helper()
 	snap, release, err := f.store.Get(context.Background(), "demo", commit)
 	if err != nil {
 		t.Fatal(err)
@@ -454,9 +454,6 @@ func (f *fixture) updateTo(t *testing.T, w *Workspace, src GitSource, stat GitIn
 		t.Fatal(err)
 	}
 	sw.Release()
-	if _, err := w.UpdateGitDir(context.Background(), src, stat); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func mustRead(t *testing.T, p string) []byte {
@@ -498,16 +495,7 @@ func TestGitDirPending(t *testing.T) {
 	if w.GitDirPending() {
 		t.Error("a new git dir is pending")
 	}
-	second := f.upstream(t)
-	snap, release, err := f.store.Get(ctx, "demo", second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, KeepChanges)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw.Release()
+	f.switchTo(t, w, f.upstream(t), KeepChanges)
 	if !w.GitDirPending() {
 		t.Error("after a switch the git dir is not pending")
 	}
