@@ -44,11 +44,7 @@ func (s mirrorSource) Refs(ctx context.Context) ([]GitRef, string, error) {
 func TestGitDir(t *testing.T) {
 	f := newFixture(t, sample())
 	w := f.create("ws", f.commit)
-	m, err := f.ms.Get(context.Background(), "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := mirrorSource{m}
+	src := f.gitSource(t)
 	stat := GitIndexStat{Ino: func(string, snapshot.Entry) uint64 { return 5 }}
 	if w.HasGitDir() {
 		t.Fatal("a new workspace has a git dir before it is made")
@@ -124,11 +120,7 @@ func TestUpdateGitDirReusesIndex(t *testing.T) {
 	f := newFixture(t, sample())
 	ctx := context.Background()
 	w := f.create("ws", f.commit)
-	m, err := f.ms.Get(ctx, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := mirrorSource{m}
+	src := f.gitSource(t)
 	asked := map[string]int{}
 	stat := GitIndexStat{Dev: 42, Ino: func(p string, e snapshot.Entry) uint64 {
 		asked[p]++
@@ -258,13 +250,9 @@ func BenchmarkWriteIndex(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := f.create("ws", f.commit)
-	m, err := f.ms.Get(ctx, "demo")
-	if err != nil {
-		b.Fatal(err)
-	}
 	t0 := time.Unix(1700000000, 0)
 	stat := GitIndexStat{Dev: 42, Base: t0, Ino: func(p string, e snapshot.Entry) uint64 { return uint64(len(p)) }, Time: func(string) time.Time { return t0 }}
-	if err := w.MakeGitDir(ctx, mirrorSource{m}, stat); err != nil {
+	if err := w.MakeGitDir(ctx, f.gitSource(b), stat); err != nil {
 		b.Fatal(err)
 	}
 	gfd, err := OpenDir(w.layer.upper, GitDirName)
@@ -326,11 +314,7 @@ func TestIndexMemo(t *testing.T) {
 	f := newFixture(t, tree())
 	ctx := context.Background()
 	w := f.create("ws", f.commit)
-	m, err := f.ms.Get(ctx, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := mirrorSource{m}
+	src := f.gitSource(t)
 	asked := map[string]bool{}
 	t0 := time.Unix(1700000000, 0)
 	moved := map[string]time.Time{} // as an update that discards a local change moves its time
@@ -483,11 +467,7 @@ func TestGitDirPending(t *testing.T) {
 	f := newFixture(t, sample())
 	ctx := context.Background()
 	w := f.create("ws", f.commit)
-	m, err := f.ms.Get(ctx, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := mirrorSource{m}
+	src := f.gitSource(t)
 	stat := GitIndexStat{Dev: 42}
 	if err := w.MakeGitDir(ctx, src, stat); err != nil {
 		t.Fatal(err)
@@ -514,4 +494,14 @@ func TestGitDirPending(t *testing.T) {
 	if w.GitDirPending() {
 		t.Error("after UpdateGitDir the git dir is still pending")
 	}
+}
+
+// gitSource is the mirror "demo" as the workspace's git source.
+func (f *fixture) gitSource(t testing.TB) GitSource {
+	t.Helper()
+	m, err := f.ms.Get(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mirrorSource{m}
 }
