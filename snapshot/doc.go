@@ -41,8 +41,7 @@
 //	lock                 guards                                  notes
 //	Store.mu             Store.open, every open Snapshot.refs,   held for map and count updates, and
 //	                     Store.filled                            to open a snapshot on its first lease
-//	Store.wholeMu        Store.whole, Store.wholeGen             a leaf: map updates and lookups only
-//	Store.attrFreeMu     Store.attrFreeTrees                     a leaf: map updates and lookups only
+//	idSet.mu             one idSet (Store.whole, Store.attrFree) a leaf: map updates and lookups only
 //
 // internal/pack's delta-base cache has a lock of its own, a leaf taken only
 // inside pack calls; internal/blobstore has none (one system call a step).

@@ -60,7 +60,10 @@ type FillStats struct {
 func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error) {
 	var st FillStats
 	gen, genOK := s.store.stored.Generation()
-	whole := s.store.wholeTrees(gen, genOK)
+	whole := func(ID) bool { return false } // nothing, if the generation cannot be read
+	if genOK {
+		whole = func(id ID) bool { return s.store.whole.has(gen, id) }
+	}
 	ids, walked, err := s.blobIDsSkipping(ctx, whole)
 	if err != nil {
 		return st, fmt.Errorf("snapshot %s: fill: %w", s.meta.Commit, err)
@@ -131,43 +134,17 @@ func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error
 	return st, nil
 }
 
-// maxWholeTrees bounds the trees remembered whole (about 60 bytes each):
-// past it the memory starts again empty.
+// maxWholeTrees bounds the trees remembered whole (about 60 bytes each).
 const maxWholeTrees = 1 << 18
 
-// wholeTrees returns a test of whether a tree is known whole: every blob
-// under it was in the blob store, or stored, at a fill of this process
-// while the store was at generation gen. Nothing is, if the generation
-// moved since (blobs were removed) or cannot be read.
-func (st *Store) wholeTrees(gen string, genOK bool) func(ID) bool {
-	st.wholeMu.Lock()
-	defer st.wholeMu.Unlock()
-	if !genOK || gen != st.wholeGen {
-		st.whole, st.wholeGen = nil, gen
-		return func(ID) bool { return false }
-	}
-	return func(id ID) bool {
-		st.wholeMu.Lock()
-		_, ok := st.whole[id]
-		st.wholeMu.Unlock()
-		return ok
-	}
-}
-
-// rememberWhole records trees a fill found or made whole, unless blobs
-// were removed while it ran (the generation moved from gen).
+// rememberWhole records trees a fill found or made whole (every blob under
+// them stored) at blob store generation gen, unless blobs were removed
+// while it ran (the generation moved from gen).
 func (st *Store) rememberWhole(gen string, genOK bool, trees []ID) {
 	if now, ok := st.stored.Generation(); !genOK || !ok || now != gen {
 		return
 	}
-	st.wholeMu.Lock()
-	defer st.wholeMu.Unlock()
-	if st.wholeGen != gen || st.whole == nil || len(st.whole)+len(trees) > maxWholeTrees {
-		st.whole, st.wholeGen = make(map[ID]struct{}, len(trees)), gen
-	}
-	for _, t := range trees {
-		st.whole[t] = struct{}{}
-	}
+	st.whole.add(gen, trees)
 }
 
 // fillWithGo stores ids, inflated by internal/pack.

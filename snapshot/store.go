@@ -60,17 +60,10 @@ type Store struct {
 	filled    map[string]bool // commits this process has queued
 	blobLimit atomic.Int64    // bound of ROOT/blobs in bytes (SetBlobLimit)
 
-	// whole are trees whose blobs a fill found stored, while the blob
-	// store was at generation wholeGen (fill.go). wholeMu guards both; a
-	// leaf.
-	wholeMu  sync.Mutex
-	whole    map[ID]struct{}
-	wholeGen string
-
-	// attrFreeTrees are trees without a .gitattributes at any depth
-	// (worktree.go). attrFreeMu guards it; a leaf.
-	attrFreeMu    sync.Mutex
-	attrFreeTrees map[ID]struct{}
+	// whole are trees whose blobs a fill found stored, tagged with the
+	// blob store's generation then (fill.go); attrFree, trees without a
+	// .gitattributes at any depth (worktree.go).
+	whole, attrFree idSet
 
 	cleanTemps sync.Once // the blob store's dead writers' files, at the first fill
 	readerOnce sync.Once // readerGitDir
@@ -113,6 +106,7 @@ func NewStore(root string, mirrors *mirror.Set, log *slog.Logger, opts Options) 
 		opts:    opts,
 		open:    make(map[string]*Snapshot),
 	}
+	s.whole.max, s.attrFree.max = maxWholeTrees, maxAttrFreeTrees
 	for _, d := range []string{s.dir, s.lockDir, s.verifiedDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("snapshots: %w", err)

@@ -52,7 +52,7 @@ func (s *Snapshot) readRules() (*gitattr.Rules, error) {
 		for _, e := range entries {
 			switch {
 			case e.Kind == Dir:
-				if s.store.attrFree(e.ID) {
+				if s.store.attrFree.has("", e.ID) {
 					continue
 				}
 				f, err := walk(e.ID, join(dir, e.Name))
@@ -86,37 +86,13 @@ func (s *Snapshot) readRules() (*gitattr.Rules, error) {
 	if _, err := walk(s.tree, ""); err != nil {
 		return nil, fmt.Errorf("snapshot %s: .gitattributes: %w", s.meta.Commit, err)
 	}
-	s.store.rememberAttrFree(free)
+	s.store.attrFree.add("", free)
 	return rules, nil
 }
 
 // maxAttrFreeTrees bounds the trees remembered without .gitattributes
-// (about 60 bytes each); past it the record starts afresh.
+// (about 60 bytes each).
 const maxAttrFreeTrees = 1 << 18
-
-// attrFree reports whether tree id is known to hold no .gitattributes at
-// any depth (a tree's content is its id: the answer never goes stale).
-func (st *Store) attrFree(id ID) bool {
-	st.attrFreeMu.Lock()
-	defer st.attrFreeMu.Unlock()
-	_, ok := st.attrFreeTrees[id]
-	return ok
-}
-
-// rememberAttrFree records trees found without .gitattributes.
-func (st *Store) rememberAttrFree(ids []ID) {
-	if len(ids) == 0 {
-		return
-	}
-	st.attrFreeMu.Lock()
-	defer st.attrFreeMu.Unlock()
-	if st.attrFreeTrees == nil || len(st.attrFreeTrees)+len(ids) > maxAttrFreeTrees {
-		st.attrFreeTrees = make(map[ID]struct{}, len(ids))
-	}
-	for _, id := range ids {
-		st.attrFreeTrees[id] = struct{}{}
-	}
-}
 
 func join(dir, name string) string {
 	if dir == "" {
