@@ -79,6 +79,20 @@ func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
 	}
 }
 
+// gitDirRunning reports whether a maker of v's git dir is under way.
+func (v *view) gitDirRunning() bool {
+	ready := v.gitReady.Load()
+	if ready == nil {
+		return false
+	}
+	select {
+	case <-*ready:
+		return false
+	default:
+		return true
+	}
+}
+
 // updateGitDir moves v's git dir to the commit Update just switched v to
 // (HEAD, refs, packs, index), in the background: ws update returns once
 // the tree shows the new commit, and git, whose every run first looks up

@@ -173,3 +173,37 @@ func gitDirAndNextCommit(t *testing.T) (e *env, ws, head, next string) {
 	}
 	return e, ws, head, next
 }
+
+// TestConcurrentUpdatesAndGitDir: updates of one workspace from two
+// callers at once never switch it while the git dir of the one before is
+// being written (the race detector watches), and the git dir ends at the
+// commit the workspace shows, clean.
+func TestConcurrentUpdatesAndGitDir(t *testing.T) {
+	e, ws, head, c2 := gitDirAndNextCommit(t)
+	ctx := context.Background()
+	commits := []string{e.commit, c2}
+	errs := make(chan error, 2)
+	for g := 0; g < 2; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 6 && err == nil; i++ {
+				err = e.fs.Update(ctx, "w", workspace.Spec{Commit: commits[(g+i)%2]}, workspace.KeepChanges)
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent "
+	out, err := exec.Command("sh", "-c", "cd "+ws+" && "+env+"git status --porcelain").CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("git status after concurrent updates (HEAD %s): %v: %q, want clean", strings.TrimSpace(string(b)), err, out)
+	}
+}

@@ -27,9 +27,6 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	if !workspace.IsCommitID(spec.Commit) {
 		return fmt.Errorf("update workspace %s: %q is not a resolved commit id", name, spec.Commit)
 	}
-	if e := v.awaitGitDir(ctx); e != 0 {
-		return fmt.Errorf("update workspace %s: %w", name, ctx.Err())
-	}
 	v.mu.RLock()
 	repo := v.ws.Meta().Repo
 	v.mu.RUnlock()
@@ -37,7 +34,20 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	if err != nil {
 		return fmt.Errorf("update workspace %s: %w", name, err)
 	}
-	v.mu.Lock()
+	// The git dir's maker reads the workspace without a lock: switch only
+	// once none runs, with mu held (another update may have started one
+	// between the wait and the lock).
+	for {
+		if e := v.awaitGitDir(ctx); e != 0 {
+			newRelease()
+			return fmt.Errorf("update workspace %s: %w", name, ctx.Err())
+		}
+		v.mu.Lock()
+		if !v.gitDirRunning() {
+			break
+		}
+		v.mu.Unlock()
+	}
 	if v.removed {
 		v.mu.Unlock()
 		newRelease()
