@@ -9,7 +9,6 @@ import (
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/gitfs/gitfs/internal/pack"
 )
@@ -39,34 +38,12 @@ func (s *Store) verify(ctx context.Context, packDir string, packs []string, comm
 	if err != nil {
 		return Meta{}, err
 	}
-	meta := Meta{Commit: commit, Tree: c.TreeHash.String(), CommitTime: c.Committer.When.UTC(), Packs: packs}
+	meta := Meta{Commit: commit, Tree: c.tree.String(), CommitTime: c.committed, Packs: packs}
 	w := &verifyWalk{ctx: ctx, snap: &Snapshot{packs: ps, store: s}, meta: &meta, trees: make(map[ID]*treeDepth)}
-	if _, err := w.walk(c.TreeHash, "", 1); err != nil {
+	if _, err := w.walk(c.tree, "", 1); err != nil {
 		return Meta{}, err
 	}
 	return meta, nil
-}
-
-// readCommit decodes commit id (with go-git's decoder: a commit is read
-// once per build, never on the read path).
-func readCommit(ps *pack.Set, id ID) (*object.Commit, error) {
-	typ, data, err := ps.Read(id)
-	if err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	if typ != pack.Commit {
-		return nil, fmt.Errorf("%s is a %s, not a commit", id, typ)
-	}
-	obj := &plumbing.MemoryObject{}
-	obj.SetType(plumbing.CommitObject)
-	if _, err := obj.Write(data); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	var c object.Commit
-	if err := c.Decode(obj); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	return &c, nil
 }
 
 // verifyWalk visits each distinct tree of a commit once. Depth is checked
