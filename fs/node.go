@@ -522,7 +522,21 @@ func (n *node) getattr(out *fuse.Attr) syscall.Errno {
 	if !st.hasLower {
 		return syscall.ENOENT
 	}
-	return n.v.lowerAttr(st.lower, st.lowerPath, out)
+	if e := n.v.lowerAttr(st.lower, st.lowerPath, out); e != 0 {
+		return e
+	}
+	n.io.mu.Lock()
+	pinned := n.io.pinned
+	n.io.mu.Unlock()
+	if pinned != nil {
+		// The old file of a path ws update changed: its size is the old
+		// commit's conversion of it (v.snap would convert the old blob
+		// by the new commit's rules, and the kernel would cut reads of
+		// a handle opened before the update to that size).
+		out.Size = uint64(pinned.Size())
+		out.Blocks = (out.Size + 511) / 512
+	}
+	return 0
 }
 
 func kindIsDir(n *node) bool { return n.StableAttr().Mode == syscall.S_IFDIR }

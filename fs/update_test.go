@@ -5,6 +5,8 @@ package fs_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +124,91 @@ func TestUpdate(t *testing.T) {
 	// A moved branch shows the new commit on the next lookup.
 	if got := readFile(t, filepath.Join(e.mnt, "@demo/heads/main/README.md")); got != "hello gitfs, version two\n" {
 		t.Errorf("browse main after fetch: %q", got)
+	}
+}
+
+// TestUpdatePinsFileUnderLowerDir: in a directory the workspace never
+// changed (the pin walk compares its two trees instead of visiting every
+// child), a file opened before ws update and read after it reads its old
+// bytes as the old commit converted them, though the same update also
+// changed the rule that converts it: the inode keeps the old blob and the
+// old snapshot's conversion, not the old blob under the new rules.
+func TestUpdatePinsFileUnderLowerDir(t *testing.T) {
+	var files []gittest.File
+	for i := range 20 {
+		files = append(files, gittest.File{Path: fmt.Sprintf("sub/same%02d.txt", i), Content: []byte("same\n")})
+	}
+	files = append(files,
+		gittest.File{Path: "sub/.gitattributes", Content: []byte("*.txt text eol=crlf\n")},
+		gittest.File{Path: "sub/f.txt", Content: []byte("one\ntwo\n")},
+		gittest.File{Path: "sub/gone.txt", Content: []byte("gone\n")},
+		gittest.File{Path: "top.txt", Content: []byte("top\n")},
+		gittest.File{Path: "other/kept.txt", Content: []byte("kept\n")})
+	e := newEnv(t, files)
+	var files2 []gittest.File
+	for _, f := range files {
+		switch f.Path {
+		case "sub/.gitattributes":
+			continue // no conversion in the new commit
+		case "sub/gone.txt":
+			continue
+		case "sub/f.txt":
+			f.Content = []byte("changed\n")
+		}
+		files2 = append(files2, f)
+	}
+	files2 = append(files2, gittest.File{Path: "other/new.txt", Content: []byte("new\n")})
+	c2 := e.repo.Commit(t, "main", "second", files2)
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	ws := e.create("pin")
+	// Listings the kernel caches: other/ gains a name no lookup had asked
+	// for (no entry of it to drop), sub/ loses one.
+	listing := func(dir string) string {
+		des, err := os.ReadDir(filepath.Join(ws, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	listing("other")
+	listing("sub")
+	if got := readFile(t, filepath.Join(ws, "sub/same00.txt")); got != "same\r\n" {
+		t.Fatalf("converted file reads %q before the update, want CRLF", got)
+	}
+	handles := map[string]*os.File{}
+	for _, p := range []string{"sub/f.txt", "sub/gone.txt"} {
+		f, err := os.Open(filepath.Join(ws, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		handles[p] = f
+	}
+	if err := e.fs.Update(context.Background(), "pin", workspace.Spec{Rev: "main", Commit: c2}, workspace.KeepChanges); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"sub/f.txt": "one\r\ntwo\r\n", "sub/gone.txt": "gone\r\n"} {
+		b, err := io.ReadAll(handles[p])
+		if err != nil || string(b) != want {
+			t.Errorf("handle of %s opened before the update reads %q, %v; want %q", p, b, err, want)
+		}
+	}
+	if got := readFile(t, filepath.Join(ws, "sub/f.txt")); got != "changed\n" {
+		t.Errorf("new open of sub/f.txt reads %q", got)
+	}
+	if got := readFile(t, filepath.Join(ws, "sub/same00.txt")); got != "same\n" {
+		t.Errorf("unchanged file under the rule removed reads %q, want it unconverted", got)
+	}
+	if got := listing("other"); got != "kept.txt new.txt" {
+		t.Errorf("other/ lists %q after the update, want kept.txt new.txt", got)
+	}
+	if got := listing("sub"); strings.Contains(got, "gone.txt") || !strings.Contains(got, "f.txt") {
+		t.Errorf("sub/ lists %q after the update, want f.txt and no gone.txt", got)
 	}
 }

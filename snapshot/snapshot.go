@@ -278,6 +278,54 @@ func (s *Snapshot) Lookup(p string) (Entry, error) {
 	return cur, nil
 }
 
+// Diff calls fn, in git order, for each name whose entry differs between
+// two trees' entries a and b (as Tree returns them: in git order): with
+// both entries when the name is in both with other content or kind, with
+// a nil one when it is only in one side. It merges the two lists, so it
+// costs their length, not a map of each (a workspace update diffs every
+// changed directory this way). It stops at fn's first error.
+func Diff(a, b []Entry, fn func(x, y *Entry) error) error {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var c int
+		switch {
+		case i == len(a):
+			c = 1
+		case j == len(b):
+			c = -1
+		default:
+			c = gitCompare(a[i].Name, a[i].Kind == Dir, b[j].Name, b[j].Kind == Dir)
+		}
+		var err error
+		switch {
+		case c == 0:
+			if a[i].Kind != b[j].Kind || a[i].ID != b[j].ID {
+				err = fn(&a[i], &b[j])
+			}
+			i++
+			j++
+		case c < 0:
+			// A file and a directory of one name sort apart: the name
+			// is in b only if it is there as the other kind.
+			if y, ok := Find(b, a[i].Name); ok {
+				err = fn(&a[i], &y)
+			} else {
+				err = fn(&a[i], nil)
+			}
+			i++
+		default:
+			if _, ok := Find(a, b[j].Name); !ok { // else reported with a's entry
+				err = fn(nil, &b[j])
+			}
+			j++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Find finds name in a tree's entries by binary search. It relies on git
 // order (by name, a directory's name compared as if followed by "/"),
 // which readTree enforces on every tree it returns: the entry named name

@@ -30,32 +30,16 @@ func diffTrees(sa, sb *snapshot.Snapshot, a, b snapshot.ID, prefix string, out *
 	if err != nil {
 		return err
 	}
-	mb := make(map[string]snapshot.Entry, len(eb))
-	for _, e := range eb {
-		mb[e.Name] = e
-	}
-	seen := make(map[string]bool, len(ea))
-	for _, x := range ea {
-		seen[x.Name] = true
-		p := join(prefix, x.Name)
-		y, ok := mb[x.Name]
-		switch {
-		case !ok:
-			*out = append(*out, p)
-		case x.Kind == snapshot.Dir && y.Kind == snapshot.Dir:
-			if err := diffTrees(sa, sb, x.ID, y.ID, p, out); err != nil {
-				return err
-			}
-		case x.Kind != y.Kind || x.ID != y.ID:
-			*out = append(*out, p)
+	return snapshot.Diff(ea, eb, func(x, y *snapshot.Entry) error {
+		if x != nil && y != nil && x.Kind == snapshot.Dir && y.Kind == snapshot.Dir {
+			return diffTrees(sa, sb, x.ID, y.ID, join(prefix, x.Name), out)
 		}
-	}
-	for _, y := range eb {
-		if !seen[y.Name] {
-			*out = append(*out, join(prefix, y.Name))
+		if x == nil {
+			x = y
 		}
-	}
-	return nil
+		*out = append(*out, join(prefix, x.Name))
+		return nil
+	})
 }
 
 // under reports whether p lies below directory dir (without making
