@@ -109,6 +109,11 @@ func (f *FS) invalidateAttrs(root *node, paths []string) {
 // invalidate tells the kernel to forget what it caches for paths of the
 // view rooted at root. Called without view.mu held: the kernel may wait
 // for a request that waits for it.
+//
+// Dropping a cached entry also drops its directory's attributes and
+// cached listing (the kernel does so for the entry's directory), so a
+// directory is told to drop its own cache only when none of its entries
+// was cached: one notification per changed path instead of two.
 func (f *FS) invalidate(root *node, paths []string) {
 	f.mu.Lock()
 	mounted := f.server != nil
@@ -116,7 +121,7 @@ func (f *FS) invalidate(root *node, paths []string) {
 	if !mounted {
 		return
 	}
-	dirs := map[*gofs.Inode]bool{}
+	uncached := map[*gofs.Inode]bool{} // directory told -> none of its entries was cached
 	for _, p := range paths {
 		cur := root.EmbeddedInode()
 		parts := strings.Split(p, "/")
@@ -124,8 +129,10 @@ func (f *FS) invalidate(root *node, paths []string) {
 			ch := cur.GetChild(comp)
 			if ch == nil || i == len(parts)-1 {
 				// ENOENT: the kernel had not cached it; nothing to drop.
-				cur.NotifyEntry(comp)
-				dirs[cur] = true // its cached listing
+				cached := cur.NotifyEntry(comp) == 0
+				if u, ok := uncached[cur]; !ok || u {
+					uncached[cur] = !cached
+				}
 				if ch != nil && ch.StableAttr().Mode != syscall.S_IFDIR {
 					ch.NotifyContent(0, 0)
 				}
@@ -134,7 +141,9 @@ func (f *FS) invalidate(root *node, paths []string) {
 			cur = ch
 		}
 	}
-	for d := range dirs {
-		d.NotifyContent(0, 0)
+	for d, u := range uncached {
+		if u {
+			d.NotifyContent(0, 0) // its cached listing
+		}
 	}
 }
