@@ -665,13 +665,25 @@ func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 	return "", fmt.Errorf("%s: %q: %w", m.Name, rev, ErrUnknownRev)
 }
 
-var shortSHA = regexp.MustCompile(`^[0-9a-fA-F]{4,39}$`)
+// isShortSHA: 4 to 39 hex digits, as git abbreviates. A loop, not a
+// regexp: the repetition compiles to 39 copies at every process start.
+func isShortSHA(s string) bool {
+	if len(s) < 4 || len(s) > 39 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // commitsWithPrefix lists the commits whose id starts with prefix (an
 // abbreviated sha), to tell an ambiguous one from an unknown one: git's
 // rev-parse --verify says only that it failed.
 func (m *Mirror) commitsWithPrefix(ctx context.Context, prefix string) []string {
-	if !shortSHA.MatchString(prefix) {
+	if !isShortSHA(prefix) {
 		return nil
 	}
 	out, err := (gitCmd{dir: m.Dir, args: []string{"rev-parse", "--disambiguate=" + strings.ToLower(prefix)}}).run(ctx)

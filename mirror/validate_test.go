@@ -60,3 +60,24 @@ func TestNormalizeURL(t *testing.T) {
 		}
 	}
 }
+
+func TestIsShortSHA(t *testing.T) {
+	for s, want := range map[string]bool{
+		"":                      false,
+		"abc":                   false,
+		"abcd":                  true,
+		"ABCD":                  true,
+		"0123456789abcdefAB":    true,
+		"abcg":                  false,
+		"abc/":                  false,
+		"abc:":                  false,
+		"abc@":                  false,
+		"abc`":                  false,
+		strings.Repeat("a", 39): true,
+		strings.Repeat("a", 40): false,
+	} {
+		if got := isShortSHA(s); got != want {
+			t.Errorf("isShortSHA(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
