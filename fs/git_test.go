@@ -144,6 +144,9 @@ func TestPendingGitDirFinishedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := sw.Saved(); err != nil {
+		t.Fatal(err)
+	}
 	sw.Release()
 	w.Close()
 

@@ -85,6 +85,9 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 			root.NotifyEntry(workspace.GitDirName) // the next lookup waits for the git dir
 		}
 	}
+	if err := sw.Saved(); err != nil {
+		return err
+	}
 	f.log.Info("workspace updated", "workspace", name, "commit", spec.Commit, "changed_paths", len(changed))
 	return nil
 }

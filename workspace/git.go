@@ -186,9 +186,19 @@ func (w *Workspace) makeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 // returns the paths in the workspace it replaced, for the caller to drop
 // from the kernel's caches.
 func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndexStat) ([]string, error) {
+	// After the switch's record: a crash in between must find the
+	// pending mark with the new record, or the old record with the old
+	// git dir.
+	saveErr := w.saving.wait()
 	gfd, err := OpenDir(w.layer.upper, GitDirName)
 	if errors.Is(err, unix.ENOENT) {
-		return []string{GitDirName}, w.MakeGitDir(ctx, src, st)
+		if err := w.makeGitDir(ctx, src, st); err != nil {
+			return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
+		}
+		if saveErr == nil {
+			w.gitDirDone()
+		}
+		return []string{GitDirName}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
@@ -215,7 +225,9 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
 	}
-	w.gitDirDone()
+	if saveErr == nil {
+		w.gitDirDone() // else the record on disk is the old commit's, and a restart makes its git dir again
+	}
 	return changed, nil
 }
 

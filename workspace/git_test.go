@@ -5,6 +5,7 @@ package workspace
 import (
 	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -437,6 +438,9 @@ func (f *fixture) switchTo(t testing.TB, w *Workspace, commit string, discard Di
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := sw.Saved(); err != nil {
+		t.Fatal(err)
+	}
 	sw.Release()
 }
 
@@ -504,4 +508,67 @@ func (f *fixture) gitSource(t testing.TB) GitSource {
 		t.Fatal(err)
 	}
 	return mirrorSource{m}
+}
+
+// TestSwitchUnsaved: when meta.json cannot record a switch (it is written
+// while the caller tells the kernel), Saved says so, the workspace shows
+// the new commit until a restart, the git dir follows it but stays marked
+// pending, and a restart shows the old commit and makes its git dir again;
+// the next switch records itself.
+func TestSwitchUnsaved(t *testing.T) {
+	f := newFixture(t, sample())
+	ctx := context.Background()
+	w := f.create("ws", f.commit)
+	src := f.gitSource(t)
+	stat := GitIndexStat{Dev: 42}
+	if err := w.MakeGitDir(ctx, src, stat); err != nil {
+		t.Fatal(err)
+	}
+	second := f.upstream(t)
+	snap, release, err := f.store.Get(ctx, "demo", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveMeta = func(string, Meta) error { return errors.New("no space left on device") }
+	t.Cleanup(func() { saveMeta = writeMeta })
+	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, KeepChanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Release()
+	err = sw.Saved()
+	if err == nil || !strings.Contains(err.Error(), "could not be saved") || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("Saved = %v, want the record's failure", err)
+	}
+	if w.Meta().Commit != second {
+		t.Errorf("the workspace shows %s, want %s until a restart", w.Meta().Commit, second)
+	}
+	if _, err := w.UpdateGitDir(ctx, src, stat); err != nil {
+		t.Fatal(err)
+	}
+	if !w.GitDirPending() {
+		t.Error("the git dir of an unsaved switch is not marked pending")
+	}
+	saveMeta = writeMeta
+	w.Close()
+	again, err := Load(ctx, f.opts, Dir(f.root, "ws"), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Meta().Commit; got != f.commit {
+		t.Errorf("after a restart the workspace shows %s, want the recorded %s", got, f.commit)
+	}
+	if !again.GitDirPending() {
+		t.Error("after a restart the git dir of the recorded commit is not to be made again")
+	}
+	f.switchTo(t, again, second, KeepChanges)
+	again.Close()
+	third, err := Load(ctx, f.opts, Dir(f.root, "ws"), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if got := third.Meta().Commit; got != second {
+		t.Errorf("the next switch was not recorded: %s", got)
+	}
 }

@@ -129,6 +129,12 @@ type Switched struct {
 	// Release releases the old snapshot; call it once nothing reads the
 	// old snapshot any more.
 	Release func()
+	// Saved waits until meta.json records the switch, durably, which
+	// Switch started in the background (two syncs: 2-5 ms, done while
+	// the caller tells the kernel). An error means the workspace shows
+	// the new commit but a restart would show the old one (with its git
+	// dir made again); the next Switch writes the record again.
+	Saved func() error
 }
 
 // Switch moves the workspace to newSnap (spec.Commit's) atomically on disk:
@@ -137,6 +143,8 @@ type Switched struct {
 // naming the paths, unless discard says to drop them (see Discard). On
 // error the workspace is as it was and newRelease is the caller's.
 func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease func(), discard Discard) (Switched, error) {
+	// Records reach the disk in the order of their switches.
+	w.saving.wait() // a failure was reported by its own Switch's Saved
 	var changed []string
 	name := w.meta.Name
 	if !IsCommitID(spec.Commit) || newSnap.Commit() != spec.Commit {
@@ -180,6 +188,7 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 		}
 	}
 	m := w.meta
+	oldCommit := m.Commit
 	m.Commit = spec.Commit
 	if spec.Rev != "" {
 		m.Rev = spec.Rev
@@ -189,14 +198,14 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 	}
 	m.Base = spec.Base
 	m.Updated = time.Now()
-	// The git dir follows after (UpdateGitDir); until then it is marked
-	// pending, durably with meta.json (writeMeta syncs the directory).
+	// The git dir follows after (UpdateGitDir, which waits for the
+	// record); until then it is marked pending, durably with meta.json
+	// (writeMeta syncs the directory).
 	if err := os.WriteFile(filepath.Join(w.dir, gitDirPendingName), nil, 0o600); err != nil {
 		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
 	}
-	if err := writeMeta(w.dir, m); err != nil {
-		return Switched{}, fmt.Errorf("update workspace %s: %w", name, err)
-	}
+	w.saving = startSave(w.dir, m)
+	saving := w.saving
 	oldRelease := w.release
 	w.meta, w.snap, w.release = m, newSnap, newRelease
 	w.attrsMoved = w.attrsMoved || slices.ContainsFunc(changed, func(p string) bool {
@@ -206,5 +215,39 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 	if w.index != nil {
 		w.index.touch(changed)
 	}
-	return Switched{Changed: changed, Dirs: dirs, Release: oldRelease}, nil
+	saved := func() error {
+		if err := saving.wait(); err != nil {
+			return fmt.Errorf("update workspace %s: it shows %s, but its record could not be saved (after a restart it would show %s again; update it again once this is fixed): %w",
+				name, spec.Commit, oldCommit, err)
+		}
+		return nil
+	}
+	return Switched{Changed: changed, Dirs: dirs, Release: oldRelease, Saved: saved}, nil
+}
+
+// metaSave is a write of meta.json under way (writeMeta), or done.
+type metaSave struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// saveMeta is writeMeta; tests make it fail.
+var saveMeta = writeMeta
+
+func startSave(dir string, m Meta) *metaSave {
+	s := &metaSave{done: make(chan struct{})}
+	go func() {
+		s.err = saveMeta(dir, m)
+		close(s.done)
+	}()
+	return s
+}
+
+// wait waits for the write, if any, and returns its error.
+func (s *metaSave) wait() error {
+	if s == nil {
+		return nil
+	}
+	<-s.done
+	return s.err
 }

@@ -78,6 +78,9 @@ type Workspace struct {
 	attrsMoved bool
 	// index is the index last written by ws update, if kept (writeIndex).
 	index *indexMemo
+	// saving is the write of meta.json the last Switch started, if any:
+	// the next Switch, the git dir's update and Remove wait for it.
+	saving *metaSave
 }
 
 // Options are what every workspace of a root shares.
@@ -214,6 +217,7 @@ func (w *Workspace) Layer() *Layer { return w.layer }
 // Close releases the workspace's descriptors and its snapshot lease. The
 // workspace stays on disk.
 func (w *Workspace) Close() {
+	w.saving.wait() // its error went to Switched.Saved
 	w.layer.close()
 	if w.release != nil {
 		w.release()
@@ -226,6 +230,7 @@ func (w *Workspace) Close() {
 // directory to delete, which may take long: the caller deletes it, e.g.
 // in the background. Close it too.
 func (w *Workspace) Remove() (trash string, err error) {
+	w.saving.wait() // its rename would fail or land in the trash
 	wsDir := filepath.Dir(w.dir)
 	trash, err = os.MkdirTemp(wsDir, "."+w.meta.Name+".trash-")
 	if err != nil {

@@ -425,6 +425,9 @@ func TestSwitchConflicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := sw.Saved(); err != nil {
+		t.Fatal(err)
+	}
 	sw.Release()
 	sort.Strings(sw.Changed)
 	if strings.Join(sw.Changed, ",") != "README.md,README.md,added.txt" {
@@ -459,6 +462,9 @@ func TestSwitchReset(t *testing.T) {
 	}
 	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, DiscardAll)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Saved(); err != nil {
 		t.Fatal(err)
 	}
 	sw.Release()
