@@ -20,4 +20,8 @@
 // serializes the calls that change it (the steps, Switch, Remove) and may
 // make reading calls (Status, PlanExport, the record getters) concurrently
 // with each other. Package-level functions are safe for concurrent use.
+// One goroutine of its own: Switch writes meta.json in the background
+// (metaSave, a channel closed when done, no lock); the next Switch,
+// UpdateGitDir, Remove and Close wait for it, and Switched.Saved reports
+// it.
 package workspace
