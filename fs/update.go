@@ -81,6 +81,7 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	if root != nil {
 		f.invalidate(root, changed)
 		f.invalidateAttrs(root, sw.Dirs)
+		f.invalidateConverted(root, changed)
 		if git {
 			root.NotifyEntry(workspace.GitDirName) // the next lookup waits for the git dir
 		}
@@ -90,6 +91,47 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	}
 	f.log.Info("workspace updated", "workspace", name, "commit", spec.Commit, "changed_paths", len(changed))
 	return nil
+}
+
+// invalidateConverted drops what the kernel caches of every file below
+// each directory whose .gitattributes changed: unchanged blobs there keep
+// their inodes but may now convert to other bytes and sizes (a fresh
+// checkout of the new commit writes them so; the daemon serves them so).
+// Called without view.mu held, as invalidate.
+func (f *FS) invalidateConverted(root *node, changed []string) {
+	for _, p := range changed {
+		dir, name := splitPath(p)
+		if name != ".gitattributes" {
+			continue
+		}
+		cur := root.EmbeddedInode()
+		if dir != "" {
+			for _, comp := range strings.Split(dir, "/") {
+				if cur = cur.GetChild(comp); cur == nil {
+					break // not cached: nothing to drop
+				}
+			}
+		}
+		if cur != nil {
+			notifyFilesBelow(cur, dir == "")
+		}
+	}
+}
+
+// notifyFilesBelow drops the cached pages and attributes of every file
+// inode the kernel knows below d (but the git dir, if d is the
+// workspace's root: no rule converts its files).
+func notifyFilesBelow(d *gofs.Inode, top bool) {
+	for name, ch := range d.Children() {
+		if top && name == workspace.GitDirName {
+			continue
+		}
+		if ch.StableAttr().Mode == syscall.S_IFDIR {
+			notifyFilesBelow(ch, false)
+		} else {
+			ch.NotifyContent(0, 0)
+		}
+	}
 }
 
 // invalidateAttrs tells the kernel to forget the attributes it caches of

@@ -212,3 +212,49 @@ func TestUpdatePinsFileUnderLowerDir(t *testing.T) {
 		t.Errorf("sub/ lists %q after the update, want f.txt and no gone.txt", got)
 	}
 }
+
+// TestUpdateConvertsAgain: when ws update changes a .gitattributes rule,
+// files below it whose blobs did not change (so their inodes stay) show
+// the new commit's conversion at once, bytes and size, also where the
+// kernel had cached the old ones; a file above the rule's directory keeps
+// its cache.
+func TestUpdateConvertsAgain(t *testing.T) {
+	files := []gittest.File{
+		{Path: "sub/.gitattributes", Content: []byte("*.txt text eol=crlf\n")},
+		{Path: "sub/a.txt", Content: []byte("a\nb\n")},
+		{Path: "sub/deep/c.txt", Content: []byte("c\n")},
+		{Path: "top.txt", Content: []byte("top\n")},
+	}
+	e := newEnv(t, files)
+	c2 := e.repo.Commit(t, "main", "second", files[1:]) // the rule goes
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	ws := e.create("conv")
+	for p, want := range map[string]string{"sub/a.txt": "a\r\nb\r\n", "sub/deep/c.txt": "c\r\n", "top.txt": "top\n"} {
+		for range 2 { // cached: pages and attributes
+			if got := readFile(t, filepath.Join(ws, p)); got != want {
+				t.Fatalf("%s reads %q before the update, want %q", p, got, want)
+			}
+			if fi, err := os.Stat(filepath.Join(ws, p)); err != nil || fi.Size() != int64(len(want)) {
+				t.Fatalf("%s: %v, %v before the update, want size %d", p, fi, err, len(want))
+			}
+		}
+	}
+	topIno := inode(t, filepath.Join(ws, "top.txt"))
+	if err := e.fs.Update(context.Background(), "conv", workspace.Spec{Rev: "main", Commit: c2}, workspace.KeepChanges); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"sub/a.txt": "a\nb\n", "sub/deep/c.txt": "c\n", "top.txt": "top\n"} {
+		fi, err := os.Stat(filepath.Join(ws, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, filepath.Join(ws, p)); got != want || fi.Size() != int64(len(want)) {
+			t.Errorf("%s reads %q (size %d) after the update, want %q", p, got, fi.Size(), want)
+		}
+	}
+	if inode(t, filepath.Join(ws, "top.txt")) != topIno {
+		t.Error("top.txt changed inode")
+	}
+}
