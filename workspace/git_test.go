@@ -470,12 +470,7 @@ func TestIndexMemoTouch(t *testing.T) {
 func TestGitDirPending(t *testing.T) {
 	f := newFixture(t, sample())
 	ctx := context.Background()
-	w := f.create("ws", f.commit)
-	src := f.gitSource(t)
-	stat := GitIndexStat{Dev: 42}
-	if err := w.MakeGitDir(ctx, src, stat); err != nil {
-		t.Fatal(err)
-	}
+	w, src, stat := f.createWithGitDir(t, "ws")
 	if w.GitDirPending() {
 		t.Error("a new git dir is pending")
 	}
@@ -500,6 +495,19 @@ func TestGitDirPending(t *testing.T) {
 	}
 }
 
+// createWithGitDir creates workspace name at the fixture's commit with
+// its git dir, and returns the source and stat the git dir was made with.
+func (f *fixture) createWithGitDir(t *testing.T, name string) (*Workspace, GitSource, GitIndexStat) {
+	t.Helper()
+	w := f.create(name, f.commit)
+	src := f.gitSource(t)
+	stat := GitIndexStat{Dev: 42}
+	if err := w.MakeGitDir(context.Background(), src, stat); err != nil {
+		t.Fatal(err)
+	}
+	return w, src, stat
+}
+
 // gitSource is the mirror "demo" as the workspace's git source.
 func (f *fixture) gitSource(t testing.TB) GitSource {
 	t.Helper()
@@ -518,12 +526,7 @@ func (f *fixture) gitSource(t testing.TB) GitSource {
 func TestSwitchUnsaved(t *testing.T) {
 	f := newFixture(t, sample())
 	ctx := context.Background()
-	w := f.create("ws", f.commit)
-	src := f.gitSource(t)
-	stat := GitIndexStat{Dev: 42}
-	if err := w.MakeGitDir(ctx, src, stat); err != nil {
-		t.Fatal(err)
-	}
+	w, src, stat := f.createWithGitDir(t, "ws")
 	second := f.upstream(t)
 	snap, release, err := f.store.Get(ctx, "demo", second)
 	if err != nil {
