@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,7 +84,35 @@ func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
 	buf = append(append(buf, 'L', 0), class...)
 	buf = append(append(append(buf, 0), p...), 0)
 	buf = append(hex.AppendEncode(buf, e.ID[:]), 0)
+	if m := v.reissued.Load(); m != nil {
+		if epoch, ok := (*m)[p]; ok {
+			buf = binary.LittleEndian.AppendUint64(buf, epoch)
+		}
+	}
 	return inoOf(buf)
+}
+
+// reissue gives the lower files at paths new inode numbers (see
+// view.reissued); paths with no lower file (a discarded new file, a
+// build's output) need none and are not kept, so the map is bounded by
+// the tree. Caller holds mu for writing, v.snap the new commit.
+func (v *view) reissue(paths []string) {
+	var m map[string]uint64
+	for _, p := range paths {
+		if e, err := v.snap.Lookup(p); err != nil || kindClass(e.Kind) == "d" {
+			continue
+		}
+		if m == nil {
+			m = map[string]uint64{}
+			if old := v.reissued.Load(); old != nil {
+				maps.Copy(m, *old)
+			}
+		}
+		m[p] = v.epoch
+	}
+	if m != nil {
+		v.reissued.Store(&m)
+	}
 }
 
 // upperIno is the inode number of the upper entry name in dfd: the number

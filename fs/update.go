@@ -65,6 +65,7 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	v.times.note(sw.Changed, v.ws.Meta().Updated)
 	v.snap = newSnap
 	v.epoch++
+	v.reissue(sw.Discarded) // a descriptor held open keeps the change's inode
 	for _, p := range changed {
 		v.journal.note(p, dirPath(p)) // a file, or everything below a directory
 	}
@@ -158,7 +159,11 @@ func (f *FS) invalidateAttrs(root *node, paths []string) {
 // Dropping a cached entry also drops its directory's attributes and
 // cached listing (the kernel does so for the entry's directory), so a
 // directory is told to drop its own cache only when none of its entries
-// was cached: one notification per changed path instead of two.
+// was cached: one notification per changed path instead of two. A file's
+// own pages stay: what a path now shows has a new inode number (a changed
+// lower file's includes its blob, a discarded change's lower file is
+// reissued one), and the old inode's pages are the old bytes, which a
+// descriptor opened before the update still reads.
 func (f *FS) invalidate(root *node, paths []string) {
 	f.mu.Lock()
 	mounted := f.server != nil
@@ -177,9 +182,6 @@ func (f *FS) invalidate(root *node, paths []string) {
 				cached := cur.NotifyEntry(comp) == 0
 				if u, ok := uncached[cur]; !ok || u {
 					uncached[cur] = !cached
-				}
-				if ch != nil && ch.StableAttr().Mode != syscall.S_IFDIR {
-					ch.NotifyContent(0, 0)
 				}
 				break
 			}

@@ -258,3 +258,56 @@ func TestUpdateConvertsAgain(t *testing.T) {
 		t.Error("top.txt changed inode")
 	}
 }
+
+// TestUpdateResetNewInode: a file whose local change ws update --reset
+// discards shows its lower file under a new inode number (the upper copy
+// had kept the lower file's), as a checkout writes a new file: a process
+// holding the changed file open across the reset (a build server of the
+// previous job) keeps the kernel's inode and its pages, and a new open
+// must not get them, whatever size and times say.
+func TestUpdateResetNewInode(t *testing.T) {
+	files := []gittest.File{{Path: "dir/kept.txt", Content: []byte("lower\n")}, {Path: "other.txt", Content: []byte("1\n")}}
+	e := newEnv(t, files)
+	c2 := e.repo.Commit(t, "main", "second", []gittest.File{files[0], {Path: "other.txt", Content: []byte("2\n")}})
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	ws := e.create("reset")
+	p := filepath.Join(ws, "dir/kept.txt")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := inode(t, p)
+	if err := os.WriteFile(p, []byte("upper\n"), 0o644); err != nil { // same size
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got := readFile(t, p); got != "upper\n" {
+			t.Fatalf("local change reads %q", got)
+		}
+	}
+	// An open descriptor keeps the kernel's inode, and its pages, alive
+	// across the update: the next lookup finds it again by its number.
+	held, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := e.fs.Update(context.Background(), "reset", workspace.Spec{Rev: "main", Commit: c2}, workspace.DiscardAll); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, p); got != "lower\n" {
+		t.Errorf("after the reset the discarded change reads %q, want the lower file", got)
+	}
+	if got := inode(t, p); got == ino {
+		t.Errorf("after the reset the file keeps inode %d", ino)
+	}
+	b := make([]byte, 16)
+	if n, err := held.ReadAt(b, 0); string(b[:n]) != "upper\n" {
+		t.Errorf("the descriptor held across the reset reads %q, %v; want the change it had open", b[:n], err)
+	}
+}

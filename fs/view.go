@@ -41,6 +41,14 @@ type view struct {
 	root    *node
 	browse  *browseRootNode // a browse view's root, which embeds root (browse.go)
 
+	// reissued holds, for each file whose local change ws update
+	// discarded, the epoch of that update: its lower file then shows
+	// under a new inode number (lowerIno), so that a descriptor held
+	// across the update keeps the old inode and a new open gets the
+	// lower file. Replaced whole by Update under mu held for writing;
+	// read without a lock (the git dir's maker too).
+	reissued atomic.Pointer[map[string]uint64]
+
 	journal journal // changed paths, for git's fsmonitor (journal.go)
 	push    pusher  // lower files pushed into the page cache (file.go)
 

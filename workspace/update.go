@@ -129,6 +129,10 @@ type Switched struct {
 	// Release releases the old snapshot; call it once nothing reads the
 	// old snapshot any more.
 	Release func()
+	// Discarded are the paths among Changed whose local change was
+	// dropped: such a path may show its lower file under the inode number
+	// its upper copy had, so what the kernel cached under it is stale.
+	Discarded []string
 	// Saved waits until meta.json records the switch, durably, which
 	// Switch started in the background (two syncs: 2-5 ms, done while
 	// the caller tells the kernel). An error means the workspace shows
@@ -222,7 +226,7 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 		}
 		return nil
 	}
-	return Switched{Changed: changed, Dirs: dirs, Release: oldRelease, Saved: saved}, nil
+	return Switched{Changed: changed, Discarded: bad, Dirs: dirs, Release: oldRelease, Saved: saved}, nil
 }
 
 // metaSave is a write of meta.json under way (writeMeta), or done.
