@@ -130,8 +130,9 @@ type Switched struct {
 	// old snapshot any more.
 	Release func()
 	// Discarded are the paths among Changed whose local change was
-	// dropped: such a path may show its lower file under the inode number
-	// its upper copy had, so what the kernel cached under it is stale.
+	// dropped: such a path shows its lower file again, whose inode number
+	// the upper copy had kept, while a descriptor of the change may still
+	// be open; the caller gives the lower file a new number.
 	Discarded []string
 	// Saved waits until meta.json records the switch, durably, which
 	// Switch started in the background (two syncs: 2-5 ms, done while
@@ -141,11 +142,12 @@ type Switched struct {
 	Saved func() error
 }
 
-// Switch moves the workspace to newSnap (spec.Commit's) atomically on disk:
+// Switch moves the workspace to newSnap (spec.Commit's) atomically:
 // local changes are kept; if one touches a path that changed between the
 // old and the new commit, the switch is refused with a *ConflictError
 // naming the paths, unless discard says to drop them (see Discard). On
-// error the workspace is as it was and newRelease is the caller's.
+// error the workspace is as it was and newRelease is the caller's. The
+// record on disk (meta.json) follows in the background: Switched.Saved.
 func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease func(), discard Discard) (Switched, error) {
 	// Records reach the disk in the order of their switches.
 	w.saving.wait() // a failure was reported by its own Switch's Saved
