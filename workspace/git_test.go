@@ -427,8 +427,9 @@ func (f *fixture) updateTo(t *testing.T, w *Workspace, src GitSource, stat GitIn
 	}
 }
 
-// switchTo switches w to commit (Switch: the tree, before the git dir).
-func (f *fixture) switchTo(t testing.TB, w *Workspace, commit string, discard Discard) {
+// switchTo switches w to commit (Switch: the tree, before the git dir),
+// waits for its record and returns what it did.
+func (f *fixture) switchTo(t testing.TB, w *Workspace, commit string, discard Discard) Switched {
 	t.Helper()
 	snap, release, err := f.store.Get(context.Background(), "demo", commit)
 	if err != nil {
@@ -442,6 +443,7 @@ func (f *fixture) switchTo(t testing.TB, w *Workspace, commit string, discard Di
 		t.Fatal(err)
 	}
 	sw.Release()
+	return sw
 }
 
 func mustRead(t *testing.T, p string) []byte {
@@ -522,7 +524,8 @@ func (f *fixture) gitSource(t testing.TB) GitSource {
 // while the caller tells the kernel), Saved says so, the workspace shows
 // the new commit until a restart, the git dir follows it but stays marked
 // pending, and a restart shows the old commit and makes its git dir again;
-// the next switch records itself.
+// the next switch records itself; a load removes a record's temp file a
+// crash left.
 func TestSwitchUnsaved(t *testing.T) {
 	f := newFixture(t, sample())
 	ctx := context.Background()
@@ -554,6 +557,11 @@ func TestSwitchUnsaved(t *testing.T) {
 	}
 	saveMeta = writeMeta
 	w.Close()
+	// A crash in the middle of a record leaves its temp file.
+	leftover := filepath.Join(Dir(f.root, "ws"), metaTempPrefix+"123")
+	if err := os.WriteFile(leftover, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	again, err := Load(ctx, f.opts, Dir(f.root, "ws"), f.store)
 	if err != nil {
 		t.Fatal(err)
@@ -563,6 +571,9 @@ func TestSwitchUnsaved(t *testing.T) {
 	}
 	if !again.GitDirPending() {
 		t.Error("after a restart the git dir of the recorded commit is not to be made again")
+	}
+	if _, err := os.Lstat(leftover); !os.IsNotExist(err) {
+		t.Errorf("a record's temp file left by a crash is still there after a load: %v", err)
 	}
 	f.switchTo(t, again, second, KeepChanges)
 	again.Close()

@@ -177,6 +177,12 @@ func Load(ctx context.Context, opts Options, dir string, store *snapshot.Store) 
 	if err != nil {
 		return nil, err
 	}
+	// A record a crash cut short (writeMeta's temp file) is left over.
+	if stale, err := filepath.Glob(filepath.Join(dir, metaTempPrefix+"*")); err == nil {
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
 	snap, release, err := store.Get(ctx, m.Repo, m.Commit)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s of %s: %w", m.Commit, m.Repo, err)
@@ -258,13 +264,16 @@ func CleanStale(root string) {
 	}
 }
 
+// metaTempPrefix names writeMeta's temp files, which Load removes.
+const metaTempPrefix = ".meta-"
+
 // writeMeta replaces dir/meta.json atomically and durably.
 func writeMeta(dir string, m Meta) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".meta-*")
+	tmp, err := os.CreateTemp(dir, metaTempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("write meta: %w", err)
 	}
