@@ -453,21 +453,9 @@ func TestSwitchConflicts(t *testing.T) {
 func TestSwitchReset(t *testing.T) {
 	f := newFixture(t, sample())
 	second := f.upstream(t)
-	ctx := context.Background()
 	w := f.create("ws", f.commit)
 	everyChange(t, w)
-	snap, release, err := f.store.Get(ctx, "demo", second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, DiscardAll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.Saved(); err != nil {
-		t.Fatal(err)
-	}
-	sw.Release()
+	sw := f.switchTo(t, w, second, DiscardAll)
 	for _, p := range []string{"README.md", "new.txt", "bin/run.sh", "moved", "src/a.go"} {
 		if !slices.Contains(sw.Changed, p) {
 			t.Errorf("dropped %s not reported in %v", p, sw.Changed)
