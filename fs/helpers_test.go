@@ -231,6 +231,17 @@ func mounted(mnt string) bool {
 	return false
 }
 
+// commitAndFetch commits files on main upstream and fetches it into the
+// mirror, returning the commit.
+func (e *env) commitAndFetch(t *testing.T, msg string, files []gittest.File) string {
+	t.Helper()
+	c := e.repo.Commit(t, "main", msg, files)
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func (e *env) create(name string) string {
 	e.t.Helper()
 	return e.createAt(name, e.commit)

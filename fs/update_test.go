@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,23 +20,9 @@ import (
 func TestUpdate(t *testing.T) {
 	files := sampleFiles()
 	e := newEnv(t, files)
-	var files2 []gittest.File
-	for _, f := range files {
-		switch f.Path {
-		case "README.md":
-			f.Content = []byte("hello gitfs, version two\n")
-		case "src/a.go":
-			continue
-		case "src/deep/other.txt":
-			f.Content = []byte("other v2\n")
-		}
-		files2 = append(files2, f)
-	}
+	files2 := edited(files, map[string]string{"README.md": "hello gitfs, version two\n", "src/deep/other.txt": "other v2\n"}, "src/a.go")
 	files2 = append(files2, gittest.File{Path: "src/added.go", Content: []byte("package added\n")})
-	c2 := e.repo.Commit(t, "main", "second", files2)
-	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
-		t.Fatal(err)
-	}
+	c2 := e.commitAndFetch(t, "second", files2)
 	ws := e.create("up")
 	old, err := os.Open(filepath.Join(ws, "README.md"))
 	if err != nil {
@@ -145,23 +132,10 @@ func TestUpdatePinsFileUnderLowerDir(t *testing.T) {
 		gittest.File{Path: "top.txt", Content: []byte("top\n")},
 		gittest.File{Path: "other/kept.txt", Content: []byte("kept\n")})
 	e := newEnv(t, files)
-	var files2 []gittest.File
-	for _, f := range files {
-		switch f.Path {
-		case "sub/.gitattributes":
-			continue // no conversion in the new commit
-		case "sub/gone.txt":
-			continue
-		case "sub/f.txt":
-			f.Content = []byte("changed\n")
-		}
-		files2 = append(files2, f)
-	}
+	// No conversion in the new commit.
+	files2 := edited(files, map[string]string{"sub/f.txt": "changed\n"}, "sub/.gitattributes", "sub/gone.txt")
 	files2 = append(files2, gittest.File{Path: "other/new.txt", Content: []byte("new\n")})
-	c2 := e.repo.Commit(t, "main", "second", files2)
-	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
-		t.Fatal(err)
-	}
+	c2 := e.commitAndFetch(t, "second", files2)
 	ws := e.create("pin")
 	// Listings the kernel caches: other/ gains a name no lookup had asked
 	// for (no entry of it to drop), sub/ loses one.
@@ -226,10 +200,7 @@ func TestUpdateConvertsAgain(t *testing.T) {
 		{Path: "top.txt", Content: []byte("top\n")},
 	}
 	e := newEnv(t, files)
-	c2 := e.repo.Commit(t, "main", "second", files[1:]) // the rule goes
-	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
-		t.Fatal(err)
-	}
+	c2 := e.commitAndFetch(t, "second", files[1:]) // the rule goes
 	ws := e.create("conv")
 	for p, want := range map[string]string{"sub/a.txt": "a\r\nb\r\n", "sub/deep/c.txt": "c\r\n", "top.txt": "top\n"} {
 		for range 2 { // cached: pages and attributes
@@ -268,10 +239,7 @@ func TestUpdateConvertsAgain(t *testing.T) {
 func TestUpdateResetNewInode(t *testing.T) {
 	files := []gittest.File{{Path: "dir/kept.txt", Content: []byte("lower\n")}, {Path: "other.txt", Content: []byte("1\n")}}
 	e := newEnv(t, files)
-	c2 := e.repo.Commit(t, "main", "second", []gittest.File{files[0], {Path: "other.txt", Content: []byte("2\n")}})
-	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
-		t.Fatal(err)
-	}
+	c2 := e.commitAndFetch(t, "second", []gittest.File{files[0], {Path: "other.txt", Content: []byte("2\n")}})
 	ws := e.create("reset")
 	p := filepath.Join(ws, "dir/kept.txt")
 	fi, err := os.Stat(p)
@@ -310,4 +278,20 @@ func TestUpdateResetNewInode(t *testing.T) {
 	if n, err := held.ReadAt(b, 0); string(b[:n]) != "upper\n" {
 		t.Errorf("the descriptor held across the reset reads %q, %v; want the change it had open", b[:n], err)
 	}
+}
+
+// edited is files with the contents in set replaced and the paths in drop
+// removed.
+func edited(files []gittest.File, set map[string]string, drop ...string) []gittest.File {
+	var out []gittest.File
+	for _, f := range files {
+		if slices.Contains(drop, f.Path) {
+			continue
+		}
+		if c, ok := set[f.Path]; ok {
+			f.Content = []byte(c)
+		}
+		out = append(out, f)
+	}
+	return out
 }
