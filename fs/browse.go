@@ -329,20 +329,25 @@ func (d *refDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHand
 	if e != 0 {
 		return nil, 0, e
 	}
-	return &refListing{ds: ds}, 0, 0
+	return &listing{ds: ds}, 0, 0
 }
 
-// refListing is a listing of refs whose entries carry no attributes.
-type refListing struct{ ds gofs.DirStream }
+// listing is a directory handle whose READDIRPLUS gives attributes only
+// for the names lookup answers: an entry it declines (an error) goes out
+// bare, and the kernel leaves it for a LOOKUP when the name is used.
+type listing struct {
+	ds     gofs.DirStream
+	lookup func(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) // nil: declines all
+}
 
 var (
-	_ gofs.FileReaddirenter = (*refListing)(nil)
-	_ gofs.FileLookuper     = (*refListing)(nil)
-	_ gofs.FileSeekdirer    = (*refListing)(nil)
-	_ gofs.FileReleasedirer = (*refListing)(nil)
+	_ gofs.FileReaddirenter = (*listing)(nil)
+	_ gofs.FileLookuper     = (*listing)(nil)
+	_ gofs.FileSeekdirer    = (*listing)(nil)
+	_ gofs.FileReleasedirer = (*listing)(nil)
 )
 
-func (l *refListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+func (l *listing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	if !l.ds.HasNext() {
 		return nil, 0
 	}
@@ -350,18 +355,21 @@ func (l *refListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Er
 	return &e, errno
 }
 
-func (l *refListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return nil, syscall.ENOENT // no attributes: see OpendirHandle
+func (l *listing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if l.lookup == nil {
+		return nil, syscall.ENOENT
+	}
+	return l.lookup(ctx, name, out)
 }
 
-func (l *refListing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+func (l *listing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if sd, ok := l.ds.(gofs.FileSeekdirer); ok {
 		return sd.Seekdir(ctx, off)
 	}
 	return syscall.ENOTSUP
 }
 
-func (l *refListing) Releasedir(ctx context.Context, flags uint32) { l.ds.Close() }
+func (l *listing) Releasedir(ctx context.Context, flags uint32) { l.ds.Close() }
 
 func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	f := d.fs

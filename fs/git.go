@@ -7,6 +7,9 @@ import (
 	"syscall"
 	"time"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
 	"github.com/gitfs/gitfs/snapshot"
 	"github.com/gitfs/gitfs/workspace"
 )
@@ -15,7 +18,10 @@ import (
 // package workspace in the upper layer (see workspace.GitDirName). Making
 // it reads the whole tree (the index lists every file), so ws create does
 // not wait for it: the git dir is made in the background and a lookup of
-// .git waits until it is complete — git never sees half of one.
+// .git waits until it is complete — git never sees half of one. Its
+// directory is made at once (workspace.StartGitDir), so the root lists it
+// from the start; a listing meanwhile gives it without attributes
+// (lookupNoWait) rather than wait.
 
 // gitStat is what the index must record for v's unchanged entries: what
 // the mount reports for them.
@@ -50,6 +56,10 @@ func (f *FS) makeGitDir(v *view) {
 		}
 		return
 	}
+	if err := v.ws.StartGitDir(); err != nil {
+		f.log.Error("gitfs: workspace has no git dir", "workspace", v.name, "err", err)
+		return
+	}
 	ready := make(chan struct{})
 	v.gitReady.Store(&ready)
 	go func() {
@@ -77,6 +87,16 @@ func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
 	case <-ctx.Done():
 		return syscall.EINTR
 	}
+}
+
+// lookupNoWait is n's Lookup for a READDIRPLUS of the workspace root: it
+// declines .git while its maker runs (the entry goes out bare; the LOOKUP
+// of a user of the name waits), so a listing never waits for the git dir.
+func (n *node) lookupNoWait(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if name == workspace.GitDirName && n.v.gitDirRunning() {
+		return nil, syscall.EAGAIN
+	}
+	return n.Lookup(ctx, name, out)
 }
 
 // gitDirRunning reports whether a maker of v's git dir is under way.

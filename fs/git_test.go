@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,63 @@ func TestGitWaitsForUpdatedGitDir(t *testing.T) {
 	release()
 	if got := <-read; got != c2 {
 		t.Errorf(".git/HEAD read while the git dir was being moved: %q, want %s", got, c2)
+	}
+}
+
+// TestRootListsGitDirAtOnce: a new workspace's root lists .git from the
+// start, without waiting for the git dir, and keeps its times and link
+// count when the git dir is done; before, .git came into the root when
+// the background maker began, so a listing taken first (which the kernel
+// keeps) never showed it, and tar found the root changed as it read.
+func TestRootListsGitDirAtOnce(t *testing.T) {
+	e := newGitEnv(t, sampleFiles())
+	gate := make(chan struct{})
+	e.gitGate.Store(&gate)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			e.gitGate.Store(nil)
+			close(gate)
+		}
+	}
+	defer release()
+	ws := e.create("w")
+	before := lstatT(t, ws)
+	listed := make(chan []string, 1)
+	go func() {
+		ents, err := os.ReadDir(ws)
+		if err != nil {
+			t.Error(err)
+		}
+		var names []string
+		for _, de := range ents {
+			names = append(names, de.Name())
+		}
+		listed <- names
+	}()
+	var names []string
+	select {
+	case names = <-listed:
+	case <-time.After(time.Minute): // a hang, not a measurement
+		release()
+		t.Fatal("listing a new workspace waited for its git dir")
+	}
+	if !slices.Contains(names, ".git") {
+		t.Errorf("a new workspace lists %q, no .git", names)
+	}
+	release()
+	if _, err := os.Stat(filepath.Join(ws, ".git", "HEAD")); err != nil {
+		t.Fatal(err)
+	}
+	after := lstatT(t, ws)
+	if before.Mtim != after.Mtim || before.Ctim != after.Ctim || before.Nlink != after.Nlink {
+		t.Errorf("the root changed when its git dir was made: mtime %v ctime %v nlink %d -> %v %v %d",
+			before.Mtim, before.Ctim, before.Nlink, after.Mtim, after.Ctim, after.Nlink)
+	}
+	ents, err := os.ReadDir(ws)
+	if err != nil || !slices.ContainsFunc(ents, func(de os.DirEntry) bool { return de.Name() == ".git" && de.IsDir() }) {
+		t.Errorf("listed again: %v %v, want .git among them", ents, err)
 	}
 }
 

@@ -428,6 +428,10 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 	if e != 0 {
 		return nil, 0, e
 	}
+	if n.isRoot && n.v.gitDirRunning() {
+		// Listing the root must not wait for the git dir (git.go).
+		return &listing{ds: ds, lookup: n.lookupNoWait}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	}
 	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 

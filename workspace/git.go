@@ -109,6 +109,18 @@ func (w *Workspace) MakeGitDir(ctx context.Context, src GitSource, st GitIndexSt
 	return nil
 }
 
+// StartGitDir makes the git dir's empty directory, at once, for
+// MakeGitDir to fill later: the root then lists .git and keeps its times
+// and link count from the moment the workspace appears. Were .git made by
+// the background maker, a listing taken meanwhile would lack it (and the
+// kernel keeps listings), and tar would find the root changed under it.
+func (w *Workspace) StartGitDir() error {
+	if err := w.layer.mkdirOwned(w.layer.upper, GitDirName, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
+	}
+	return nil
+}
+
 // gitDirPendingName, in the workspace's directory, marks a git dir that
 // has not followed the workspace's last Switch yet. Switch makes it before
 // it writes meta.json (whose directory sync makes both durable); making or
