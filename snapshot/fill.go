@@ -361,7 +361,7 @@ func (s *Store) filler(workers int) {
 		case st.Missing > 0:
 			s.log.Info("blob store: snapshot filled", "commit", commit, "blobs", st.Missing, "bytes", st.Bytes,
 				"took", time.Since(start).Round(time.Millisecond))
-			if _, err := s.TrimBlobs(context.Background(), s.BlobLimit()); err != nil {
+			if _, err := s.trimBlobs(context.Background(), s.BlobLimit(), true); err != nil {
 				s.log.Warn("blob store: trim failed", "err", err)
 			}
 		}

@@ -31,6 +31,12 @@ func (s *Store) BlobUsage() (blobstore.Usage, error) { return s.stored.Usage() }
 // daemon, a running checkout), as the lease flocks tell. Readers are never
 // broken: a descriptor open on a removed blob keeps reading it.
 func (s *Store) TrimBlobs(ctx context.Context, limit int64) (blobstore.TrimResult, error) {
+	return s.trimBlobs(ctx, limit, false)
+}
+
+// trimBlobs is TrimBlobs; maybe scans the blob store only if it may have
+// outgrown limit (blobstore.MaybeTrim: a fill's trim).
+func (s *Store) trimBlobs(ctx context.Context, limit int64, maybe bool) (blobstore.TrimResult, error) {
 	var once sync.Once
 	var keep map[ID]struct{}
 	var keepErr error
@@ -42,7 +48,13 @@ func (s *Store) TrimBlobs(ctx context.Context, limit int64) (blobstore.TrimResul
 		_, ok := keep[id]
 		return ok
 	}
-	r, err := s.stored.Trim(limit, inUse)
+	var r blobstore.TrimResult
+	var err error
+	if maybe {
+		r, _, err = s.stored.MaybeTrim(limit, inUse)
+	} else {
+		r, err = s.stored.Trim(limit, inUse)
+	}
 	if err == nil {
 		err = keepErr
 	}

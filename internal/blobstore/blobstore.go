@@ -28,6 +28,13 @@
 // set on open when it is more than an hour old (relatime alone would move
 // it once a day at most).
 //
+// A fill calls MaybeTrim after storing blobs, which scans (a stat per
+// blob) only when the store may have outgrown its bound: the process
+// counts what it publishes on top of what its last scan found, and scans
+// again anyway when that scan is older than rescanEvery (other processes
+// store blobs too). A store of a million blobs then costs one scan per
+// fill that could matter, not one per fill.
+//
 // # Generation
 //
 // Every removal of blobs (Trim, a file found of the wrong size) moves the
@@ -42,7 +49,8 @@
 //
 // A Store is safe for concurrent use and holds no lock of its own: every
 // step is one system call on a name that only ever holds one content, so
-// processes sharing the root need none either.
+// processes sharing the root need none either. What MaybeTrim knows of the
+// store's size is an estimate kept in atomics (scanned, published).
 package blobstore
 
 import (
@@ -57,6 +65,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -106,10 +115,26 @@ func (s *Store) moveGeneration() {
 	os.WriteFile(filepath.Join(s.dir, generationName), []byte(fmt.Sprintf("%d.%d", time.Now().UnixNano(), os.Getpid())), 0o600)
 }
 
+// rescanEvery is how old the last scan may be before MaybeTrim scans
+// though the bytes this process knows of fit the bound.
+const rescanEvery = 10 * time.Minute
+
 // Store is the blob store in one directory.
 type Store struct {
 	dir string
 	tmp string
+	// scanned is what the last scan (Trim, MaybeTrim, Usage) found; nil
+	// before the first.
+	scanned atomic.Pointer[scan]
+	// published counts the bytes (rounded up to blocks) this process
+	// published since that scan.
+	published atomic.Int64
+}
+
+// scan is the store's size when it was last scanned.
+type scan struct {
+	bytes int64
+	at    time.Time
 }
 
 // Open opens (creating it if needed) the store in dir.
@@ -293,8 +318,13 @@ func (w *Writer) Commit() error {
 		w.Abort()
 		return fmt.Errorf("blob store: publish %s: %w", w.id, err)
 	}
+	w.s.published.Add((w.size + blockSize - 1) / blockSize * blockSize)
 	return nil
 }
+
+// blockSize is the allocation unit the store's files are assumed to take
+// between scans (they measure st_blocks).
+const blockSize = 4096
 
 // Abort drops what was written.
 func (w *Writer) Abort() {
@@ -339,6 +369,22 @@ type entry struct {
 // scan lists every stored blob, and removes temporary files older than
 // tmpMaxAge and files of the older flat layout (ROOT/blobs/<40 hex>).
 func (s *Store) scan() ([]entry, error) {
+	start := time.Now()
+	out, err := s.scanEntries()
+	if err == nil {
+		var total int64
+		for _, e := range out {
+			total += e.bytes
+		}
+		// Publications during the scan may be counted twice: the estimate
+		// errs high, toward an early scan.
+		s.published.Store(0)
+		s.scanned.Store(&scan{bytes: total, at: start})
+	}
+	return out, err
+}
+
+func (s *Store) scanEntries() ([]entry, error) {
 	top, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
@@ -443,7 +489,25 @@ func (s *Store) Trim(limit int64, inUse func(ID) bool) (TrimResult, error) {
 	if r.Left.Bytes > limit {
 		r.KeptInUse = r.Left.Bytes - limit
 	}
+	if last := s.scanned.Load(); last != nil {
+		s.scanned.Store(&scan{bytes: r.Left.Bytes, at: last.at})
+	}
 	return r, nil
+}
+
+// MaybeTrim is Trim for a caller that has just stored blobs: it scans
+// the store only when it may hold more than limit bytes, by what this
+// process knows (the last scan plus what it published since), or when
+// that scan is older than rescanEvery. scanned tells whether it did; if
+// not, r.Left.Bytes is that estimate and r.Left.Blobs is unknown (0).
+func (s *Store) MaybeTrim(limit int64, inUse func(ID) bool) (r TrimResult, scanned bool, err error) {
+	if last := s.scanned.Load(); last != nil && time.Since(last.at) < rescanEvery {
+		if known := last.bytes + s.published.Load(); known <= limit {
+			return TrimResult{Left: Usage{Bytes: known}}, false, nil
+		}
+	}
+	r, err = s.Trim(limit, inUse)
+	return r, true, err
 }
 
 func isHex(s string) bool {

@@ -179,6 +179,65 @@ func TestTrim(t *testing.T) {
 	}
 }
 
+// TestMaybeTrim: a fill's trim scans the store only when what this
+// process knows of it (the last scan, plus what it published since) may
+// exceed the bound, or when that scan is old; a blob another process
+// stored is seen at the next scan.
+func TestMaybeTrim(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	put := func(i int) ID {
+		b := bytes.Repeat([]byte{byte('a' + i)}, 8192)
+		id := blobID(b)
+		if err := s.Put(id, int64(len(b)), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		setAtime(t, s.path(id), time.Now().Add(time.Duration(i-10)*time.Hour))
+		return id
+	}
+	for i := 0; i < 4; i++ {
+		put(i)
+	}
+	u, err := s.Usage() // a scan: 4 blobs
+	if err != nil || u.Blobs != 4 {
+		t.Fatalf("usage %+v %v", u, err)
+	}
+	per := u.Bytes / 4
+	limit := 5 * per
+	// Another process stores two blobs: this one does not know.
+	other, _ := Open(s.Dir())
+	for i := 4; i < 6; i++ {
+		b := bytes.Repeat([]byte{byte('a' + i)}, 8192)
+		if err := other.Put(blobID(b), int64(len(b)), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		name        string
+		do          func()
+		wantScanned bool
+		wantRemoved int
+	}{
+		{"known to fit", func() {}, false, 0},
+		{"own blobs publish past the bound", func() { put(6); put(7) }, true, 3}, // 8 found
+		{"fits after that trim", func() {}, false, 0},
+		{"last scan too old", func() {
+			other.Put(blobID([]byte("x")), 1, bytes.NewReader([]byte("x")))
+			last := s.scanned.Load()
+			s.scanned.Store(&scan{bytes: last.bytes, at: last.at.Add(-rescanEvery)})
+		}, true, 1},
+	} {
+		step.do()
+		r, scanned, err := s.MaybeTrim(limit, nil)
+		if err != nil || scanned != step.wantScanned || r.Removed != step.wantRemoved {
+			t.Errorf("%s: scanned %v, removed %d, %v; want scanned %v, removed %d",
+				step.name, scanned, r.Removed, err, step.wantScanned, step.wantRemoved)
+		}
+	}
+	if u, err := s.Usage(); err != nil || u.Bytes > limit {
+		t.Errorf("left %+v %v, over the bound %d", u, err, limit)
+	}
+}
+
 // TestOpenTouches: an open moves a stale atime, so that Trim sees the use.
 func TestOpenTouches(t *testing.T) {
 	s, _ := Open(t.TempDir())
