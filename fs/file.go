@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/snapshot"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // Open gives a handle: a lowerFile for an unchanged file opened for
@@ -477,18 +478,80 @@ func (n *node) upperReadFd() (int, func(), syscall.Errno) {
 	if err != nil {
 		return -1, noop, errnoOf(err)
 	}
-	if n.v.fs.fdBudget.Add(-1) < 0 {
+	if n.keepRfd(fd, false) {
+		return fd, noop, 0
+	}
+	return fd, func() { unix.Close(fd) }, 0
+}
+
+// keepRfd makes fd the descriptor the node reads its upper file through
+// until the kernel forgets it, counted against the fd budget; beyond the
+// budget only if always. It reports whether it took fd (not if the node
+// has one already: another read kept one meanwhile).
+func (n *node) keepRfd(fd int, always bool) bool {
+	budgeted := n.v.fs.fdBudget.Add(-1) >= 0
+	if !budgeted {
 		n.v.fs.fdBudget.Add(1)
-		return fd, func() { unix.Close(fd) }, 0
+		if !always {
+			return false
+		}
 	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
-	if n.io.rfd != 0 || n.io.writer != nil { // another read kept one meanwhile
-		n.v.fs.fdBudget.Add(1)
-		return fd, func() { unix.Close(fd) }, 0
+	if n.io.rfd != 0 || n.io.writer != nil {
+		if budgeted {
+			n.v.fs.fdBudget.Add(1)
+		}
+		return false
 	}
-	n.io.rfd, n.io.budgeted = int32(fd)+1, true
-	return fd, noop, 0
+	n.io.rfd, n.io.budgeted = int32(fd)+1, budgeted
+	return true
+}
+
+// holdUpperFiles runs in a ws update that may discard local changes,
+// before the switch removes them (caller holds v.mu for writing): every
+// upper file the kernel knows gets a descriptor its node keeps, if it has
+// none, so that a process holding it open reads, by inode, what it opened
+// (invariant 5) once its path shows the lower file. Only directories with
+// an upper part are walked: no upper file lies below the others. Beyond
+// the fd budget too: these are few, and what they hold was the user's.
+func (v *view) holdUpperFiles() {
+	if v.root == nil {
+		return
+	}
+	var walk func(d *node)
+	walk = func(d *node) {
+		for name, ch := range d.Children() {
+			cn, ok := ch.Operations().(*node)
+			if !ok || cn.v != v || (d == v.root && name == workspace.GitDirName) { // no update discards the git dir
+				continue
+			}
+			st := cn.state()
+			if !st.upper {
+				continue
+			}
+			if kindIsDir(cn) {
+				walk(cn)
+				continue
+			}
+			if ch.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFREG || cn.io.fd() >= 0 {
+				continue
+			}
+			pfd, name, done, e := cn.loc()
+			if e != 0 {
+				continue
+			}
+			fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			done()
+			if err != nil {
+				continue // unreadable even so: its READ fails as it would have
+			}
+			if !cn.keepRfd(fd, true) {
+				unix.Close(fd)
+			}
+		}
+	}
+	walk(v.root)
 }
 
 func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {

@@ -53,6 +53,9 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 		newRelease()
 		return fmt.Errorf("workspace %q: %w", name, workspace.ErrNotFound)
 	}
+	if discard != workspace.KeepChanges {
+		v.holdUpperFiles() // file.go
+	}
 	sw, err := v.ws.Switch(spec, newSnap, newRelease, discard)
 	changed := sw.Changed
 	if err != nil {

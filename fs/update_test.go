@@ -280,6 +280,37 @@ func TestUpdateResetNewInode(t *testing.T) {
 	}
 }
 
+// TestUpdateResetHeldUnread: a descriptor opened on a local change that
+// the daemon keeps no descriptor of (a chmod copied it up; nothing read or
+// wrote it since) and first read after ws update --reset discarded the
+// change still reads what it opened: the READ reaches the daemon by inode,
+// after the upper file is gone from its path.
+func TestUpdateResetHeldUnread(t *testing.T) {
+	files := []gittest.File{{Path: "dir/mode.txt", Content: []byte("lower\n")}, {Path: "other.txt", Content: []byte("1\n")}}
+	e := newEnv(t, files)
+	c2 := e.commitAndFetch(t, "second", []gittest.File{files[0], {Path: "other.txt", Content: []byte("2\n")}})
+	ws := e.create("reset")
+	p := filepath.Join(ws, "dir/mode.txt")
+	if err := os.Chmod(p, 0o600); err != nil { // copied up, no data written
+		t.Fatal(err)
+	}
+	held, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := e.fs.Update(context.Background(), "reset", workspace.Spec{Rev: "main", Commit: c2}, workspace.DiscardAll); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 16)
+	if n, err := held.ReadAt(b, 0); string(b[:n]) != "lower\n" {
+		t.Errorf("the descriptor held across the reset reads %q, %v; want what it opened", b[:n], err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("after the reset: %v %v, want the lower file's mode", fi, err)
+	}
+}
+
 // edited is files with the contents in set replaced and the paths in drop
 // removed.
 func edited(files []gittest.File, set map[string]string, drop ...string) []gittest.File {
