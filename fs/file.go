@@ -910,27 +910,12 @@ func (n *node) push(j pushJob, buf []byte) []byte {
 		v.mu.RUnlock()
 		return buf
 	}
-	b, err := v.snap.OpenAt(j.path, j.e)
-	if err != nil {
-		v.mu.RUnlock()
-		return buf // a READ will say why, if one comes
-	}
-	size := b.Size()
-	if size > pushMax || size == 0 {
-		b.Close()
-		v.mu.RUnlock()
-		return buf
-	}
-	if int64(cap(buf)) < size {
-		buf = make([]byte, size)
-	}
-	data := buf[:size]
-	k, err := b.ReadAt(data, 0)
-	b.Close()
+	data, err := v.snap.ReadFile(j.path, j.e, buf, pushMax)
 	v.mu.RUnlock()
-	if (err != nil && err != io.EOF) || int64(k) != size {
-		return buf
+	if err != nil || len(data) == 0 {
+		return buf // too large, or a READ will say why, if one comes
 	}
+	buf = data
 	n.WriteCache(0, data) // the kernel forgot it: ENOENT, nothing to do
 	v.fs.stats.pushed.Add(1)
 	return buf

@@ -219,3 +219,55 @@ func TestOpenFromStore(t *testing.T) {
 		o.b.Close() // twice is harmless
 	}
 }
+
+// BenchmarkReadWhole reads small stored blobs whole, as the daemon pushes
+// a directory's files: through Open (an *os.File per blob) and through
+// ReadFile (a bare descriptor).
+func BenchmarkReadWhole(b *testing.B) {
+	files := gittest.Generate(2000, 3)
+	st, _, _, commit := setup(b, files)
+	snap, release, err := st.Get(context.Background(), "demo", commit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer release()
+	fill(b, snap)
+	type file struct {
+		path string
+		e    snapshot.Entry
+	}
+	var fs []file
+	for p, id := range blobsOf(b, snap) {
+		fs = append(fs, file{p, snapshot.Entry{Name: p, Kind: snapshot.File, ID: id}})
+	}
+	buf := make([]byte, 64<<10)
+	b.Run("Open", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			f := fs[i%len(fs)]
+			i++
+			bl, err := snap.OpenAt(f.path, f.e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if int64(cap(buf)) < bl.Size() {
+				buf = make([]byte, bl.Size())
+			}
+			if _, err := bl.ReadAt(buf[:bl.Size()], 0); err != nil && err != io.EOF {
+				b.Fatal(err)
+			}
+			bl.Close()
+		}
+	})
+	b.Run("ReadFile", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			f := fs[i%len(fs)]
+			i++
+			var err error
+			if buf, err = snap.ReadFile(f.path, f.e, buf, 4<<20); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

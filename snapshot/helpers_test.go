@@ -26,7 +26,7 @@ import (
 // setup commits files to a new repository, mirrors it as "demo" and
 // opens a store with MemBlobMax 1000 (larger blobs go to ROOT/blobs); it
 // returns the store, the mirrors, the root and the commit.
-func setup(t *testing.T, files []gittest.File) (*snapshot.Store, *mirror.Set, string, string) {
+func setup(t testing.TB, files []gittest.File) (*snapshot.Store, *mirror.Set, string, string) {
 	t.Helper()
 	repo := gittest.NewRepo(t)
 	commit := repo.Commit(t, "main", "first", files)
@@ -134,7 +134,7 @@ func leased(t *testing.T, st *snapshot.Store, commit string) *snapshot.Snapshot 
 }
 
 // fill stores snap's blobs in the blob store.
-func fill(t *testing.T, snap *snapshot.Snapshot) {
+func fill(t testing.TB, snap *snapshot.Snapshot) {
 	t.Helper()
 	if _, err := snap.Fill(context.Background(), snapshot.FillOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func fill(t *testing.T, snap *snapshot.Snapshot) {
 }
 
 // blobsOf maps every path of the snapshot's tree to its blob id.
-func blobsOf(t *testing.T, snap *snapshot.Snapshot) map[string]snapshot.ID {
+func blobsOf(t testing.TB, snap *snapshot.Snapshot) map[string]snapshot.ID {
 	t.Helper()
 	out := map[string]snapshot.ID{}
 	var walk func(id snapshot.ID, dir string)

@@ -2,9 +2,12 @@ package snapshot
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gitfs/gitfs/internal/gitattr"
 )
@@ -125,6 +128,89 @@ func (s *Snapshot) OpenAt(path string, e Entry) (Blob, error) {
 	}
 	s.store.counts.add(FromMemory, int64(len(data)))
 	return memBlob{bytes.NewReader(data)}, nil
+}
+
+// ErrTooLarge is ReadFile's answer for content over its bound.
+var ErrTooLarge = errors.New("larger than asked for")
+
+// ReadFile returns what OpenAt would serve for entry e at path, whole, in
+// buf (grown if too small), or ErrTooLarge if that is over max bytes. It
+// is OpenAt, ReadAt and Close for a caller that wants many small files
+// whole (the daemon pushing a directory's files into the page cache): a
+// blob from the store is read through a bare descriptor, opened and
+// closed here, without an *os.File's registration and cleanup.
+func (s *Snapshot) ReadFile(path string, e Entry, buf []byte, max int64) ([]byte, error) {
+	data, _, err := s.converted(path, e)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		if v, ok := s.store.blobs.Get(string(e.ID[:])); ok {
+			data = v
+		}
+	}
+	if data != nil {
+		if int64(len(data)) > max {
+			return nil, ErrTooLarge
+		}
+		s.store.counts.add(FromMemory, int64(len(data)))
+		return append(buf[:0], data...), nil
+	}
+	size, err := s.Size(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	if size > max {
+		return nil, ErrTooLarge
+	}
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	if fd, err := s.store.stored.OpenFD(e.ID, size); err == nil {
+		n, err := preadFull(fd, buf)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("blob %s: %w", e.ID, err)
+		}
+		if int64(n) != size {
+			return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", e.ID, n, size)
+		}
+		s.store.counts.add(FromBlobFile, size)
+		return buf, nil
+	}
+	b, err := s.Open(e.ID) // not stored: the packs (or a racing fill's file)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	n, err := b.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if int64(n) != size {
+		return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", e.ID, n, size)
+	}
+	return buf, nil
+}
+
+// preadFull reads len(p) bytes from fd at offset 0, or up to its end.
+func preadFull(fd int, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := unix.Pread(fd, p[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return n, nil
 }
 
 // SizeAt is the size of what checkout writes for entry e at path.

@@ -1,7 +1,9 @@
 package snapshot_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -58,5 +60,63 @@ func TestRulesAcrossSnapshots(t *testing.T) {
 			t.Errorf("%s: size of %s = %d, %v; want %d", c.name, x.Path, got, err, c.want)
 		}
 		release()
+	}
+}
+
+// TestReadFile: ReadFile gives what OpenAt serves, from every source (the
+// packs, the blob store, the memory cache, a conversion), into the buffer
+// it is given when that is large enough, and refuses content over its
+// bound.
+func TestReadFile(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB: over MemBlobMax, stored by its reader
+	files := []gittest.File{
+		{Path: ".gitattributes", Content: []byte("*.crlf text eol=crlf\n")},
+		{Path: "small.txt", Content: []byte("small\n")},
+		{Path: "big.bin", Content: big},
+		{Path: "conv.crlf", Content: []byte("a\nb\n")},
+		{Path: "empty", Content: nil},
+	}
+	st, _, _, commit := setup(t, files) // MemBlobMax 1000
+	snap := leased(t, st, commit)
+	want := func(p string, e snapshot.Entry) []byte {
+		b, err := snap.OpenAt(p, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		out := make([]byte, b.Size())
+		if _, err := b.ReadAt(out, 0); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		return out
+	}
+	buf := make([]byte, 0, 1<<20)
+	for _, stage := range []string{"from the packs", "from memory and the store", "after a fill"} {
+		if stage == "after a fill" {
+			fill(t, snap)
+		}
+		for _, f := range files {
+			e, err := snap.Lookup(f.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := snap.ReadFile(f.Path, e, buf, 1<<20)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", stage, f.Path, err)
+			}
+			if w := want(f.Path, e); !bytes.Equal(got, w) {
+				t.Errorf("%s: %s: ReadFile %q, OpenAt %q", stage, f.Path, got, w)
+			}
+			if len(got) > 0 && &got[0] != &buf[:1][0] {
+				t.Errorf("%s: %s: not read into the buffer given", stage, f.Path)
+			}
+		}
+	}
+	e, _ := snap.Lookup("big.bin")
+	if _, err := snap.ReadFile("big.bin", e, nil, int64(len(big))-1); !errors.Is(err, snapshot.ErrTooLarge) {
+		t.Errorf("over the bound: %v, want ErrTooLarge", err)
+	}
+	if got, err := snap.ReadFile("big.bin", e, nil, int64(len(big))); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("into no buffer: %d bytes, %v", len(got), err)
 	}
 }
