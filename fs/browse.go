@@ -338,6 +338,9 @@ func (d *refDir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHand
 type listing struct {
 	ds     gofs.DirStream
 	lookup func(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) // nil: declines all
+	// released, if set, runs when the listing is done with (raw.go
+	// releases it in the request after its last entry).
+	released func()
 }
 
 var (
@@ -369,7 +372,12 @@ func (l *listing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	return syscall.ENOTSUP
 }
 
-func (l *listing) Releasedir(ctx context.Context, flags uint32) { l.ds.Close() }
+func (l *listing) Releasedir(ctx context.Context, flags uint32) {
+	l.ds.Close()
+	if l.released != nil {
+		l.released()
+	}
+}
 
 func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	f := d.fs

@@ -826,23 +826,62 @@ func (n *node) pushSiblings() {
 	first := p.io.pushed != v.epoch+1
 	p.io.pushed = v.epoch + 1
 	p.io.mu.Unlock()
-	if !first {
+	if first {
+		p.pushChildren(self, n)
+	}
+}
+
+// listed runs once the kernel holds directory n's whole listing (its
+// READDIR stream released). A directory whose files were read before an
+// update (pushed in an earlier epoch) gets its new files pushed at once:
+// the kernel listed it again because an update changed it, and what the
+// reader comes back for is the changed files, which would each cost a
+// READ, and the GETATTR that a READ's atime change brings, on the next
+// walk (ws update --reset of a slot, then a build). A directory never read
+// from waits for its first READ, as before: a walk that only lists (find)
+// pushes nothing.
+func (n *node) listed() {
+	v := n.v
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.removed {
 		return
 	}
-	kids := p.Children()
+	n.io.mu.Lock()
+	again := n.io.pushed != 0 && n.io.pushed != v.epoch+1
+	if again {
+		n.io.pushed = v.epoch + 1
+	}
+	n.io.mu.Unlock()
+	if again {
+		n.pushChildren("", nil)
+	}
+}
+
+// pushChildren queues d's lower files the kernel knows and has not been
+// given yet, but skip, in name order from the one after from, then the
+// ones before: a walk reads in name order, and the pusher should be ahead
+// of it, not behind. Caller holds v.mu.
+func (d *node) pushChildren(from string, skip *node) {
+	v := d.v
+	kids := d.Children()
 	names := make([]string, 0, len(kids))
 	for name := range kids {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	// From the name after n's on, then the ones before: a walk reads in
-	// name order, and the pusher should be ahead of it, not behind.
-	start := sort.SearchStrings(names, self)
+	start := sort.SearchStrings(names, from)
 	names = append(names[start:], names[:start]...)
 	var jobs []pushJob
 	for _, name := range names {
 		cn, ok := kids[name].Operations().(*node)
-		if !ok || cn == n || cn.v != v || kindIsDir(cn) {
+		if !ok || cn == skip || cn.v != v || kindIsDir(cn) {
+			continue
+		}
+		cn.io.mu.Lock()
+		done := cn.io.pushedFile
+		cn.io.mu.Unlock()
+		if done {
 			continue
 		}
 		st := cn.state()

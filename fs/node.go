@@ -428,11 +428,11 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 	if e != 0 {
 		return nil, 0, e
 	}
+	l := &listing{ds: ds, lookup: n.Lookup, released: n.listed}
 	if n.isRoot && n.v.gitDirRunning() {
-		// Listing the root must not wait for the git dir (git.go).
-		return &listing{ds: ds, lookup: n.lookupNoWait}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+		l.lookup = n.lookupNoWait // listing the root must not wait for the git dir (git.go)
 	}
-	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	return l, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {

@@ -411,3 +411,46 @@ func TestPushSiblings(t *testing.T) {
 		t.Errorf("reading pushed files asked the daemon %d times", n)
 	}
 }
+
+// TestPushAfterUpdate: a directory whose files were read gets the files a
+// ws update changed pushed as soon as the kernel has listed it again, so
+// reading them asks the daemon nothing (no READ, and no GETATTR for the
+// atime a READ moves); one never read from pushes nothing on a listing.
+func TestPushAfterUpdate(t *testing.T) {
+	var files []gittest.File
+	for i := 0; i < 10; i++ {
+		files = append(files, gittest.File{Path: fmt.Sprintf("d/f%02d", i), Content: bytes.Repeat([]byte{byte('a' + i)}, 2000+i)})
+	}
+	files = append(files, gittest.File{Path: "listed/x", Content: []byte("x")})
+	e := newEnv(t, files)
+	changed := map[string]string{"d/f03": "changed three\n", "listed/x": "changed x\n"}
+	c2 := e.commitAndFetch(t, "second", edited(files, changed))
+	ws := e.create("w")
+	for _, f := range files[:10] {
+		readFile(t, filepath.Join(ws, f.Path))
+	}
+	if _, err := os.ReadDir(filepath.Join(ws, "listed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.Update(context.Background(), "w", workspace.Spec{Rev: "main", Commit: c2}, workspace.DiscardAll); err != nil {
+		t.Fatal(err)
+	}
+	pushed := e.fs.Stats().Pushed
+	if _, err := os.ReadDir(filepath.Join(ws, "listed")); err != nil { // never read from: no push
+		t.Fatal(err)
+	}
+	if _, err := os.ReadDir(filepath.Join(ws, "d")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the changed file pushed", func() bool { return e.fs.Stats().Pushed > pushed })
+	before := e.fs.Stats().LowerReads
+	if got := readFile(t, filepath.Join(ws, "d/f03")); got != changed["d/f03"] {
+		t.Errorf("the changed file reads %q", got)
+	}
+	if n := e.fs.Stats().LowerReads - before; n != 0 {
+		t.Errorf("reading the changed file asked the daemon %d times", n)
+	}
+	if n := e.fs.Stats().Pushed - pushed; n != 1 {
+		t.Errorf("%d files pushed, want the one changed in the directory read from", n)
+	}
+}
