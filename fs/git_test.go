@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,16 +80,7 @@ func TestGitStatusReadsNoBlob(t *testing.T) {
 func TestGitWaitsForUpdatedGitDir(t *testing.T) {
 	e, ws, head, c2 := gitDirAndNextCommit(t)
 	ctx := context.Background()
-	gate := make(chan struct{})
-	e.gitGate.Store(&gate)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			e.gitGate.Store(nil)
-			close(gate)
-		}
-	}
+	release := e.holdGitDirs()
 	defer release()
 	done := make(chan error, 1)
 	go func() { done <- e.fs.Update(ctx, "w", workspace.Spec{Commit: c2}, workspace.KeepChanges) }()
@@ -126,16 +118,7 @@ func TestGitWaitsForUpdatedGitDir(t *testing.T) {
 // keeps) never showed it, and tar found the root changed as it read.
 func TestRootListsGitDirAtOnce(t *testing.T) {
 	e := newGitEnv(t, sampleFiles())
-	gate := make(chan struct{})
-	e.gitGate.Store(&gate)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			e.gitGate.Store(nil)
-			close(gate)
-		}
-	}
+	release := e.holdGitDirs()
 	defer release()
 	ws := e.create("w")
 	before := lstatT(t, ws)
@@ -173,6 +156,20 @@ func TestRootListsGitDirAtOnce(t *testing.T) {
 	ents, err := os.ReadDir(ws)
 	if err != nil || !slices.ContainsFunc(ents, func(de os.DirEntry) bool { return de.Name() == ".git" && de.IsDir() }) {
 		t.Errorf("listed again: %v %v, want .git among them", ents, err)
+	}
+}
+
+// holdGitDirs makes every git dir's maker wait, until the function it
+// returns is called (once or more).
+func (e *env) holdGitDirs() (release func()) {
+	gate := make(chan struct{})
+	e.gitGate.Store(&gate)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.gitGate.Store(nil)
+			close(gate)
+		})
 	}
 }
 

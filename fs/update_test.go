@@ -260,24 +260,41 @@ func TestUpdateResetNewInode(t *testing.T) {
 	}
 	// An open descriptor keeps the kernel's inode, and its pages, alive
 	// across the update: the next lookup finds it again by its number.
-	held, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	if err := e.fs.Update(context.Background(), "reset", workspace.Spec{Rev: "main", Commit: c2}, workspace.DiscardAll); err != nil {
-		t.Fatal(err)
-	}
+	held := e.resetHolding(t, "reset", c2, p)
 	if got := readFile(t, p); got != "lower\n" {
 		t.Errorf("after the reset the discarded change reads %q, want the lower file", got)
 	}
 	if got := inode(t, p); got == ino {
 		t.Errorf("after the reset the file keeps inode %d", ino)
 	}
-	b := make([]byte, 16)
-	if n, err := held.ReadAt(b, 0); string(b[:n]) != "upper\n" {
-		t.Errorf("the descriptor held across the reset reads %q, %v; want the change it had open", b[:n], err)
+	if got, err := readStart(held); got != "upper\n" {
+		t.Errorf("the descriptor held across the reset reads %q, %v; want the change it had open", got, err)
 	}
+}
+
+// resetHolding opens path p of workspace ws and, holding it open (until
+// the test ends), moves ws to commit with ws update --reset.
+func (e *env) resetHolding(t *testing.T, ws, commit, p string) *os.File {
+	t.Helper()
+	held, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	if err := e.fs.Update(context.Background(), ws, workspace.Spec{Rev: "main", Commit: commit}, workspace.DiscardAll); err != nil {
+		t.Fatal(err)
+	}
+	return held
+}
+
+// readStart reads the first bytes of f (up to 64) through the descriptor.
+func readStart(f *os.File) (string, error) {
+	b := make([]byte, 64)
+	n, err := f.ReadAt(b, 0)
+	if err == io.EOF {
+		err = nil
+	}
+	return string(b[:n]), err
 }
 
 // TestUpdateResetHeldUnread: a descriptor opened on a local change that
@@ -294,17 +311,9 @@ func TestUpdateResetHeldUnread(t *testing.T) {
 	if err := os.Chmod(p, 0o600); err != nil { // copied up, no data written
 		t.Fatal(err)
 	}
-	held, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	if err := e.fs.Update(context.Background(), "reset", workspace.Spec{Rev: "main", Commit: c2}, workspace.DiscardAll); err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 16)
-	if n, err := held.ReadAt(b, 0); string(b[:n]) != "lower\n" {
-		t.Errorf("the descriptor held across the reset reads %q, %v; want what it opened", b[:n], err)
+	held := e.resetHolding(t, "reset", c2, p)
+	if got, err := readStart(held); got != "lower\n" {
+		t.Errorf("the descriptor held across the reset reads %q, %v; want what it opened", got, err)
 	}
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("after the reset: %v %v, want the lower file's mode", fi, err)
