@@ -46,7 +46,8 @@ workspace, a lease or a checkout --git holds.
 
 --metrics-addr serves Prometheus metrics at http://ADDR/metrics (FUSE
 requests by op with latency histograms, blob reads by source, cache hits,
-snapshots, workspaces, leases, fetches, the materializer's files/s); they
+files pushed into the page cache, snapshots, workspaces, leases, fetches,
+the materializer's files/s); they
 name no repository or user, but bind to 127.0.0.1 unless the network may
 see them. 'gitfs stats' prints the same numbers from the socket.
 

@@ -23,9 +23,10 @@ func init() {
 		summary: "show what the daemon is doing: requests, latencies, caches, fetches",
 		help: `Prints the numbers 'serve --metrics-addr' serves to Prometheus, read over the
 control socket: FUSE requests by operation with latency percentiles, blob
-reads by source, cache hits, snapshots, leases, workspaces, fetches and the
-materializer's rate. Everyone sees these totals and their own workspaces;
-root also sees each repository's last fetch and its error.
+reads by source, cache hits, files pushed into the page cache before a
+read, snapshots, leases, workspaces, fetches and the materializer's rate.
+Everyone sees these totals and their own workspaces; root also sees each
+repository's last fetch and its error.
 
 Examples:
   gitfs stats
@@ -131,8 +132,8 @@ func printStats(w io.Writer, st daemon.StatsResponse) {
 			mib(s.get("gitfs_blob_read_bytes_total", "source", src))))
 	}
 	fmt.Fprintf(tw, "blobs opened\t%s\n", strings.Join(blobs, ", "))
-	fmt.Fprintf(tw, "lower reads\t%.0f (%s), %.0f copy-ups\n", s.get("gitfs_lower_reads_total"),
-		mib(s.get("gitfs_lower_read_bytes_total")), s.get("gitfs_copy_ups_total"))
+	fmt.Fprintf(tw, "lower reads\t%.0f (%s), %.0f files pushed before a read, %.0f copy-ups\n", s.get("gitfs_lower_reads_total"),
+		mib(s.get("gitfs_lower_read_bytes_total")), s.get("gitfs_pushed_files_total"), s.get("gitfs_copy_ups_total"))
 	var caches []string
 	for _, c := range s.label("gitfs_cache_hits_total", "cache") {
 		caches = append(caches, fmt.Sprintf("%s %.0f hits, %.0f misses, %.0f evicted", c, s.get("gitfs_cache_hits_total", "cache", c),

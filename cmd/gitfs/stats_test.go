@@ -41,11 +41,14 @@ func TestPrintStats(t *testing.T) {
 			{Name: "gitfs_fuse_request_duration_seconds", Labels: map[string]string{"op": "lookup"}, Value: 3, Sum: &sum,
 				Buckets: []daemon.Bucket{{LE: 0.01, Count: 3}, {LE: math.Inf(1), Count: 3}}},
 			{Name: "gitfs_fuse_request_errors_total", Labels: map[string]string{"op": "lookup", "errno": "ENOENT"}, Value: 2},
+			{Name: "gitfs_lower_reads_total", Value: 5},
+			{Name: "gitfs_pushed_files_total", Value: 39},
 		}}
 	var b bytes.Buffer
 	printStats(&b, st)
 	out := b.String()
-	for _, want := range []string{"gitfs v1, pid 7, serving /mnt/gitfs", "workspaces    3 (yours: job1)", "lookup", "fetches       none"} {
+	for _, want := range []string{"gitfs v1, pid 7, serving /mnt/gitfs", "workspaces    3 (yours: job1)", "lookup", "fetches       none",
+		"lower reads   5 (0.0 MiB), 39 files pushed before a read, 0 copy-ups"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats output lacks %q:\n%s", want, out)
 		}
