@@ -478,33 +478,28 @@ func (n *node) upperReadFd() (int, func(), syscall.Errno) {
 	if err != nil {
 		return -1, noop, errnoOf(err)
 	}
-	if n.keepRfd(fd, false) {
+	if n.keepRfd(fd) {
 		return fd, noop, 0
 	}
 	return fd, func() { unix.Close(fd) }, 0
 }
 
 // keepRfd makes fd the descriptor the node reads its upper file through
-// until the kernel forgets it, counted against the fd budget; beyond the
-// budget only if always. It reports whether it took fd (not if the node
-// has one already: another read kept one meanwhile).
-func (n *node) keepRfd(fd int, always bool) bool {
-	budgeted := n.v.fs.fdBudget.Add(-1) >= 0
-	if !budgeted {
+// until the kernel forgets it, if the fd budget allows. It reports whether
+// it took fd (not if the node has one already: another read kept one
+// meanwhile).
+func (n *node) keepRfd(fd int) bool {
+	if n.v.fs.fdBudget.Add(-1) < 0 {
 		n.v.fs.fdBudget.Add(1)
-		if !always {
-			return false
-		}
+		return false
 	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
 	if n.io.rfd != 0 || n.io.writer != nil {
-		if budgeted {
-			n.v.fs.fdBudget.Add(1)
-		}
+		n.v.fs.fdBudget.Add(1)
 		return false
 	}
-	n.io.rfd, n.io.budgeted = int32(fd)+1, budgeted
+	n.io.rfd, n.io.budgeted = int32(fd)+1, true
 	return true
 }
 
@@ -513,8 +508,10 @@ func (n *node) keepRfd(fd int, always bool) bool {
 // upper file the kernel knows gets a descriptor its node keeps, if it has
 // none, so that a process holding it open reads, by inode, what it opened
 // (invariant 5) once its path shows the lower file. Only directories with
-// an upper part are walked: no upper file lies below the others. Beyond
-// the fd budget too: these are few, and what they hold was the user's.
+// an upper part are walked: no upper file lies below the others. Within
+// the fd budget only: past it (a quarter of RLIMIT_NOFILE spent on kept
+// descriptors) the daemon would run out of descriptors for everything
+// else, and such a file's READ after the reset fails with ENOENT.
 func (v *view) holdUpperFiles() {
 	if v.root == nil {
 		return
@@ -546,7 +543,7 @@ func (v *view) holdUpperFiles() {
 			if err != nil {
 				continue // unreadable even so: its READ fails as it would have
 			}
-			if !cn.keepRfd(fd, true) {
+			if !cn.keepRfd(fd) {
 				unix.Close(fd)
 			}
 		}

@@ -167,26 +167,24 @@ func (s *Snapshot) ReadFile(path string, e Entry, buf []byte, max int64) ([]byte
 		buf = make([]byte, size)
 	}
 	buf = buf[:size]
+	var n int
 	if fd, err := s.store.stored.OpenFD(e.ID, size); err == nil {
-		n, err := preadFull(fd, buf)
+		n, err = preadFull(fd, buf)
 		unix.Close(fd)
 		if err != nil {
 			return nil, fmt.Errorf("blob %s: %w", e.ID, err)
 		}
-		if int64(n) != size {
-			return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", e.ID, n, size)
-		}
 		s.store.counts.add(FromBlobFile, size)
-		return buf, nil
-	}
-	b, err := s.Open(e.ID) // not stored: the packs (or a racing fill's file)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	n, err := b.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return nil, err
+	} else {
+		b, err := s.Open(e.ID) // not stored: the packs (or a racing fill's file)
+		if err != nil {
+			return nil, err
+		}
+		n, err = b.ReadAt(buf, 0)
+		b.Close()
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
 	}
 	if int64(n) != size {
 		return nil, fmt.Errorf("blob %s: read %d bytes, expected %d", e.ID, n, size)
@@ -199,14 +197,13 @@ func preadFull(fd int, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		k, err := unix.Pread(fd, p[n:], int64(n))
-		if err == unix.EINTR {
+		switch {
+		case err == unix.EINTR:
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			return n, err
-		}
-		if k == 0 {
-			break
+		case k == 0:
+			return n, nil
 		}
 		n += k
 	}
