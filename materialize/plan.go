@@ -25,6 +25,14 @@ type source interface {
 
 var _ source = (*snapshot.Snapshot)(nil)
 
+// batchSource is a source that inflates through git cat-file
+// (snapshot.Batch), about twice as fast as Stream's Go inflation.
+type batchSource interface {
+	OpenBatch(ctx context.Context) (*snapshot.Batch, error)
+}
+
+var _ batchSource = (*snapshot.Snapshot)(nil)
+
 // dirItem is one directory to create. Directories are listed parents
 // first, so creating them in order never needs a missing parent.
 type dirItem struct {

@@ -188,9 +188,12 @@ func (w *writer) writeFiles(ctx context.Context, workers int) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			fw := &fileWorker{w: w, dir: -1, dirfd: -1, buf: make([]byte, 256<<10), opened: make([]openFile, 0, asBatch)}
+			fw := &fileWorker{ctx: ctx, w: w, dir: -1, dirfd: -1, buf: make([]byte, 256<<10), opened: make([]openFile, 0, asBatch)}
 			defer fw.closeDir()
 			err := fw.loop(ctx, spans, i)
+			if cerr := fw.closeBatch(); err == nil {
+				err = cerr
+			}
 			if err != nil {
 				errs[i] = err
 				cancel()
@@ -213,11 +216,17 @@ func (w *writer) writeFiles(ctx context.Context, workers int) error {
 }
 
 type fileWorker struct {
-	w      *writer
-	dir    int32 // directory whose descriptor dirfd is
-	dirfd  int
-	buf    []byte
-	opened []openFile // created by the current batch, not yet filled
+	ctx      context.Context
+	w        *writer
+	dir      int32 // directory whose descriptor dirfd is
+	dirfd    int
+	buf      []byte
+	opened   []openFile // created by the current batch, not yet filled
+	contents []content  // where each of opened gets its bytes
+	// batch is the worker's git cat-file, started at the first blob the
+	// store lacks; noBatch once that was tried (or is not to be).
+	batch   *snapshot.Batch
+	noBatch bool
 }
 
 type openFile struct {
@@ -289,7 +298,10 @@ func fileMode(k snapshot.Kind) uint32 {
 }
 
 // writeBatch creates files lo..hi-1 exclusively, all in one switch to
-// w.as, then streams their blobs into them with the daemon's credentials.
+// w.as, then streams their blobs into them with the daemon's credentials:
+// where each file's bytes come from is settled first, so that the blobs
+// to inflate are asked of git at once and git inflates them while the
+// first ones are written.
 func (fw *fileWorker) writeBatch(lo, hi int) error {
 	err := fw.w.as.Do(func() error {
 		for i := lo; i < hi; i++ {
@@ -299,12 +311,28 @@ func (fw *fileWorker) writeBatch(lo, hi int) error {
 		}
 		return nil
 	})
+	fw.contents = fw.contents[:0]
+	var asked []snapshot.ID
 	for _, o := range fw.opened {
+		var c content
+		if err == nil {
+			c, err = fw.source(o.i)
+			if c.batch {
+				asked = append(asked, fw.w.p.files[o.i].id)
+			}
+		}
+		fw.contents = append(fw.contents, c)
+	}
+	if err == nil && len(asked) > 0 && fw.batch.Request(asked...) != nil {
+		fw.closeBatch() // git is gone: Go inflates from here on (fill)
+	}
+	for k, o := range fw.opened {
 		if err != nil {
 			unix.Close(o.fd) // the temp dir goes with the failure
+			fw.contents[k].release()
 			continue
 		}
-		err = fw.fill(o.fd, o.i)
+		err = fw.fill(o.fd, o.i, fw.contents[k])
 	}
 	fw.opened = fw.opened[:0]
 	return err
@@ -338,9 +366,85 @@ func (fw *fileWorker) create(i int) error {
 	return nil
 }
 
-// fill streams file i's blob into fd, sets its time, records its stat
-// data and closes fd.
-func (fw *fileWorker) fill(fd int, i int) (err error) {
+// content is where a file's bytes come from.
+type content struct {
+	converted snapshot.Blob // what .gitattributes make of the blob
+	stored    int           // descriptor of the blob store's copy, or -1
+	size      int64         // of converted or stored
+	batch     bool          // the next answer of the worker's git cat-file
+}
+
+func (c content) release() {
+	if c.converted != nil {
+		c.converted.Close()
+	}
+	if c.stored >= 0 {
+		unix.Close(c.stored)
+	}
+}
+
+// source settles where file i's bytes come from: its conversion, the
+// blob store, the worker's git cat-file, or the packs through Go.
+func (fw *fileWorker) source(i int) (content, error) {
+	w := fw.w
+	f := &w.p.files[i]
+	if b, ok, err := w.convertedBlob(f); err != nil {
+		return content{stored: -1}, fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
+	} else if ok {
+		return content{converted: b, stored: -1, size: b.Size()}, nil
+	}
+	if src, size, ok := w.storedFD(f.id); ok {
+		return content{stored: src, size: size}, nil
+	}
+	return content{stored: -1, batch: fw.openBatch()}, nil
+}
+
+// openBatch tells whether the worker has a git cat-file to inflate with,
+// starting one the first time (never again once that failed: then Go
+// inflates).
+func (fw *fileWorker) openBatch() bool {
+	if fw.batch != nil {
+		return true
+	}
+	if fw.noBatch {
+		return false
+	}
+	fw.noBatch = true
+	bs, ok := fw.w.src.(batchSource)
+	if !ok {
+		return false
+	}
+	b, err := bs.OpenBatch(fw.ctx)
+	if err != nil {
+		return false
+	}
+	fw.batch = b
+	return true
+}
+
+func (fw *fileWorker) closeBatch() error {
+	if fw.batch == nil {
+		return nil
+	}
+	err := fw.batch.Close()
+	fw.batch = nil
+	return err
+}
+
+// fillFrom fills file i, wherever its bytes are, but never from a batch.
+func (fw *fileWorker) fillFrom(fd int, i int) error {
+	fw.noBatch = true
+	c, err := fw.source(i)
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return fw.fill(fd, i, c)
+}
+
+// fill writes file i's bytes from c into fd, sets its time, records its
+// stat data and closes fd.
+func (fw *fileWorker) fill(fd int, i int, c content) (err error) {
 	w := fw.w
 	f := &w.p.files[i]
 	defer func() {
@@ -349,25 +453,35 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 		}
 	}()
 	var n, size int64
-	if b, ok, cerr := w.convertedBlob(f); cerr != nil {
-		return fmt.Errorf("read blob of %q: %w", w.p.filePath(f), cerr)
-	} else if ok {
-		// .gitattributes: what checkout writes, not the raw blob.
-		size = b.Size()
-		n, err = copyToFD(fd, io.NewSectionReader(b, 0, size), fw.buf)
-		b.Close()
-	} else if src, sz, ok := w.storedFD(f.id); ok {
-		size = sz
-		n, err = copyFile(fd, src, size, fw.buf)
-		unix.Close(src)
-	} else {
-		var rc io.ReadCloser
-		rc, size, err = w.src.Stream(f.id)
-		if err != nil {
+	switch {
+	case c.converted != nil:
+		size = c.size
+		n, err = copyToFD(fd, io.NewSectionReader(c.converted, 0, size), fw.buf)
+		c.converted.Close()
+	case c.stored >= 0:
+		size = c.size
+		n, err = copyFile(fd, c.stored, size, fw.buf)
+		unix.Close(c.stored)
+	case c.batch && fw.batch != nil:
+		var werr error
+		called := false
+		err = fw.batch.Read(f.id, func(r io.Reader, sz int64) error {
+			called = true
+			size = sz
+			n, werr = copyToFD(fd, r, fw.buf)
+			return werr
+		})
+		if err != nil && !called {
+			// git failed before giving this file a byte (it refused the
+			// snapshot's directory, say): Go inflates from here on, and
+			// says what is wrong if the packs are.
+			fw.closeBatch()
+			n, size, err = fw.stream(fd, f.id)
+		} else if err != nil && err != werr {
 			return fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
 		}
-		n, err = copyToFD(fd, rc, fw.buf)
-		rc.Close()
+	default:
+		n, size, err = fw.stream(fd, f.id)
 	}
 	if err != nil {
 		return fmt.Errorf("write %q: %w", w.p.filePath(f), err)
@@ -388,6 +502,17 @@ func (fw *fileWorker) fill(fd int, i int) (err error) {
 	w.files.Add(1)
 	w.bytes.Add(n)
 	return nil
+}
+
+// stream writes blob id into fd, inflated from the packs by Go.
+func (fw *fileWorker) stream(fd int, id snapshot.ID) (n, size int64, err error) {
+	rc, size, err := fw.w.src.Stream(id)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read blob %s: %w", id, err)
+	}
+	defer rc.Close()
+	n, err = copyToFD(fd, rc, fw.buf)
+	return n, size, err
 }
 
 // storedFD opens blob id from the blob store, if the checkout copies from
@@ -512,7 +637,7 @@ func (w *writer) writeCollided(ctx context.Context) error {
 	if len(idx) == 0 {
 		return nil
 	}
-	fw := &fileWorker{w: w, dir: -1, dirfd: -1, buf: make([]byte, 256<<10)}
+	fw := &fileWorker{ctx: ctx, w: w, dir: -1, dirfd: -1, buf: make([]byte, 256<<10), noBatch: true}
 	defer fw.closeDir()
 	for _, i := range idx {
 		if err := ctx.Err(); err != nil {
@@ -543,7 +668,7 @@ func (w *writer) writeCollided(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := fw.fill(fd, i); err != nil {
+		if err := fw.fillFrom(fd, i); err != nil {
 			return err
 		}
 		w.collided = append(w.collided, w.p.filePath(f))

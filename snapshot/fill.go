@@ -1,20 +1,15 @@
 package snapshot
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -118,7 +113,7 @@ func (s *Snapshot) Fill(ctx context.Context, opts FillOptions) (FillStats, error
 			}
 			if !opts.Go {
 				err := s.fillWithGit(gctx, run, sizes, count)
-				if !errors.Is(err, errNoGit) {
+				if !errors.Is(err, ErrNoGit) {
 					return err
 				}
 			}
@@ -170,90 +165,44 @@ func (s *Snapshot) fillWithGo(ctx context.Context, ids []ID, sizes map[ID]int64,
 	return nil
 }
 
-// errNoGit means git cannot be run here: fill with Go.
-var errNoGit = errors.New("git not available")
-
-// fillWithGit stores ids, inflated by one `git cat-file --batch` reading
-// the pinned packs (never the mirror: GIT_OBJECT_DIRECTORY is the
-// snapshot's own objects directory).
-func (s *Snapshot) fillWithGit(ctx context.Context, ids []ID, sizes map[ID]int64, count func(int64)) error {
-	gitDir, err := s.store.readerGitDir()
-	if err != nil {
-		return errNoGit
-	}
-	git, err := exec.LookPath("git")
-	if err != nil {
-		return errNoGit
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, git, "cat-file", "--batch")
-	cmd.Env = readerEnv(gitDir, s.ObjectsDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	if dieWithParent(cmd.SysProcAttr) {
-		// The signal follows the thread that forked: keep to it until
-		// git has exited.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
-	stdin, err := cmd.StdinPipe()
+// fillWithGit stores ids, inflated by one `git cat-file --batch` (Batch).
+// The ids are asked for a run at a time, a run small enough for the pipe
+// to git to hold whole: git answers while it reads, so a request that
+// blocked on a full pipe would stall both sides.
+func (s *Snapshot) fillWithGit(ctx context.Context, ids []ID, sizes map[ID]int64, count func(int64)) (err error) {
+	b, err := s.OpenBatch(ctx)
 	if err != nil {
 		return err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return errNoGit
-	}
-	// The ids go in from their own goroutine: git answers as it reads,
-	// and a full pipe either way would stall both.
-	var feed sync.WaitGroup
-	feed.Add(1)
-	go func() {
-		defer feed.Done()
-		w := bufio.NewWriter(stdin)
-		for _, id := range ids {
-			w.WriteString(id.String())
-			w.WriteByte('\n')
+	defer func() {
+		if cerr := b.Close(); err == nil {
+			err = cerr
 		}
-		w.Flush()
-		stdin.Close()
 	}()
-	err = s.readBatch(ctx, bufio.NewReaderSize(stdout, 256<<10), ids, sizes, count)
-	if err != nil {
-		cancel()
-	}
-	feed.Wait()
-	io.Copy(io.Discard, stdout)
-	werr := cmd.Wait()
-	if err == nil && werr != nil {
-		err = fmt.Errorf("git cat-file: %v: %s", werr, strings.TrimSpace(stderr.String()))
-	}
-	return err
-}
-
-// readBatch reads cat-file --batch's answers for ids, in order, into the
-// store.
-func (s *Snapshot) readBatch(ctx context.Context, r *bufio.Reader, ids []ID, sizes map[ID]int64, count func(int64)) error {
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
+	const run = 512 // 21 KB of ids; a pipe holds 64 KiB
+	for lo := 0; lo < len(ids); lo += run {
+		chunk := ids[lo:min(lo+run, len(ids))]
+		if err := b.Request(chunk...); err != nil {
 			return err
 		}
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return fmt.Errorf("git cat-file: blob %s: %w", id, noEOF(err))
+		for _, id := range chunk {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := s.storeFromBatch(b, id, sizes[id], count); err != nil {
+				return err
+			}
 		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != id.String() || f[1] != "blob" {
-			return fmt.Errorf("git cat-file: blob %s: answered %q", id, strings.TrimSpace(line))
-		}
-		size, err := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || size != sizes[id] {
-			return fmt.Errorf("git cat-file: blob %s: size %q, the pack says %d", id, f[2], sizes[id])
+	}
+	return nil
+}
+
+// storeFromBatch stores blob id, the next answer of b, checking it has
+// the size the pack gave.
+func (s *Snapshot) storeFromBatch(b *Batch, id ID, want int64, count func(int64)) error {
+	return b.Read(id, func(r io.Reader, size int64) error {
+		if size != want {
+			return fmt.Errorf("git cat-file: blob %s: size %d, the pack says %d", id, size, want)
 		}
 		w, err := s.store.stored.Create(id, size)
 		if err != nil {
@@ -267,12 +216,9 @@ func (s *Snapshot) readBatch(ctx context.Context, r *bufio.Reader, ids []ID, siz
 			return err
 		}
 		w.Close()
-		if b, err := r.ReadByte(); err != nil || b != '\n' {
-			return fmt.Errorf("git cat-file: blob %s: no newline after its bytes", id)
-		}
 		count(size)
-	}
-	return nil
+		return nil
+	})
 }
 
 // readerGitDir is an empty git directory (HEAD, refs/, objects/) under
@@ -383,12 +329,9 @@ func (s *Store) Stored(id ID, size int64) (Blob, error) {
 // descriptor (for a checkout to copy from), with its size; ErrNotStored
 // if the store lacks it.
 func (s *Snapshot) StoredFD(id ID) (int, int64, error) {
-	size, err := s.Size(id)
-	if err != nil {
-		return -1, 0, err
-	}
-	fd, err := s.store.stored.OpenFD(id, size)
-	return fd, size, err
+	// The size (a delta's header inflated) only once the blob is there:
+	// a checkout of a commit the store lacks asks for every blob.
+	return s.store.stored.OpenFDCheck(id, func() (int64, error) { return s.Size(id) })
 }
 
 // StoreSharesBlocksWith tells whether files created in dirfd can share

@@ -168,28 +168,42 @@ func (s *Store) Open(id ID, size int64) (*os.File, error) {
 // OpenFD is Open as a bare descriptor, for a caller that copies many small
 // blobs (an *os.File's registration and finalizer cost more than the copy).
 func (s *Store) OpenFD(id ID, size int64) (int, error) {
+	fd, _, err := s.OpenFDCheck(id, func() (int64, error) { return size, nil })
+	return fd, err
+}
+
+// OpenFDCheck is OpenFD for a caller to whom the blob's size costs work
+// (a delta's header to inflate): want is asked only when the blob is
+// there, to check it against. A blob of another size is removed (a
+// torn copy) and reported as not stored.
+func (s *Store) OpenFDCheck(id ID, want func() (int64, error)) (int, int64, error) {
 	fd, err := unix.Open(s.path(id), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, unix.ENOENT) {
-		return -1, ErrNotStored
+		return -1, 0, ErrNotStored
 	}
 	if err != nil {
-		return -1, fmt.Errorf("blob store: %w", err)
+		return -1, 0, fmt.Errorf("blob store: %w", err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("blob store: %w", err)
+		return -1, 0, fmt.Errorf("blob store: %w", err)
+	}
+	size, err := want()
+	if err != nil {
+		unix.Close(fd)
+		return -1, 0, err
 	}
 	if st.Size != size {
 		unix.Close(fd)
 		os.Remove(s.path(id))
 		s.moveGeneration()
-		return -1, ErrNotStored
+		return -1, 0, ErrNotStored
 	}
 	if time.Since(time.Unix(st.Atim.Unix())) > touchEvery {
 		touch(fd)
 	}
-	return fd, nil
+	return fd, size, nil
 }
 
 // SharesBlocksWith tells whether files created in the directory dirfd
