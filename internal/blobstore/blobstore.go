@@ -168,15 +168,22 @@ func (s *Store) Open(id ID, size int64) (*os.File, error) {
 // OpenFD is Open as a bare descriptor, for a caller that copies many small
 // blobs (an *os.File's registration and finalizer cost more than the copy).
 func (s *Store) OpenFD(id ID, size int64) (int, error) {
-	fd, _, err := s.OpenFDCheck(id, func() (int64, error) { return size, nil })
+	fd, _, err := s.openFD(id, nil, size)
 	return fd, err
 }
 
 // OpenFDCheck is OpenFD for a caller to whom the blob's size costs work
 // (a delta's header to inflate): want is asked only when the blob is
-// there, to check it against. A blob of another size is removed (a
+// there and its own record of its size (see StoredSize) is missing or
+// disagrees, to check it against. A blob of another size is removed (a
 // torn copy) and reported as not stored.
 func (s *Store) OpenFDCheck(id ID, want func() (int64, error)) (int, int64, error) {
+	return s.openFD(id, want, 0)
+}
+
+// openFD opens blob id, checking it is size bytes long, or if want is
+// set, the size its record or want gives.
+func (s *Store) openFD(id ID, want func() (int64, error), size int64) (int, int64, error) {
 	fd, err := unix.Open(s.path(id), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return -1, 0, ErrNotStored
@@ -189,10 +196,14 @@ func (s *Store) OpenFDCheck(id ID, want func() (int64, error)) (int, int64, erro
 		unix.Close(fd)
 		return -1, 0, fmt.Errorf("blob store: %w", err)
 	}
-	size, err := want()
-	if err != nil {
-		unix.Close(fd)
-		return -1, 0, err
+	if want != nil {
+		var ok bool
+		if size, ok = recordedSizeFD(fd); !ok || size != st.Size {
+			if size, err = want(); err != nil {
+				unix.Close(fd)
+				return -1, 0, err
+			}
+		}
 	}
 	if st.Size != size {
 		unix.Close(fd)

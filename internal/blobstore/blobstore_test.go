@@ -329,3 +329,81 @@ func TestStoredSize(t *testing.T) {
 		t.Fatalf("StoredSize of a short file = %d, true; want false", n)
 	}
 }
+
+// TestOpenFDCheck: the size a caller must work out is asked for only
+// when the blob is there and its record is missing or wrong, and a blob
+// of another size than that is dropped.
+func TestOpenFDCheck(t *testing.T) {
+	data := []byte("checked sizes\n")
+	id := blobID(data)
+	for _, tc := range []struct {
+		name      string
+		stored    bool
+		damage    func(t *testing.T, p string) // before the open
+		want      int64                        // what the caller's size says
+		wantAsked bool
+		wantOK    bool
+	}{
+		{name: "absent", want: int64(len(data))},
+		{name: "recorded", stored: true, want: 99, wantOK: true},
+		{name: "no record", stored: true, damage: removeRecord, want: int64(len(data)), wantAsked: true, wantOK: true},
+		{name: "no record, other size", stored: true, damage: removeRecord, want: 3, wantAsked: true},
+		{name: "cut short", stored: true, damage: cutShort, want: int64(len(data)), wantAsked: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.stored {
+				if err := s.Put(id, int64(len(data)), bytes.NewReader(data)); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := recordedSize(s.path(id)); !ok {
+					t.Skip("no user xattrs on this file system: sizes come from the packs")
+				}
+			}
+			if tc.damage != nil {
+				tc.damage(t, s.path(id))
+			}
+			asked := false
+			fd, size, err := s.OpenFDCheck(id, func() (int64, error) { asked = true; return tc.want, nil })
+			if asked != tc.wantAsked {
+				t.Errorf("size asked: %v, want %v", asked, tc.wantAsked)
+			}
+			if !tc.wantOK {
+				if !errors.Is(err, ErrNotStored) {
+					t.Fatalf("OpenFDCheck: fd %d, %v; want ErrNotStored", fd, err)
+				}
+				if tc.stored {
+					if _, err := os.Stat(s.path(id)); !os.IsNotExist(err) {
+						t.Errorf("blob of the wrong size still stored: %v", err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if size != int64(len(data)) {
+				t.Errorf("size %d, want %d", size, len(data))
+			}
+		})
+	}
+}
+
+func removeRecord(t *testing.T, p string) {
+	if err := unix.Removexattr(p, sizeXattr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cutShort(t *testing.T, p string) {
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, 3); err != nil {
+		t.Fatal(err)
+	}
+}

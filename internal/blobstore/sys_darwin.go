@@ -23,3 +23,5 @@ func (s *Store) sharesBlocks(dirfd int, mkTarget func(func() error) error) bool 
 func recordSize(fd int, size int64) {}
 
 func recordedSize(path string) (int64, bool) { return 0, false }
+
+func recordedSizeFD(fd int) (int64, bool) { return 0, false }

@@ -45,6 +45,17 @@ func recordSize(fd int, size int64) {
 func recordedSize(path string) (int64, bool) {
 	var buf [24]byte
 	n, err := unix.Getxattr(path, sizeXattr, buf[:])
+	return parseSize(buf[:], n, err)
+}
+
+// recordedSizeFD is recordedSize of the blob open as fd.
+func recordedSizeFD(fd int) (int64, bool) {
+	var buf [24]byte
+	n, err := unix.Fgetxattr(fd, sizeXattr, buf[:])
+	return parseSize(buf[:], n, err)
+}
+
+func parseSize(buf []byte, n int, err error) (int64, bool) {
 	if err != nil || n <= 0 {
 		return 0, false
 	}
