@@ -57,8 +57,10 @@ func newBench(bin, dir string, files int, repo string, runs int) (*bench, error)
 	}
 	b.mirror = filepath.Join(b.root, "mirrors", "demo.git")
 	if err := b.startDaemon(); err != nil {
+		b.close()
 		return nil, err
 	}
+	running = b
 	b.native = filepath.Join(dir, "native")
 	if err := sh(dir, fmt.Sprintf("git clone -q --shared --no-checkout %s %s && git -C %s checkout -q %s", b.mirror, b.native, b.native, b.chain[0])); err != nil {
 		return nil, err
@@ -168,7 +170,13 @@ func (b *bench) close() {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			b.daemon.Process.Kill()
+			<-done
+			// A killed daemon leaves its mount, disconnected: detach it.
+			if exec.Command("fusermount3", "-u", "-z", b.mnt).Run() != nil {
+				exec.Command("umount", "-l", b.mnt).Run()
+			}
 		}
+		b.daemon = nil
 	}
 }
 

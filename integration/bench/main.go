@@ -77,6 +77,7 @@ func main() {
 		logf("%s: %d files, %d runs a side", b.label, b.files, *runs)
 		all = append(all, b.runAll(*only)...)
 		b.close()
+		running = nil
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -102,7 +103,14 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
+// running is the bench whose daemon is up, stopped by fail so that a
+// failed run leaves no mount behind.
+var running *bench
+
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "bench:", msg)
+	if running != nil {
+		running.close()
+	}
 	os.Exit(1)
 }
