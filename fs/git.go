@@ -131,7 +131,7 @@ func (f *FS) updateGitDir(v *view) {
 			changed, err = v.ws.UpdateGitDir(context.Background(), src, st)
 		}
 		if err != nil {
-			f.log.Error("gitfs: workspace's git dir not updated", "workspace", v.name, "err", err)
+			f.log.Error("gitfs: workspace update not completed", "workspace", v.name, "err", err)
 		}
 		for _, p := range changed {
 			v.journal.note(p, dirPath(p))

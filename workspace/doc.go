@@ -21,7 +21,8 @@
 // make reading calls (Status, PlanExport, the record getters) concurrently
 // with each other. Package-level functions are safe for concurrent use.
 // One goroutine of its own: Switch writes meta.json in the background
-// (metaSave, a channel closed when done, no lock); the next Switch,
-// UpdateGitDir, Remove and Close wait for it, and Switched.Saved reports
-// it.
+// (metaSave, channels closed when its bytes are written and when it is
+// durable, no lock); the next Switch, UpdateGitDir, Remove and Close wait
+// for it to be durable, Switched.Saved only for the bytes (reporting a
+// failure to write them), and UpdateGitDir reports a failure after.
 package workspace

@@ -237,9 +237,16 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
 	}
-	if saveErr == nil {
-		w.gitDirDone() // else the record on disk is the old commit's, and a restart makes its git dir again
+	if saveErr != nil {
+		// The record on disk is the old commit's: a restart makes its
+		// git dir again. Switched.Saved reported the failure, unless
+		// it came after the bytes were written.
+		if late := w.saving.lateErr(); late != nil {
+			return changed, fmt.Errorf("workspace %s: its record could not be saved (after a restart it would show the commit before; update it again once this is fixed): %w", w.meta.Name, late)
+		}
+		return changed, nil
 	}
+	w.gitDirDone()
 	return changed, nil
 }
 

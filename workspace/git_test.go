@@ -480,7 +480,10 @@ func TestGitDirPending(t *testing.T) {
 	if !w.GitDirPending() {
 		t.Error("after a switch the git dir is not pending")
 	}
-	// As a daemon started again sees it.
+	// As a daemon started again sees it, once this one's record is on
+	// disk (Saved does not wait for the sync, and a load removes a
+	// record's temp file).
+	w.saving.wait()
 	again, err := Load(ctx, f.opts, Dir(f.root, "ws"), f.store)
 	if err != nil {
 		t.Fatal(err)
@@ -535,7 +538,7 @@ func TestSwitchUnsaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saveMeta = func(string, Meta) error { return errors.New("no space left on device") }
+	saveMeta = func(string, Meta, func()) error { return errors.New("no space left on device") }
 	t.Cleanup(func() { saveMeta = writeMeta })
 	sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, KeepChanges)
 	if err != nil {
@@ -584,5 +587,63 @@ func TestSwitchUnsaved(t *testing.T) {
 	defer third.Close()
 	if got := third.Meta().Commit; got != second {
 		t.Errorf("the next switch was not recorded: %s", got)
+	}
+}
+
+// TestSwitchSavedBeforeSync: Saved answers once the record's bytes are
+// written, without waiting for them to be synced (a journal commit); a
+// failure after that, which Saved cannot report, comes from UpdateGitDir,
+// whose git dir stays marked pending.
+func TestSwitchSavedBeforeSync(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		syncErr error // what the sync after the write returns
+	}{
+		{"synced", nil},
+		{"sync fails", errors.New("input/output error")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, sample())
+			ctx := context.Background()
+			w, src, stat := f.createWithGitDir(t, "ws")
+			defer w.Close()
+			second := f.upstream(t)
+			snap, release, err := f.store.Get(ctx, "demo", second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			syncing := make(chan struct{})
+			saveMeta = func(dir string, m Meta, written func()) error {
+				written()
+				<-syncing // the journal commit, slow
+				if tc.syncErr != nil {
+					return tc.syncErr
+				}
+				return writeMeta(dir, m, nil)
+			}
+			t.Cleanup(func() { saveMeta = writeMeta })
+			sw, err := w.Switch(Spec{Repo: "demo", Commit: second}, snap, release, KeepChanges)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sw.Release()
+			if err := sw.Saved(); err != nil { // would hang if it waited for the sync
+				t.Fatalf("Saved: %v", err)
+			}
+			close(syncing)
+			_, err = w.UpdateGitDir(ctx, src, stat)
+			if tc.syncErr == nil {
+				if err != nil || w.GitDirPending() {
+					t.Fatalf("UpdateGitDir: %v, pending %v; want done", err, w.GitDirPending())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "could not be saved") || !strings.Contains(err.Error(), "input/output") {
+				t.Fatalf("UpdateGitDir = %v, want the record's late failure", err)
+			}
+			if !w.GitDirPending() {
+				t.Error("the git dir of an unsaved switch is not marked pending")
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -222,7 +223,7 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 		w.index.touch(changed)
 	}
 	saved := func() error {
-		if err := saving.wait(); err != nil {
+		if err := saving.waitWritten(); err != nil {
 			return fmt.Errorf("update workspace %s: it shows %s, but its record could not be saved (after a restart it would show %s again; update it again once this is fixed): %w",
 				name, spec.Commit, oldCommit, err)
 		}
@@ -233,20 +234,36 @@ func (w *Workspace) Switch(spec Spec, newSnap *snapshot.Snapshot, newRelease fun
 
 // metaSave is a write of meta.json under way (writeMeta), or done.
 type metaSave struct {
-	done chan struct{}
-	err  error // set before done closes
+	written chan struct{} // closed once the record's bytes are written, or the save ended
+	done    chan struct{}
+	err     error // set before done closes
+	late    bool  // set before done closes: err came after the bytes were written
 }
 
 // saveMeta is writeMeta; tests make it fail.
 var saveMeta = writeMeta
 
 func startSave(dir string, m Meta) *metaSave {
-	s := &metaSave{done: make(chan struct{})}
+	s := &metaSave{written: make(chan struct{}), done: make(chan struct{})}
+	var once sync.Once
+	wrote := false
+	mark := func() { once.Do(func() { close(s.written) }) }
 	go func() {
-		s.err = saveMeta(dir, m)
+		s.err = saveMeta(dir, m, func() { wrote = true; mark() })
+		s.late = wrote && s.err != nil
 		close(s.done)
+		mark()
 	}()
 	return s
+}
+
+// lateErr waits for the write and returns its error if it came after
+// the bytes were written: waitWritten (Switched.Saved) reported no other.
+func (s *metaSave) lateErr() error {
+	if s == nil || s.wait() == nil || !s.late {
+		return nil
+	}
+	return s.err
 }
 
 // wait waits for the write, if any, and returns its error.
@@ -256,4 +273,24 @@ func (s *metaSave) wait() error {
 	}
 	<-s.done
 	return s.err
+}
+
+// waitWritten waits until the record's bytes are written (what fails
+// when the disk is full), not for them to be durable: on a file system
+// with a journal each sync is a journal commit (about 6 ms here, and
+// as long as the host's writeback under load), and git checkout syncs
+// nothing. A crash before they are durable finds the old record with
+// the old git dir (UpdateGitDir waits for durability), as if the update
+// had not been asked for; a failure after is UpdateGitDir's to report.
+func (s *metaSave) waitWritten() error {
+	if s == nil {
+		return nil
+	}
+	<-s.written
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
 }

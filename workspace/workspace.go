@@ -142,7 +142,7 @@ func Create(opts Options, name string, spec Spec, snap *snapshot.Snapshot, relea
 		err = os.Mkdir(filepath.Join(tmp, "work"), 0o700)
 	}
 	if err == nil {
-		err = writeMeta(tmp, m)
+		err = writeMeta(tmp, m, nil)
 	}
 	if err == nil {
 		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
@@ -267,8 +267,9 @@ func CleanStale(root string) {
 // metaTempPrefix names writeMeta's temp files, which Load removes.
 const metaTempPrefix = ".meta-"
 
-// writeMeta replaces dir/meta.json atomically and durably.
-func writeMeta(dir string, m Meta) error {
+// writeMeta replaces dir/meta.json atomically and durably; written, if
+// set, is called once the bytes are written, before they are synced.
+func writeMeta(dir string, m Meta, written func()) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -281,6 +282,9 @@ func writeMeta(dir string, m Meta) error {
 	_, err = tmp.Write(b)
 	if err == nil {
 		err = tmp.Chmod(0o600)
+	}
+	if err == nil && written != nil {
+		written()
 	}
 	if err == nil {
 		err = tmp.Sync()
