@@ -627,8 +627,16 @@ func TestSwitchSavedBeforeSync(t *testing.T) {
 				t.Fatal(err)
 			}
 			sw.Release()
-			if err := sw.Saved(); err != nil { // would hang if it waited for the sync
-				t.Fatalf("Saved: %v", err)
+			saved := make(chan error, 1)
+			go func() { saved <- sw.Saved() }()
+			select {
+			case err := <-saved:
+				if err != nil {
+					t.Fatalf("Saved: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				close(syncing)
+				t.Fatal("Saved waited for the record's sync")
 			}
 			close(syncing)
 			_, err = w.UpdateGitDir(ctx, src, stat)
