@@ -210,7 +210,7 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 		if saveErr == nil {
 			w.gitDirDone()
 		}
-		return []string{GitDirName}, nil
+		return []string{GitDirName}, w.lateSaveErr()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: git dir: %w", w.meta.Name, err)
@@ -239,15 +239,20 @@ func (w *Workspace) UpdateGitDir(ctx context.Context, src GitSource, st GitIndex
 	}
 	if saveErr != nil {
 		// The record on disk is the old commit's: a restart makes its
-		// git dir again. Switched.Saved reported the failure, unless
-		// it came after the bytes were written.
-		if late := w.saving.lateErr(); late != nil {
-			return changed, fmt.Errorf("workspace %s: its record could not be saved (after a restart it would show the commit before; update it again once this is fixed): %w", w.meta.Name, late)
-		}
-		return changed, nil
+		// git dir again.
+		return changed, w.lateSaveErr()
 	}
 	w.gitDirDone()
 	return changed, nil
+}
+
+// lateSaveErr is the last record's failure if it came after its bytes
+// were written, which Switched.Saved could not report.
+func (w *Workspace) lateSaveErr() error {
+	if late := w.saving.lateErr(); late != nil {
+		return fmt.Errorf("workspace %s: its record could not be saved (after a restart it would show the commit before; update it again once this is fixed): %w", w.meta.Name, late)
+	}
+	return nil
 }
 
 // writeRefs writes HEAD (detached at the workspace's commit), the mirror's
