@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gitfs/gitfs/internal/gittest"
 	"github.com/gitfs/gitfs/mirror"
 	"github.com/gitfs/gitfs/snapshot"
@@ -83,5 +85,31 @@ func TestCheckoutInflates(t *testing.T) {
 				t.Errorf("git cat-file did not run; git ran with: %q", log)
 			}
 		})
+	}
+}
+
+// TestContentZeroHoldsNothing: the content of a file whose batch failed
+// before its source was settled is the zero value, and releasing it must
+// close no descriptor (it closed descriptor 0 once).
+func TestContentZeroHoldsNothing(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// Descriptor 0 is whatever the test runner left there, maybe nothing:
+	// put a pipe end there, to see it survive.
+	saved, err := unix.Dup(0)
+	if err == nil {
+		defer func() { unix.Dup2(saved, 0); unix.Close(saved) }()
+	}
+	if err := unix.Dup2(int(r.Fd()), 0); err != nil {
+		t.Fatal(err)
+	}
+	var c content
+	c.release()
+	if _, err := unix.FcntlInt(0, unix.F_GETFD, 0); err != nil {
+		t.Fatalf("releasing an empty content closed descriptor 0: %v", err)
 	}
 }

@@ -369,7 +369,7 @@ func (fw *fileWorker) create(i int) error {
 // content is where a file's bytes come from.
 type content struct {
 	converted snapshot.Blob // what .gitattributes make of the blob
-	stored    int           // descriptor of the blob store's copy, or -1
+	stored    int           // descriptor of the blob store's copy + 1; 0: none (the zero value holds nothing)
 	size      int64         // of converted or stored
 	batch     bool          // the next answer of the worker's git cat-file
 }
@@ -378,8 +378,8 @@ func (c content) release() {
 	if c.converted != nil {
 		c.converted.Close()
 	}
-	if c.stored >= 0 {
-		unix.Close(c.stored)
+	if c.stored > 0 {
+		unix.Close(c.stored - 1)
 	}
 }
 
@@ -389,14 +389,14 @@ func (fw *fileWorker) source(i int) (content, error) {
 	w := fw.w
 	f := &w.p.files[i]
 	if b, ok, err := w.convertedBlob(f); err != nil {
-		return content{stored: -1}, fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
+		return content{}, fmt.Errorf("read blob of %q: %w", w.p.filePath(f), err)
 	} else if ok {
-		return content{converted: b, stored: -1, size: b.Size()}, nil
+		return content{converted: b, size: b.Size()}, nil
 	}
 	if src, size, ok := w.storedFD(f.id); ok {
-		return content{stored: src, size: size}, nil
+		return content{stored: src + 1, size: size}, nil
 	}
-	return content{stored: -1, batch: fw.openBatch()}, nil
+	return content{batch: fw.openBatch()}, nil
 }
 
 // openBatch tells whether the worker has a git cat-file to inflate with,
@@ -458,10 +458,10 @@ func (fw *fileWorker) fill(fd int, i int, c content) (err error) {
 		size = c.size
 		n, err = copyToFD(fd, io.NewSectionReader(c.converted, 0, size), fw.buf)
 		c.converted.Close()
-	case c.stored >= 0:
+	case c.stored > 0:
 		size = c.size
-		n, err = copyFile(fd, c.stored, size, fw.buf)
-		unix.Close(c.stored)
+		n, err = copyFile(fd, c.stored-1, size, fw.buf)
+		unix.Close(c.stored - 1)
 	case c.batch && fw.batch != nil:
 		var werr error
 		called := false
