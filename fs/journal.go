@@ -25,8 +25,11 @@ import (
 // opened for writing is noted when it is opened and when it is closed,
 // and every answer lists the files open for writing at the time.
 
-// journalMax bounds a journal; a token older than its first entry is
-// answered with a full scan.
+// A journal holds at least the last journalMax paths and at most twice
+// that: trimming only when it doubled keeps a note O(1) amortized (a trim
+// at every note past the bound copied 64k strings per changed path once a
+// workspace had seen that many changes). A token older than its first
+// entry is answered with a full scan.
 const journalMax = 1 << 16
 
 // journal is one workspace's record of changed paths.
@@ -42,9 +45,10 @@ func (j *journal) note(paths ...string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.paths = append(j.paths, paths...)
-	if over := len(j.paths) - journalMax; over > 0 {
+	if len(j.paths) > 2*journalMax {
+		over := len(j.paths) - journalMax
 		j.first += uint64(over)
-		j.paths = append([]string(nil), j.paths[over:]...)
+		j.paths = append(make([]string, 0, 2*journalMax), j.paths[over:]...)
 	}
 }
 

@@ -40,7 +40,7 @@ func TestJournal(t *testing.T) {
 	if _, _, ok := j.since(afterClose + 5); ok {
 		t.Error("a token from the future was trusted")
 	}
-	for i := 0; i < journalMax+10; i++ {
+	for i := 0; i < 2*journalMax+10; i++ {
 		j.note(fmt.Sprint(i))
 	}
 	if _, _, ok := j.since(1); ok {
@@ -56,5 +56,21 @@ func TestJournal(t *testing.T) {
 		if _, ok := parseToken(bad); ok {
 			t.Errorf("token %q trusted", bad)
 		}
+	}
+}
+
+// TestJournalNoteAmortized: once the journal is at its bound, a note does
+// not copy what it holds (it did, 64k strings per changed path, which made
+// every ws update and write-open of a busy workspace cost milliseconds).
+func TestJournalNoteAmortized(t *testing.T) {
+	var j journal
+	for i := 0; i < 2*journalMax; i++ {
+		j.note("p")
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { j.note("q") }); allocs != 0 {
+		t.Errorf("a note at the bound allocates %v times a note, want 0 on average", allocs)
+	}
+	if _, _, ok := j.since(j.first + uint64(len(j.paths)) - journalMax); !ok {
+		t.Error("the journal no longer reaches back journalMax paths")
 	}
 }
