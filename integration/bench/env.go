@@ -29,6 +29,7 @@ type bench struct {
 	chain           []string // successive commits, oldest first
 	tags            bool     // t0, t1, ... name chain[0], chain[1], ...
 	root, mnt       string
+	serveFlags      []string // given to every daemon the bench starts
 	daemon          *exec.Cmd
 	mirror          string
 	native          string // persistent clone, checked out at chain[0]
@@ -39,13 +40,16 @@ type bench struct {
 // scenario's ten).
 const chainLen = 10
 
-func newBench(bin, dir string, files int, repo string, runs int) (*bench, error) {
-	b := &bench{bin: bin, dir: dir, runs: runs}
+func newBench(bin, dir string, files int, repo string, runs int, serveFlags []string) (*bench, error) {
+	b := &bench{bin: bin, dir: dir, runs: runs, serveFlags: serveFlags}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	if err := b.source(files, repo); err != nil {
 		return nil, err
+	}
+	if len(serveFlags) > 0 {
+		b.label += " (serve " + strings.Join(serveFlags, " ") + ")"
 	}
 	if runs > len(b.chain)-1 {
 		return nil, fmt.Errorf("--runs %d: the new-commit job needs one commit more than runs, and there are %d", runs, len(b.chain))
@@ -140,8 +144,8 @@ func (b *bench) gitfs(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (b *bench) startDaemon(extra ...string) error {
-	args := append([]string{"--root", b.root, "--log-level", "info", "serve", "--mountpoint", b.mnt}, extra...)
+func (b *bench) startDaemon() error {
+	args := append([]string{"--root", b.root, "--log-level", "info", "serve", "--mountpoint", b.mnt}, b.serveFlags...)
 	cmd := exec.Command(b.bin, args...)
 	logFile, err := os.Create(filepath.Join(b.dir, "daemon.log"))
 	if err != nil {

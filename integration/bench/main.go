@@ -10,6 +10,7 @@
 //
 //	go run ./integration/bench --files 1000,20000 --runs 3
 //	go run ./integration/bench --repo /srv/git/linux.git --runs 5 --json
+//	go run ./integration/bench --serve-flags=--open-handles --only writes
 //
 // It builds gitfs, runs the daemon as the current user (root mounts
 // directly; others need fusermount3), and works under --workdir (default
@@ -38,6 +39,7 @@ func main() {
 	work := flag.String("workdir", "", "where to work (default: a new directory in $TMPDIR)")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
+	serveFlags := flag.String("serve-flags", "", "more flags for the daemon, space-separated (e.g. --open-handles); the tree's label names them")
 	flag.Parse()
 	if *runs < 1 {
 		fail("--runs must be at least 1")
@@ -70,7 +72,7 @@ func main() {
 	}
 	var all []result
 	for _, n := range sizes {
-		b, err := newBench(bin, filepath.Join(dir, fmt.Sprintf("n%d", n)), n, *repo, *runs)
+		b, err := newBench(bin, filepath.Join(dir, fmt.Sprintf("n%d", n)), n, *repo, *runs, strings.Fields(*serveFlags))
 		if err != nil {
 			fail(err.Error())
 		}
