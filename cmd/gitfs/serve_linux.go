@@ -59,7 +59,7 @@ Example:
 			fs.DurationVar(&fetchInterval, "fetch-interval", 0, "fetch every mirror this often in the background (0: never)")
 			fs.BoolVar(&passthrough, "passthrough", true, "with --open-handles, let the kernel read and write upper-layer files directly (FUSE passthrough)")
 			fs.StringVar(&serveBlobCacheSize, "blob-cache-size", "20G", "bound of ROOT/blobs, every blob inflated once for all commits (K, M, G, T); trimmed least recently used first, never a blob of a snapshot in use")
-			fs.BoolVar(&serveOpenHandles, "open-handles", false, "have the kernel ask the daemon at every open (OPEN, RELEASE): allows passthrough, so writes to changed files skip the daemon (4 KiB writes about 2.5x faster here), but a warm read of a tree costs two round trips per file (default: no-open mode, a warm read costs none)")
+			fs.BoolVar(&serveOpenHandles, "open-handles", false, "have the kernel ask the daemon at every open (OPEN, RELEASE): allows passthrough, so writes to changed files skip the daemon (4 KiB writes about twice as fast here), but a warm read of a tree costs two round trips per file (default: no-open mode, a warm read costs none)")
 			fs.DurationVar(&gcInterval, "gc-interval", 0, "run what 'gitfs gc' does this often (e.g. 1h; 0: never)")
 			fs.DurationVar(&hk.SnapshotTTL, "snapshot-ttl", 0, "with --gc-interval: keep snapshots used within this long (0: drop every unused one)")
 			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
