@@ -26,6 +26,7 @@ func (b *bench) scenarios() []scenario {
 		{"ws update to the next commit", "git checkout of it", "≤ 0.1", (*bench).update},
 		{"new-commit job", "", "", (*bench).newCommitJob},
 		{"first checkout of a new commit", "git checkout at its best checkout.workers", "≤ 0.6", (*bench).firstCheckout},
+		{"first checkout of the next commit, the store holding the one before", "git checkout at its best checkout.workers", "≤ 0.6", (*bench).nextCheckout},
 		{"later checkouts of a commit", "same", "≤ 0.4", (*bench).laterCheckout},
 		{"8 jobs at once", "8 clones + checkouts + reads", "≤ 0.3", (*bench).eightJobs},
 		{"diff -r of two tags' browse paths", "git diff", "≤ 3", (*bench).diffTags},
@@ -221,18 +222,20 @@ func (b *bench) bestWorkers() int {
 	return best
 }
 
-func (b *bench) gitCheckout(workers int) float64 {
+// gitCheckout times git checkout of commit into a new --shared clone.
+func (b *bench) gitCheckout(workers int, commit string) float64 {
 	d := filepath.Join(b.dir, b.nextName("git-co-"))
 	if err := sh(b.dir, fmt.Sprintf("git clone -q --shared --no-checkout %s %s", b.mirror, d)); err != nil {
 		fail(err.Error())
 	}
 	settle()
-	return timed(d, fmt.Sprintf("git -c checkout.workers=%d checkout -q %s", workers, b.chain[0]))
+	return timed(d, fmt.Sprintf("git -c checkout.workers=%d checkout -q %s", workers, commit))
 }
 
-func (b *bench) gitfsCheckout() float64 {
+// gitfsCheckout times gitfs checkout of commit into a new directory.
+func (b *bench) gitfsCheckout(commit string) float64 {
 	settle()
-	return timed(b.dir, fmt.Sprintf("%s --root %s -q checkout demo %s %s", b.bin, b.root, b.chain[0], filepath.Join(b.dir, b.nextName("gitfs-co-"))))
+	return timed(b.dir, fmt.Sprintf("%s --root %s -q checkout demo %s %s", b.bin, b.root, commit, filepath.Join(b.dir, b.nextName("gitfs-co-"))))
 }
 
 // settle writes back what earlier runs left dirty, so that a checkout's
@@ -259,8 +262,8 @@ func (b *bench) firstCheckout() []result {
 		if err := b.emptyStore(); err != nil {
 			fail(err.Error())
 		}
-		return b.gitfsCheckout()
-	}, func(int) float64 { return b.gitCheckout(w) })
+		return b.gitfsCheckout(b.chain[0])
+	}, func(int) float64 { return b.gitCheckout(w, b.chain[0]) })
 	if err := b.emptyStore(); err != nil {
 		fail(err.Error())
 	}
@@ -274,6 +277,26 @@ func (b *bench) firstCheckout() []result {
 	return []result{{Gitfs: summarize(g), Git: summarize(n), Note: fmt.Sprintf("git checkout.workers=%d", w)}}
 }
 
+// nextCheckout: gitfs checkout of a commit the host has not seen whose
+// parent it has (the CI case: a push brings the next commit), so the
+// store holds 99% of its blobs; run i checks out one of the chain's last
+// commits, each after a workspace of its parent was filled. git's side is
+// the same full checkout as in firstCheckout.
+func (b *bench) nextCheckout() []result {
+	w := b.bestWorkers()
+	target := func(i int) int { return len(b.chain) - b.runs + i }
+	g, n := b.alternate(func(i int) float64 {
+		prev := b.chain[target(i)-1]
+		if _, err := b.wsCreate(b.nextName("next-checkout-"), prev); err != nil {
+			fail(err.Error())
+		}
+		b.awaitFill(b.distinctBlobs(prev))
+		b.awaitQuiet()
+		return b.gitfsCheckout(b.chain[target(i)])
+	}, func(i int) float64 { return b.gitCheckout(w, b.chain[target(i)]) })
+	return []result{{Gitfs: summarize(g), Git: summarize(n), Note: fmt.Sprintf("git checkout.workers=%d", w)}}
+}
+
 // laterCheckout: gitfs checkout of a commit whose blobs are stored. A
 // checkout fills the store only where it can share blocks with it, so
 // a workspace of the commit has the daemon fill it (as a job's would).
@@ -284,7 +307,7 @@ func (b *bench) laterCheckout() []result {
 	}
 	b.awaitFill(b.distinctBlobs(b.chain[0]))
 	b.awaitQuiet()
-	g, n := b.alternate(func(int) float64 { return b.gitfsCheckout() }, func(int) float64 { return b.gitCheckout(w) })
+	g, n := b.alternate(func(int) float64 { return b.gitfsCheckout(b.chain[0]) }, func(int) float64 { return b.gitCheckout(w, b.chain[0]) })
 	return []result{{Gitfs: summarize(g), Git: summarize(n), Note: fmt.Sprintf("git checkout.workers=%d", w)}}
 }
 
