@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -92,22 +91,26 @@ func readIndex(path string) (*idxfile.MemoryIndex, error) {
 
 // decodeIndex decodes the pack index open as f.
 func decodeIndex(f *os.File) (*idxfile.MemoryIndex, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
-	}
-	if st.Size < idxFixed || st.Size > maxIdxSize {
-		return nil, fmt.Errorf("pack index %s: %w: size %d", filepath.Base(f.Name()), idxfile.ErrMalformedIdxFile, st.Size)
-	}
-	b := make([]byte, st.Size)
-	if _, err := io.ReadFull(io.NewSectionReader(f, 0, st.Size), b); err != nil {
-		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
-	}
-	idx, err := parseIndex(b)
+	idx, err := readWholeIndex(f)
 	if err != nil {
 		return nil, fmt.Errorf("pack index %s: %w", filepath.Base(f.Name()), err)
 	}
 	return idx, nil
+}
+
+func readWholeIndex(f *os.File) (*idxfile.MemoryIndex, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if st.Size < idxFixed || st.Size > maxIdxSize {
+		return nil, fmt.Errorf("%w: size %d", idxfile.ErrMalformedIdxFile, st.Size)
+	}
+	b := make([]byte, st.Size)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
+	return parseIndex(b)
 }
 
 // A version 2 pack index: magic and version, the fanout table, then for N
@@ -153,10 +156,7 @@ func parseIndex(b []byte) (*idxfile.MemoryIndex, error) {
 	if n > (int64(len(b))-idxFixed)/perObject {
 		return nil, bad("%d objects in %d bytes", n, len(b))
 	}
-	large := int64(len(b)) - idxFixed - n*perObject // the 64-bit offsets' bytes
-	if large%8 != 0 || (n == 0 && large != 0) || (n > 0 && large > (n-1)*8) {
-		return nil, bad("size %d does not fit %d objects", len(b), n)
-	}
+	large := int64(len(b)) - idxFixed - n*perObject // the 64-bit offsets' bytes, checked below
 	body := len(b) - trailerSize
 	if sum := sha1.Sum(b[:body]); !bytes.Equal(sum[:], b[body:]) {
 		return nil, bad("checksum mismatch")
