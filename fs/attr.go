@@ -74,6 +74,9 @@ func inoOf(in []byte) uint64 {
 // handle opened before the update must keep reading the old bytes.
 // Directories keep theirs across updates.
 func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
+	if v.sharesFile(p, e) {
+		return sharedIno(v.browse.repo, e)
+	}
 	class := kindClass(e.Kind)
 	if class == "d" {
 		return hashIno(v.id, "L", class, p)
@@ -90,6 +93,40 @@ func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
 		}
 	}
 	return inoOf(buf)
+}
+
+// sharesFile reports whether the view shows entry e at lower path p as a
+// shared file (shared.go): a browse path's regular file whose bytes are
+// its blob's, no .gitattributes conversion applied. Caller holds v.mu.
+func (v *view) sharesFile(p string, e snapshot.Entry) bool {
+	if v.browse == nil || v.snap == nil || (e.Kind != snapshot.File && e.Kind != snapshot.Executable) {
+		return false
+	}
+	conv, err := v.snap.Conversion(p, e)
+	return err == nil && conv.None()
+}
+
+// sharedIno is a shared file's inode number: its repository's, its
+// blob's and its mode's, nothing of its path or commit.
+func sharedIno(repo string, e snapshot.Entry) uint64 {
+	mode := "f"
+	if e.Kind == snapshot.Executable {
+		mode = "x"
+	}
+	return hashIno(0, "shared", repo, mode, e.ID.String())
+}
+
+// blobTime is a shared file's mtime, ctime and atime, derived from its
+// blob: one inode has one time, whichever commits show it, and a time
+// that follows the content keeps rsync's quick check (size and mtime, in
+// seconds) honest across tags, a changed file showing another time. The
+// times lie in the past, from 1980 on (zip's epoch) over 2^30 seconds
+// (34 years), so that no tool warns of a time in the future; two blobs
+// of one path share a second once in 2^30.
+func blobTime(id snapshot.ID) time.Time {
+	h := binary.LittleEndian.Uint64(id[:8])
+	const since1980 = 315532800
+	return time.Unix(since1980+int64(h&(1<<30-1)), int64((h>>30)%1e9))
 }
 
 // reissue gives the lower files at paths new inode numbers (see
@@ -162,7 +199,11 @@ func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Err
 		out.Nlink = 2 // shown as an empty directory
 	}
 	out.Uid, out.Gid = v.uid, v.gid
-	setTimes(out, v.lowerTime(p))
+	if v.sharesFile(p, e) {
+		setTimes(out, blobTime(e.ID))
+	} else {
+		setTimes(out, v.lowerTime(p))
+	}
 	return 0
 }
 

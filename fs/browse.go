@@ -613,7 +613,7 @@ func (r *browseRootNode) ready(ctx context.Context) syscall.Errno {
 		release()
 		return syscall.ENOENT
 	}
-	v.snap, v.release = snap, release
+	v.snap, v.lease = snap, v.fs.newLease(snap, release)
 	r.node.mu.Lock()
 	r.node.lower.ID = snap.Root()
 	r.node.mu.Unlock()

@@ -8,9 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	gitfs "github.com/gitfs/gitfs/fs"
 	"github.com/gitfs/gitfs/internal/gittest"
@@ -100,6 +104,87 @@ func TestBrowseRootForgottenAndLookedUpAgain(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(e.mnt, "@demo/tags/v1/src/a.go")); got != "package a\n" {
 		t.Errorf("tags/v1/src/a.go after = %q", got)
+	}
+}
+
+// TestBrowseSharedFiles: a file two tags hold unchanged is one inode with
+// one set of times (so diff -r skips it), a changed one is not; the file
+// reads after the view that first showed it let go, and holds that
+// commit's snapshot against gc until the kernel forgets it.
+func TestBrowseSharedFiles(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	gittest.Git(t, e.repo.Dir, "tag", "v1", e.commit)
+	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "n", Content: []byte("2")}))
+	gittest.Git(t, e.repo.Dir, "tag", "v2", c2)
+	c3 := e.repo.Commit(t, "main", "third", append(sampleFiles(), gittest.File{Path: "n", Content: []byte("3")}))
+	gittest.Git(t, e.repo.Dir, "tag", "v3", c3)
+	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	tag := func(name, p string) string { return filepath.Join(e.mnt, "@demo/tags", name, p) }
+	stat := func(p string) *syscall.Stat_t {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return &st
+	}
+	for _, p := range []string{"README.md", "src/a.go", "bin/run.sh"} {
+		a, b := stat(tag("v1", p)), stat(tag("v2", p))
+		if a.Ino != b.Ino || a.Dev != b.Dev || a.Mtim != b.Mtim || a.Ctim != b.Ctim || a.Mode != b.Mode || a.Size != b.Size {
+			t.Errorf("%s in two tags: %+v and %+v, want one file", p, a, b)
+		}
+	}
+	if a, b := stat(tag("v2", "n")), stat(tag("v3", "n")); a.Ino == b.Ino || a.Mtim == b.Mtim {
+		t.Errorf("n, changed between v2 and v3: inode %d and %d, mtime %v and %v, want different", a.Ino, b.Ino, a.Mtim, b.Mtim)
+	}
+	out, err := exec.Command("diff", "-r", tag("v2", ""), tag("v3", "")).CombinedOutput()
+	if !strings.Contains(string(out), "diff -r") || strings.Count(string(out), "\n< ") != 1 {
+		t.Errorf("diff -r of two tags: %v\n%s", err, out)
+	}
+
+	// README.md, found by v1 (stat'ed there first), read through v2:
+	// held through v1's lease once v1's root is forgotten.
+	// src/deep/other.txt, found by v2 (diff -r), read only after v2's
+	// root was forgotten: leased anew.
+	if got := readFile(t, tag("v2", "README.md")); got != "hello gitfs\n" {
+		t.Fatalf("v2/README.md = %q", got)
+	}
+	for _, v := range []string{"@demo/tags/v1", "@demo/tags/v2"} {
+		if !gitfs.ForgetBrowseRoot(e.fs, v) {
+			t.Fatalf("no browse root of %s", v)
+		}
+	}
+	if removed, err := e.store.GC(t.Context(), nil); err != nil || slices.Contains(removed, e.commit) {
+		t.Fatalf("gc while README.md is held: removed %v (%v), want v1's snapshot kept", removed, err)
+	}
+	if got := readFile(t, tag("v3", "src/deep/other.txt")); got != "other\n" {
+		t.Errorf("v3/src/deep/other.txt, found by v2, read after v2's root was forgotten = %q", got)
+	}
+	dropPages(t, tag("v3", "README.md"))
+	if got := readFile(t, tag("v3", "README.md")); got != "hello gitfs\n" {
+		t.Errorf("v3/README.md after v1's root was forgotten = %q", got)
+	}
+	if !gitfs.ForgetShared(e.fs, "@demo/tags/v3", "README.md") {
+		t.Fatal("README.md of tags/v3 is not a shared file")
+	}
+	if removed, err := e.store.GC(t.Context(), nil); err != nil || !slices.Contains(removed, e.commit) {
+		t.Errorf("gc once README.md is forgotten: removed %v (%v), want v1's snapshot among them", removed, err)
+	}
+}
+
+// dropPages drops the kernel's cached pages of p, so that its next read
+// reaches the daemon.
+func dropPages(t *testing.T, p string) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -13,7 +13,8 @@
 // registry the daemon calls: Create, Remove, Get, List, Status,
 // PlanExport), update.go (ws update: the switch and kernel invalidation),
 // browse.go (the mount's root and @repo paths), view.go (one tree served:
-// a workspace or a browse path), node.go (lookup, readdir, getattr,
+// a workspace or a browse path, and a browse path's lease), shared.go (a
+// browse path's file, one inode wherever its blob shows), node.go (lookup, readdir, getattr,
 // readlink, statfs), file.go (Open and the handles), create.go, remove.go,
 // setattr.go, xattr.go (the handlers that change the upper layer), attr.go
 // (attributes and inode numbers) and errno.go.
@@ -36,7 +37,10 @@
 // notifies the kernel of every path it changes (NotifyEntry,
 // NotifyContent). Browse paths whose meaning moves (refs) are resolved
 // again after 250 ms (browse.go's refTTL), and directories whose content moves (the root,
-// ref directories) are listed afresh each time (raw.go).
+// ref directories) are listed afresh each time (raw.go). A browse path's file
+// whose bytes are its blob's is one inode for every browse path of the
+// repository that shows the blob (shared.go): its pages are cached once,
+// and tools that compare two trees skip it.
 //
 // By default the mount runs in no-open mode (raw.go): the kernel sends no
 // OPEN, OPENDIR, RELEASE or FLUSH, so a warm read of a tree costs no
@@ -50,6 +54,8 @@
 // Locks, in the order they may be taken (a lock may be taken while holding
 // one above it, never one below):
 //
+//	sharedFile.mu guards a shared file's lease; held while it takes one
+//	             (a view's, or the store's).
 //	view.mu      RWMutex, one per view: orders changes to its namespace.
 //	             Written by every handler that changes the upper layer,
 //	             by Update and Remove; read by lookups, readdir, getattr,

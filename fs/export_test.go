@@ -32,3 +32,45 @@ func ForgetThenLookup(f *FS, path, name string) syscall.Errno {
 	_, e := r.Lookup(context.Background(), strings.TrimPrefix(name, "/"), &out)
 	return e
 }
+
+// browseView is the registered browse view of path ("@repo/tags/v1").
+func browseView(f *FS, path string) *view {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range f.browse {
+		if v.name == path {
+			return v
+		}
+	}
+	return nil
+}
+
+// ForgetBrowseRoot plays the kernel forgetting the root of browse path
+// ("@repo/tags/v1") while files below it live on elsewhere. It reports
+// whether a root of path was registered.
+func ForgetBrowseRoot(f *FS, path string) bool {
+	v := browseView(f, path)
+	if v == nil {
+		return false
+	}
+	v.browse.OnForget()
+	return true
+}
+
+// ForgetShared plays the kernel forgetting the shared file name in the
+// root of browse path. It reports whether there was one.
+func ForgetShared(f *FS, path, name string) bool {
+	v := browseView(f, path)
+	if v == nil {
+		return false
+	}
+	ch := v.browse.GetChild(name)
+	if ch == nil {
+		return false
+	}
+	sf, ok := ch.Operations().(*sharedFile)
+	if ok {
+		sf.OnForget()
+	}
+	return ok
+}

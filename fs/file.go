@@ -792,11 +792,18 @@ func splitPath(p string) (dir, name string) {
 // pushMax is the largest file pushed; larger ones are read as asked.
 const pushMax = 4 << 20
 
-// pushJob is one file to push.
+// pushJob is one file to push: a node's lower file, or a shared file
+// (shared.go).
 type pushJob struct {
-	n    *node
+	to   pushTarget
 	path string
 	e    snapshot.Entry
+}
+
+// pushTarget stores a job's content in the kernel's page cache, once,
+// and returns the buffer for the next.
+type pushTarget interface {
+	push(j pushJob, buf []byte) []byte
 }
 
 // pusher pushes a view's files in order, with one goroutine while it has
@@ -871,7 +878,14 @@ func (d *node) pushChildren(from string, skip *node) {
 	names = append(names[start:], names[:start]...)
 	var jobs []pushJob
 	for _, name := range names {
-		cn, ok := kids[name].Operations().(*node)
+		ops := kids[name].Operations()
+		if sf, ok := ops.(*sharedFile); ok {
+			if !sf.pushed.Load() {
+				jobs = append(jobs, pushJob{to: sf})
+			}
+			continue
+		}
+		cn, ok := ops.(*node)
 		if !ok || cn == skip || cn.v != v || kindIsDir(cn) {
 			continue
 		}
@@ -885,7 +899,7 @@ func (d *node) pushChildren(from string, skip *node) {
 		if st.upper || !st.hasLower || (st.lower.Kind != snapshot.File && st.lower.Kind != snapshot.Executable) {
 			continue
 		}
-		jobs = append(jobs, pushJob{n: cn, path: st.lowerPath, e: st.lower})
+		jobs = append(jobs, pushJob{to: cn, path: st.lowerPath, e: st.lower})
 	}
 	v.push.add(v, jobs)
 }
@@ -926,7 +940,7 @@ func (p *pusher) run() {
 		j := p.q[0]
 		p.q = p.q[1:]
 		p.mu.Unlock()
-		buf = j.n.push(j, buf)
+		buf = j.to.push(j, buf)
 	}
 }
 

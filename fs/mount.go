@@ -96,6 +96,7 @@ type FS struct {
 	ws         map[string]*view
 	creating   map[string]bool
 	browse     map[string]*view
+	leases     map[*lease]struct{} // every browse lease not yet released (view.go)
 	server     *fuse.Server
 	root       *rootNode
 	mountpoint string
@@ -182,6 +183,7 @@ func New(opts Options) (*FS, error) {
 		ws:       map[string]*view{},
 		creating: map[string]bool{},
 		browse:   map[string]*view{},
+		leases:   map[*lease]struct{}{},
 		started:  time.Now(),
 	}
 	f.prefetchq = make(chan prefetchJob, 4096)
@@ -377,6 +379,15 @@ func (f *FS) Unmount() error {
 	})
 	for _, v := range views {
 		v.close()
+	}
+	// What shared files held past their views: the kernel will not
+	// forget them now.
+	f.mu.Lock()
+	leases := f.leases
+	f.leases = map[*lease]struct{}{}
+	f.mu.Unlock()
+	for l := range leases {
+		l.release()
 	}
 	if err != nil {
 		return fmt.Errorf("unmount %s: %w", mnt, err)

@@ -92,6 +92,7 @@ type childInfo struct {
 	lowerPath    string
 	hasLower     bool
 	lower        snapshot.Entry
+	shared       bool        // a browse path's file that is one inode wherever it shows (shared.go)
 	st           unix.Stat_t // if upper
 }
 
@@ -361,7 +362,11 @@ func (n *node) lookupChild(name string) (childInfo, syscall.Errno) {
 	ci.hasLowerPath, ci.lowerPath = true, joinPath(st.lowerPath, name)
 	ci.hasLower, ci.lower = true, le
 	ci.mode = kindMode(le.Kind)
-	ci.ino = v.lowerIno(ci.lowerPath, le)
+	if v.sharesFile(ci.lowerPath, le) {
+		ci.shared, ci.ino = true, sharedIno(v.browse.repo, le)
+	} else {
+		ci.ino = v.lowerIno(ci.lowerPath, le)
+	}
 	return ci, 0
 }
 
@@ -374,8 +379,18 @@ func (n *node) childAttr(ci *childInfo, out *fuse.Attr) syscall.Errno {
 }
 
 // childNode returns the live node for name if go-fuse has one with ci's
-// identity (updating its state), else a new one.
-func (n *node) childNode(ctx context.Context, name string, ci *childInfo) *gofs.Inode {
+// identity (updating its state), else a new one, whose attributes are
+// attr.
+func (n *node) childNode(ctx context.Context, name string, ci *childInfo, attr *fuse.Attr) *gofs.Inode {
+	if ci.shared {
+		if old := n.GetChild(name); old != nil && old.StableAttr().Ino == ci.ino {
+			return old
+		}
+		// go-fuse registers it unless another browse path's lookup
+		// registered a node of the same identity: then that one is
+		// the kernel's, and this one is dropped unused.
+		return n.NewInode(ctx, n.v.newSharedFile(ci, attr), gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ci.ino})
+	}
 	if old := n.GetChild(name); old != nil && old.StableAttr().Ino == ci.ino {
 		if cn, ok := old.Operations().(*node); ok && cn.v == n.v {
 			cn.setState(ci, n.v.epoch)
@@ -416,7 +431,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if e := n.childDirNlink(name, &ci, &out.Attr); e != 0 { // attr.go
 		return nil, e
 	}
-	return n.childNode(ctx, name, &ci), 0
+	return n.childNode(ctx, name, &ci, &out.Attr), 0
 }
 
 // OpendirHandle lists the directory once per open and lets the kernel keep

@@ -380,15 +380,25 @@ func TestWriterAndReader(t *testing.T) {
 
 // TestPushSiblings: the first read of a file in a directory pushes the
 // directory's other files into the page cache, so reading them asks the
-// daemon nothing; a listing alone pushes nothing.
+// daemon nothing; a listing alone pushes nothing. In a workspace and in a
+// browse path (whose files are shared: shared.go).
 func TestPushSiblings(t *testing.T) {
+	for _, where := range []string{"workspace", "browse path"} {
+		t.Run(where, func(t *testing.T) { testPushSiblings(t, where == "browse path") })
+	}
+}
+
+func testPushSiblings(t *testing.T, browse bool) {
 	var files []gittest.File
 	for i := 0; i < 40; i++ {
 		files = append(files, gittest.File{Path: fmt.Sprintf("d/f%02d", i), Content: bytes.Repeat([]byte{byte('a' + i%26)}, 3000+i)})
 	}
 	files = append(files, gittest.File{Path: "listed/x", Content: []byte("x")})
 	e := newEnv(t, files)
-	ws := e.create("w")
+	ws := filepath.Join(e.mnt, "@demo/commits", e.commit)
+	if !browse {
+		ws = e.create("w")
+	}
 	if _, err := os.ReadDir(filepath.Join(ws, "listed")); err != nil {
 		t.Fatal(err)
 	}

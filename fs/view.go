@@ -34,7 +34,7 @@ type view struct {
 	// getattr, open and status.
 	mu      sync.RWMutex
 	snap    *snapshot.Snapshot // what the view shows; a workspace's is ws.Snapshot()
-	release func()             // browse views' lease (a workspace holds its own)
+	lease   *lease             // a browse view's hold on snap (a workspace holds its own)
 	epoch   uint64             // increments when snap changes
 	times   lowerTimes         // what unchanged entries show as their times (attr.go)
 	removed bool
@@ -89,8 +89,9 @@ func (v *view) close() {
 		v.ws.Close()
 		return
 	}
-	if v.release != nil {
-		v.release()
+	if v.lease != nil {
+		v.lease.drop()
+		v.lease = nil
 	}
 }
 
@@ -106,10 +107,60 @@ func (v *view) unlease() {
 		return
 	}
 	v.pinOpenFiles()
-	if v.release != nil {
-		v.release()
+	l := v.lease
+	v.snap, v.lease = nil, nil // the same commit's again when leased anew
+	if l != nil {
+		l.drop() // shared files reading through it may hold it on (shared.go)
 	}
-	v.snap, v.release = nil, nil // the same commit's again when leased anew
+}
+
+// holdLease takes a reference on the browse view's lease for a shared
+// file that reads through it, or returns nil if the view holds none (its
+// root was forgotten, or it is removed).
+func (v *view) holdLease() *lease {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.removed || v.lease == nil {
+		return nil
+	}
+	v.lease.hold()
+	return v.lease
+}
+
+// lease is a browse view's hold on its snapshot, counted: the view holds
+// a reference while it shows the snapshot, and each shared file that
+// reads through it another (shared.go), so that a file which other browse
+// paths show keeps its bytes after the view that found it let go. The
+// store's release runs at the last drop, or at Unmount for what shared
+// files still hold then.
+type lease struct {
+	fs      *FS
+	snap    *snapshot.Snapshot
+	refs    atomic.Int64
+	release func() // the store's; safe to call twice
+}
+
+func (f *FS) newLease(snap *snapshot.Snapshot, release func()) *lease {
+	l := &lease{fs: f, snap: snap, release: release}
+	l.refs.Store(1)
+	f.mu.Lock()
+	f.leases[l] = struct{}{}
+	f.mu.Unlock()
+	return l
+}
+
+// hold adds a reference; the caller has one, or holds the view's mu
+// while the view has one.
+func (l *lease) hold() { l.refs.Add(1) }
+
+func (l *lease) drop() {
+	if l.refs.Add(-1) != 0 {
+		return
+	}
+	l.fs.mu.Lock()
+	delete(l.fs.leases, l)
+	l.fs.mu.Unlock()
+	l.release()
 }
 
 // pinOpenFiles inflates the blobs of every open lower handle of v, so that
