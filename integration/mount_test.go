@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -73,6 +74,71 @@ func TestMountWorkspaceAndBrowseEqualArchive(t *testing.T) {
 	mustGitfs(t, root, "ws", "rm", "job1")
 	if _, err := os.Stat(ws); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("workspace still visible after rm: %v", err)
+	}
+}
+
+// TestMountBrowseDiffTags: diff -r of two tags' browse paths reports the
+// one file that changed; a file both tags hold unchanged is one file (same
+// inode number and times, which is what lets diff skip it), a changed one
+// shows another inode and mtime (rsync's quick check), and a file that
+// .gitattributes converts is each tag's own and reads converted. In both
+// of the daemon's modes.
+func TestMountBrowseDiffTags(t *testing.T) {
+	for _, mode := range []string{"default", "--open-handles"} {
+		t.Run(mode, func(t *testing.T) {
+			repo := gittest.NewRepo(t)
+			files := append(gittest.Generate(60, 11),
+				gittest.File{Path: ".gitattributes", Content: []byte("*.crlf text eol=crlf\n")},
+				gittest.File{Path: "notes.crlf", Content: []byte("one\ntwo\n")},
+				gittest.File{Path: "same.txt", Content: []byte("aaaa\n")})
+			repo.Commit(t, "main", "c1", files)
+			gittest.Git(t, repo.Dir, "tag", "v1")
+			changed := append([]gittest.File(nil), files...)
+			changed[len(changed)-1] = gittest.File{Path: "same.txt", Content: []byte("bbbb\n")} // same size
+			repo.Commit(t, "main", "c2", changed)
+			gittest.Git(t, repo.Dir, "tag", "v2")
+			root := t.TempDir()
+			mustGitfs(t, root, "repo", "add", "demo", repo.Dir)
+			var extra []string
+			if mode != "default" {
+				extra = append(extra, mode)
+			}
+			d := serve(t, root, "", extra...)
+			v1, v2 := filepath.Join(d.mnt, "@demo", "tags", "v1"), filepath.Join(d.mnt, "@demo", "tags", "v2")
+			out, err := exec.Command("diff", "-rq", v1, v2).CombinedOutput()
+			if want := "Files " + v1 + "/same.txt and " + v2 + "/same.txt differ\n"; string(out) != want {
+				t.Errorf("diff -rq of two tags: %v\n%s\nwant %q", err, out, want)
+			}
+			stat := func(p string) *syscall.Stat_t {
+				t.Helper()
+				var st syscall.Stat_t
+				if err := syscall.Stat(p, &st); err != nil {
+					t.Fatal(err)
+				}
+				return &st
+			}
+			a, b := stat(filepath.Join(v1, files[0].Path)), stat(filepath.Join(v2, files[0].Path))
+			if a.Ino != b.Ino || a.Mtim != b.Mtim || a.Ctim != b.Ctim {
+				t.Errorf("%s, unchanged: inode %d and %d, mtime %v and %v, want one file", files[0].Path, a.Ino, b.Ino, a.Mtim, b.Mtim)
+			}
+			a, b = stat(filepath.Join(v1, "same.txt")), stat(filepath.Join(v2, "same.txt"))
+			if a.Ino == b.Ino || a.Mtim.Sec == b.Mtim.Sec || a.Size != b.Size {
+				t.Errorf("same.txt, changed, same size: inode %d and %d, mtime %v and %v, want both different", a.Ino, b.Ino, a.Mtim, b.Mtim)
+			}
+			a, b = stat(filepath.Join(v1, "notes.crlf")), stat(filepath.Join(v2, "notes.crlf"))
+			if a.Ino == b.Ino {
+				t.Errorf("notes.crlf, converted: one inode %d in both tags, want each tag's own", a.Ino)
+			}
+			if got, err := os.ReadFile(filepath.Join(v2, "notes.crlf")); err != nil || string(got) != "one\r\ntwo\r\n" {
+				t.Errorf("notes.crlf reads %q (%v), want it converted", got, err)
+			}
+			if err := os.WriteFile(filepath.Join(v2, files[0].Path), []byte("x"), 0o644); err == nil {
+				t.Errorf("write to a shared browse file succeeded")
+			}
+			if got, err := os.ReadFile(filepath.Join(v1, files[0].Path)); err != nil || string(got) != string(files[0].Content) {
+				t.Errorf("%s after a write was refused: %d bytes (%v), want %d", files[0].Path, len(got), err, len(files[0].Content))
+			}
+		})
 	}
 }
 
