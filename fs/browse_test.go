@@ -114,9 +114,11 @@ func TestBrowseRootForgottenAndLookedUpAgain(t *testing.T) {
 func TestBrowseSharedFiles(t *testing.T) {
 	e := newEnv(t, sampleFiles())
 	gittest.Git(t, e.repo.Dir, "tag", "v1", e.commit)
-	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), gittest.File{Path: "n", Content: []byte("2")}))
+	// src/c1.go and src/c2.go: one blob (not v1's), one file under two names.
+	copied := []gittest.File{{Path: "src/c1.go", Content: []byte("package c\n")}, {Path: "src/c2.go", Content: []byte("package c\n")}}
+	c2 := e.repo.Commit(t, "main", "second", append(sampleFiles(), append(copied, gittest.File{Path: "n", Content: []byte("2")})...))
 	gittest.Git(t, e.repo.Dir, "tag", "v2", c2)
-	c3 := e.repo.Commit(t, "main", "third", append(sampleFiles(), gittest.File{Path: "n", Content: []byte("3")}))
+	c3 := e.repo.Commit(t, "main", "third", append(sampleFiles(), append(copied, gittest.File{Path: "n", Content: []byte("3")})...))
 	gittest.Git(t, e.repo.Dir, "tag", "v3", c3)
 	if _, err := e.ms.Fetch(t.Context(), "demo"); err != nil {
 		t.Fatal(err)
@@ -138,6 +140,17 @@ func TestBrowseSharedFiles(t *testing.T) {
 	}
 	if a, b := stat(tag("v2", "n")), stat(tag("v3", "n")); a.Ino == b.Ino || a.Mtim == b.Mtim {
 		t.Errorf("n, changed between v2 and v3: inode %d and %d, mtime %v and %v, want different", a.Ino, b.Ino, a.Mtim, b.Mtim)
+	}
+	if a, b := stat(tag("v2", "src/c1.go")), stat(tag("v3", "src/c2.go")); a.Ino != b.Ino {
+		t.Errorf("src/c1.go and src/c2.go, one blob: inodes %d and %d", a.Ino, b.Ino)
+	}
+	for _, p := range []string{"src/c1.go", "src/c2.go"} {
+		if got := readFile(t, tag("v2", p)); got != "package c\n" {
+			t.Errorf("v2/%s = %q", p, got)
+		}
+	}
+	if names, err := os.ReadDir(tag("v2", "src")); err != nil || len(names) != 5 {
+		t.Errorf("v2/src lists %v (%v), want a.go, b.go, c1.go, c2.go, deep", names, err)
 	}
 	out, err := exec.Command("diff", "-r", tag("v2", ""), tag("v3", "")).CombinedOutput()
 	if !strings.Contains(string(out), "diff -r") || strings.Count(string(out), "\n< ") != 1 {
