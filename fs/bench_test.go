@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -151,4 +152,42 @@ func median(ds []time.Duration) time.Duration {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// TestMeasureInodeMemory: the daemon's heap per inode the kernel knows
+// (a node, go-fuse's Inode and tables, the parent's children map), after
+// a walk that looks every entry of a 20k-file workspace up, then after a
+// read of every file.
+func TestMeasureInodeMemory(t *testing.T) {
+	benchGate(t)
+	if os.Getenv("GITFS_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for a profile by site
+	}
+	e := newEnv(t, gittest.Generate(20000, 7))
+	ws := e.create("mem")
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	_, out := shTime(t, "find "+ws+" -path "+ws+"/.git -prune -o -print | wc -l")
+	var n uint64
+	fmt.Sscan(strings.TrimSpace(out), &n)
+	listed := heap()
+	if p := os.Getenv("GITFS_HEAP_PROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	shTime(t, "tar -C "+ws+" --exclude=./.git -cf - . | wc -c")
+	time.Sleep(2 * time.Second) // the pusher
+	read := heap()
+	t.Logf("%d inodes: heap %d B an inode after the walk, %d after reading every file",
+		n, (int64(listed)-int64(before))/int64(n), (int64(read)-int64(before))/int64(n))
 }
