@@ -35,6 +35,9 @@ type Config struct {
 	FetchInterval time.Duration // 0: no background fetch
 	Passthrough   bool
 	OpenHandles   bool // per-open handles instead of no-open mode (fs.Options)
+	// BrowseCommitTimes: browse paths' files each commit's own, with its
+	// time (fs.Options).
+	BrowseCommitTimes bool
 	// Inflate makes every workspace's snapshot inflate its blobs into its
 	// contents file in the background, so that cold reads and checkouts
 	// of it copy instead of decompressing.
@@ -101,15 +104,16 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("mountpoint %s: %w", mp, err)
 	}
 	d.fs, err = gfs.New(gfs.Options{
-		Root:        cfg.Root,
-		Snapshots:   cfg.Snapshots,
-		Resolver:    resolver{mirrors: cfg.Mirrors, snapshots: cfg.Snapshots},
-		Log:         cfg.Log,
-		Passthrough: cfg.Passthrough,
-		OpenHandles: cfg.OpenHandles,
-		OwnerOnly:   ownerOnlyMount(cfg.Log),
-		Observe:     d.metrics.observeFUSE,
-		Git:         d.gitSource,
+		Root:              cfg.Root,
+		Snapshots:         cfg.Snapshots,
+		Resolver:          resolver{mirrors: cfg.Mirrors, snapshots: cfg.Snapshots},
+		Log:               cfg.Log,
+		Passthrough:       cfg.Passthrough,
+		OpenHandles:       cfg.OpenHandles,
+		BrowseCommitTimes: cfg.BrowseCommitTimes,
+		OwnerOnly:         ownerOnlyMount(cfg.Log),
+		Observe:           d.metrics.observeFUSE,
+		Git:               d.gitSource,
 	})
 	if err != nil {
 		return nil, err

@@ -97,9 +97,11 @@ func (v *view) lowerIno(p string, e snapshot.Entry) uint64 {
 
 // sharesFile reports whether the view shows entry e at lower path p as a
 // shared file (shared.go): a browse path's regular file whose bytes are
-// its blob's, no .gitattributes conversion applied. Caller holds v.mu.
+// its blob's, no .gitattributes conversion applied, unless the mount
+// gives browse files their commit's time (Options.BrowseCommitTimes).
+// Caller holds v.mu.
 func (v *view) sharesFile(p string, e snapshot.Entry) bool {
-	if v.browse == nil || v.snap == nil || (e.Kind != snapshot.File && e.Kind != snapshot.Executable) {
+	if v.browse == nil || v.snap == nil || v.fs.opts.BrowseCommitTimes || (e.Kind != snapshot.File && e.Kind != snapshot.Executable) {
 		return false
 	}
 	conv, err := v.snap.Conversion(p, e)

@@ -60,6 +60,11 @@ type Options struct {
 	// tree costs no request, passthrough is off, and reads and writes
 	// arrive by inode (file.go).
 	OpenHandles bool
+	// BrowseCommitTimes gives every file of a browse path its own inode and
+	// its commit's time, as git archive does, instead of one inode per blob
+	// with a time derived from it (shared.go), which lets diff -r of two
+	// tags skip identical files.
+	BrowseCommitTimes bool
 	// OwnerOnly mounts without allow_other: only the mounting user, not
 	// even root, may use the mount. For a non-root daemon on a host whose
 	// /etc/fuse.conf lacks user_allow_other (fusermount3 refuses it).

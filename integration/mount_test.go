@@ -83,9 +83,11 @@ func TestMountWorkspaceAndBrowseEqualArchive(t *testing.T) {
 // inode number and times, which is what lets diff skip it), a changed one
 // shows another inode and mtime (rsync's quick check), and a file that
 // .gitattributes converts is each tag's own and reads converted. In both
-// of the daemon's modes.
+// of the daemon's modes. With --browse-file-times=commit each tag's files
+// are its own, with the commit's time, and diff -r still finds the one.
 func TestMountBrowseDiffTags(t *testing.T) {
-	for _, mode := range []string{"default", "--open-handles"} {
+	for _, mode := range []string{"default", "--open-handles", "--browse-file-times=commit"} {
+		shared := mode != "--browse-file-times=commit"
 		t.Run(mode, func(t *testing.T) {
 			repo := gittest.NewRepo(t)
 			files := append(gittest.Generate(60, 11),
@@ -121,12 +123,15 @@ func TestMountBrowseDiffTags(t *testing.T) {
 			}
 			ia, ta := stat(filepath.Join(v1, files[0].Path))
 			ib, tb := stat(filepath.Join(v2, files[0].Path))
-			if ia != ib || !ta.Equal(tb) {
+			if shared && (ia != ib || !ta.Equal(tb)) {
 				t.Errorf("%s, unchanged: inode %d and %d, mtime %v and %v, want one file", files[0].Path, ia, ib, ta, tb)
+			}
+			if commitTime := time.Unix(1704164645, 0); !shared && (ia == ib || !ta.Equal(commitTime)) {
+				t.Errorf("%s, unchanged, commit times: inode %d and %d, mtime %v, want two files with the commit's time %v", files[0].Path, ia, ib, ta, commitTime)
 			}
 			ia, ta = stat(filepath.Join(v1, "same.txt"))
 			ib, tb = stat(filepath.Join(v2, "same.txt"))
-			if ia == ib || ta.Unix() == tb.Unix() {
+			if ia == ib || (shared && ta.Unix() == tb.Unix()) {
 				t.Errorf("same.txt, changed, same size: inode %d and %d, mtime %v and %v, want both different", ia, ib, ta, tb)
 			}
 			ia, _ = stat(filepath.Join(v1, "notes.crlf"))

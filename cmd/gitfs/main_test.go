@@ -136,6 +136,7 @@ func TestBadFlag(t *testing.T) {
 		{[]string{"ws", "export", "a", "b", "--workers", "many"}, `gitfs ws export: invalid argument "many" for "--workers" flag`, helpOf("ws export")},
 		{[]string{"checkout", "demo", "main", "out", "--workers"}, "gitfs checkout: flag needs an argument: --workers", helpOf("checkout")},
 		{[]string{"serve", "--fetch-interval", "often"}, `gitfs serve: invalid argument "often" for "--fetch-interval" flag`, helpOf("serve")},
+		{[]string{"serve", "--browse-file-times", "mtime"}, "gitfs serve: --browse-file-times: use content or commit", helpOf("serve")},
 		{[]string{"ws", "create", "job", "--merge"}, "gitfs ws create: unknown flag: --merge", helpOf("ws create")},
 		// A command's flags belong to that command only.
 		{[]string{"repo", "fetch", "demo", "--public"}, "gitfs repo fetch: unknown flag: --public", helpOf("repo fetch")},

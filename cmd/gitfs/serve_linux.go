@@ -64,6 +64,7 @@ Example:
 			fs.DurationVar(&hk.SnapshotTTL, "snapshot-ttl", 0, "with --gc-interval: keep snapshots used within this long (0: drop every unused one)")
 			fs.BoolVar(&hk.NoMirrorGC, "gc-no-mirrors", false, "with --gc-interval: skip git gc of the mirrors")
 			fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9488; port 0 picks one)")
+			fs.StringVar(&serveBrowseTimes, "browse-file-times", "content", "what a browse path's file shows as its times: content (derived from its blob; a file two tags hold unchanged is then one inode, which diff -r skips without reading) or commit (its commit's time, as git archive gives; each commit's files are its own, and diff -r reads them all)")
 			fs.StringVar(&serveFSMonitor, "fsmonitor", "auto", "name gitfs as git's fsmonitor in workspaces, so git status stats only what changed: auto (with git >= 2.43: older git's 'git diff COMMIT' can report phantom deletions with any fsmonitor), on, off")
 			fs.StringVar(&serveCPUProfile, "cpu-profile", "", "write a CPU profile of the daemon to this file until it stops (go tool pprof reads it)")
 			fs.StringVar(&serveHeapProfile, "heap-profile", "", "write a profile of the daemon's heap to this file when it stops (go tool pprof reads it)")
@@ -72,6 +73,9 @@ Example:
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 			if serveFSMonitor != "auto" && serveFSMonitor != "on" && serveFSMonitor != "off" {
 				return usageError{"--fsmonitor: use auto, on or off"}
+			}
+			if serveBrowseTimes != "content" && serveBrowseTimes != "commit" {
+				return usageError{"--browse-file-times: use content or commit"}
 			}
 			if mountpoint == "" {
 				return usageError{"--mountpoint is required"}
@@ -150,13 +154,14 @@ func writeHeapProfile(e *env, path string) {
 // --heap-profile.
 var serveCPUProfile, serveHeapProfile string
 
-// serveOpenHandles, serveBlobCacheSize and serveFSMonitor are serve's
-// --open-handles, --blob-cache-size and --fsmonitor (quickstart keeps the
-// defaults).
+// serveOpenHandles, serveBlobCacheSize, serveFSMonitor and
+// serveBrowseTimes are serve's --open-handles, --blob-cache-size,
+// --fsmonitor and --browse-file-times (quickstart keeps the defaults).
 var (
 	serveOpenHandles   bool
 	serveBlobCacheSize = "20G"
 	serveFSMonitor     = "auto"
+	serveBrowseTimes   = "content"
 )
 
 func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthrough, inflate bool) (*daemon.Daemon, error) {
@@ -186,16 +191,17 @@ func startDaemon(e *env, mountpoint string, fetchInterval time.Duration, passthr
 		passthrough = false
 	}
 	return daemon.Start(daemon.Config{
-		Root:          e.root,
-		Mountpoint:    mountpoint,
-		Mirrors:       e.mirrors,
-		Snapshots:     st,
-		Log:           e.log,
-		FetchInterval: fetchInterval,
-		Passthrough:   passthrough,
-		OpenHandles:   serveOpenHandles,
-		FSMonitor:     serveFSMonitor,
-		Inflate:       inflate,
+		Root:              e.root,
+		Mountpoint:        mountpoint,
+		Mirrors:           e.mirrors,
+		Snapshots:         st,
+		Log:               e.log,
+		FetchInterval:     fetchInterval,
+		Passthrough:       passthrough,
+		OpenHandles:       serveOpenHandles,
+		BrowseCommitTimes: serveBrowseTimes == "commit",
+		FSMonitor:         serveFSMonitor,
+		Inflate:           inflate,
 	})
 }
 
