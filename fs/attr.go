@@ -201,11 +201,7 @@ func (v *view) lowerAttr(e snapshot.Entry, p string, out *fuse.Attr) syscall.Err
 		out.Nlink = 2 // shown as an empty directory
 	}
 	out.Uid, out.Gid = v.uid, v.gid
-	if v.sharesFile(p, e) {
-		setTimes(out, blobTime(e.ID))
-	} else {
-		setTimes(out, v.lowerTime(p))
-	}
+	setTimes(out, v.lowerTime(p))
 	return 0
 }
 

@@ -825,13 +825,19 @@ func (n *node) pushSiblings() {
 	if p == nil {
 		return
 	}
-	v := n.v
-	p.io.mu.Lock()
-	first := p.io.pushed != v.epoch+1
-	p.io.pushed = v.epoch + 1
-	p.io.mu.Unlock()
+	p.pushOnce(self, n)
+}
+
+// pushOnce is pushChildren the first time it is asked for in this epoch
+// of the view. Caller holds v.mu.
+func (d *node) pushOnce(from string, skip *node) {
+	v := d.v
+	d.io.mu.Lock()
+	first := d.io.pushed != v.epoch+1
+	d.io.pushed = v.epoch + 1
+	d.io.mu.Unlock()
 	if first {
-		p.pushChildren(self, n)
+		d.pushChildren(from, skip)
 	}
 }
 

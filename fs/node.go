@@ -375,7 +375,13 @@ func (n *node) childAttr(ci *childInfo, out *fuse.Attr) syscall.Errno {
 		statToAttr(&ci.st, out)
 		return 0
 	}
-	return n.v.lowerAttr(ci.lower, ci.lowerPath, out)
+	if e := n.v.lowerAttr(ci.lower, ci.lowerPath, out); e != 0 {
+		return e
+	}
+	if ci.shared {
+		setTimes(out, blobTime(ci.lower.ID)) // as its Getattr says (shared.go)
+	}
+	return 0
 }
 
 // childNode returns the live node for name if go-fuse has one with ci's

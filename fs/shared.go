@@ -142,13 +142,7 @@ func (sf *sharedFile) pushSiblings() {
 	if v.removed || v.snap == nil {
 		return
 	}
-	d.io.mu.Lock()
-	first := d.io.pushed != v.epoch+1
-	d.io.pushed = v.epoch + 1
-	d.io.mu.Unlock()
-	if first {
-		d.pushChildren("", nil)
-	}
+	d.pushOnce("", nil)
 }
 
 // push stores the file's bytes in the kernel's page cache (pusher).
