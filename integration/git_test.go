@@ -333,3 +333,39 @@ func fuseRequests(t *testing.T, root string) float64 {
 	}
 	return n
 }
+
+// TestGitFSMonitorWorktrees: the fsmonitor hook that .git/config names is
+// shared by every linked worktree of the workspace. In one inside the
+// workspace (.wt/feat) git must see its changes, as without the hook (the
+// daemon's paths are the workspace's, not the worktree's); in one outside
+// the mount, or a copy of the workspace, git scans everything and the hook
+// says nothing (not a line of complaint on every git command).
+func TestGitFSMonitorWorktrees(t *testing.T) {
+	_, root := gitRepoFixture(t)
+	serve(t, root, "", "--fsmonitor", "on")
+	ws := wsCreate(t, root, "job", "--repo", "demo", "--rev", "main")
+	outside := filepath.Join(t.TempDir(), "outside")
+	copied := filepath.Join(t.TempDir(), "copy")
+	steps := []string{
+		"git worktree add -q .wt/feat origin/feature && cd .wt/feat && git status --porcelain",
+		"cd .wt/feat && echo change >> f000003.txt && echo new > new.txt && git status --porcelain",
+		"cd .wt/feat && git add -A && git status --porcelain && git commit -q -m wt && git status --porcelain",
+		"cd .wt/feat && echo again >> f000004.txt && git status --porcelain",
+		"git worktree add -q " + outside + " origin/feature && cd " + outside + " && git status --porcelain && echo x >> f000003.txt && git status --porcelain",
+		"cp -a . " + copied + " && cd " + copied + " && git status --porcelain --untracked-files=no",
+	}
+	want := []string{
+		"",
+		" M f000003.txt\n?? new.txt\n",
+		"M  f000003.txt\nA  new.txt\n",
+		" M f000004.txt\n",
+		" M f000003.txt\n",
+		"",
+	}
+	got := runScript(t, ws, steps)
+	for i, s := range steps {
+		if w := "$ " + s + "\n" + want[i] + "[exit 0]\n"; got[i] != w {
+			t.Errorf("got:\n%s\nwant:\n%s", got[i], w)
+		}
+	}
+}
