@@ -519,3 +519,39 @@ func TestSecuritySecondUser(t *testing.T) {
 		t.Error("workspace still in the mount after rm")
 	}
 }
+
+// TestSecurityOtherRepositorysCommit: the id of a commit of a repository
+// the caller may not read opens nothing through one they may. Snapshots
+// are kept by commit alone, and a published one used to resolve to itself
+// in any repository: a workspace or browse path of a public repository at
+// a private repository's commit showed its files, and the workspace's .git
+// held the private mirror's packs.
+func TestSecurityOtherRepositorysCommit(t *testing.T) {
+	h := newSharedHost(t)
+	secret := gittest.NewRepo(t)
+	commit := secret.Commit(t, "main", "secret", []gittest.File{{Path: "secret.txt", Content: []byte("root only\n")}})
+	mustGitfs(t, h.root, "repo", "add", "secret", secret.Dir)
+	wsCreate(t, h.root, "rootsecret", "--repo", "secret", "--rev", "main") // publishes commit's snapshot
+	if r := h.asNobody(t, "ws", "create", "steal", "--repo", "shared", "--rev", commit); r.code == 0 {
+		t.Errorf("nobody created a workspace of shared at secret's commit %s", commit)
+	}
+	if r := shAs(t, nobodyID, "cat "+filepath.Join(h.mnt, "steal", "secret.txt")); r.code == 0 {
+		t.Errorf("nobody read secret's file through its own workspace: %q", r.stdout)
+	}
+	if r := shAs(t, nobodyID, "cat "+filepath.Join(h.mnt, "@shared", "commits", commit, "secret.txt")); r.code == 0 {
+		t.Errorf("nobody read secret's file through shared's browse path: %q", r.stdout)
+	}
+	if r := h.asNobody(t, "ws", "create", "mine", "--repo", "shared", "--rev", "main"); r.code != 0 {
+		t.Fatalf("ws create: %d %s", r.code, r.stderr)
+	}
+	if r := h.asNobody(t, "ws", "update", "mine", "--rev", commit); r.code == 0 {
+		t.Errorf("nobody moved its workspace of shared to secret's commit")
+	}
+	if r := shAs(t, nobodyID, "cat "+filepath.Join(h.mnt, "mine", "secret.txt")); r.code == 0 {
+		t.Errorf("nobody read secret's file after ws update: %q", r.stdout)
+	}
+	// Its own repository's published commit still resolves without the mirror.
+	if r := gitfs(t, h.root, "ws", "create", "again", "--repo", "secret", "--rev", commit); r.code != 0 {
+		t.Errorf("root: ws create of secret at its own commit: %d %s", r.code, r.stderr)
+	}
+}

@@ -2,23 +2,32 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 
 	"github.com/gitfs/gitfs/mirror"
 )
 
 // Resolve turns rev into a commit id through m, except that a full commit
-// id with a snapshot published under root is itself without asking the
-// mirror (resolving one took three git processes, ~8 ms of every ws
-// update given a commit id, as CI systems give them) — also one the mirror
-// no longer knows (its branch was force-pushed away and the mirror
-// collected it), since a snapshot holds everything needed to serve that
-// commit. Any other error is m.Resolve's, unchanged (an unknown rev wraps
-// mirror.ErrUnknownRev).
+// id with a snapshot published under root from m's own repository is
+// itself without asking the mirror (resolving one took three git
+// processes, ~8 ms of every ws update given a commit id, as CI systems give
+// them) — also one the mirror no longer knows (its branch was force-pushed
+// away and the mirror collected it), since a snapshot holds everything
+// needed to serve that commit. Any other error is m.Resolve's, unchanged
+// (an unknown rev wraps mirror.ErrUnknownRev).
+//
+// Snapshots are kept by commit alone, whichever repository built them: a
+// snapshot another repository published is no evidence that m has the
+// commit, and taking it for one let any user who may read m open another,
+// private repository's commit (and its packs, in a workspace's .git)
+// through m by its id. Such a commit goes to m like any other rev.
 //
 // It takes the root rather than a Store so that callers that read no
 // snapshot (rev-parse) need not open one; Store.Resolve is the same rule.
 func Resolve(ctx context.Context, root string, m *mirror.Mirror, rev string) (string, error) {
-	if Published(root, rev) {
+	if publishedFrom(root, rev, m.Name) {
 		return rev, nil
 	}
 	return m.Resolve(ctx, rev)
@@ -27,4 +36,21 @@ func Resolve(ctx context.Context, root string, m *mirror.Mirror, rev string) (st
 // Resolve is the package's Resolve with the store's root.
 func (s *Store) Resolve(ctx context.Context, m *mirror.Mirror, rev string) (string, error) {
 	return Resolve(ctx, s.root, m, rev)
+}
+
+// publishedFrom reports whether a snapshot of commit is published under
+// root and was built from repository repo.
+func publishedFrom(root, commit, repo string) bool {
+	if !mirror.IsFullSHA(commit) {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(root, "snapshots", commit, "meta.json"))
+	if err != nil {
+		return false
+	}
+	var meta struct {
+		Commit string `json:"commit"`
+		Repo   string `json:"repo"`
+	}
+	return json.Unmarshal(b, &meta) == nil && meta.Commit == commit && meta.Repo != "" && meta.Repo == repo
 }

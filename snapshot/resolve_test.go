@@ -15,8 +15,9 @@ import (
 
 // TestResolve: revs resolve through the mirror; a full commit id the
 // mirror does not know resolves to itself only while a snapshot of it is
-// published; anything else unknown is mirror.ErrUnknownRev. The package
-// function and the Store method are the same rule.
+// published from the mirror's own repository; anything else unknown is
+// mirror.ErrUnknownRev. The package function and the Store method are the
+// same rule.
 func TestResolve(t *testing.T) {
 	st, ms, root, commit := setup(t, []gittest.File{{Path: "a", Content: []byte("a")}})
 	m, err := ms.Get(context.Background(), "demo")
@@ -29,7 +30,17 @@ func TestResolve(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "meta.json"), []byte(`{"commit":"`+lost+`"}`), 0o444); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "meta.json"), []byte(`{"commit":"`+lost+`","repo":"demo"}`), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	// A snapshot another repository published: no evidence that demo has
+	// the commit (snapshots are kept by commit alone).
+	other := strings.Repeat("ef", 20)
+	odir := filepath.Join(root, "snapshots", other)
+	if err := os.MkdirAll(odir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(odir, "meta.json"), []byte(`{"commit":"`+other+`","repo":"private"}`), 0o444); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -41,6 +52,7 @@ func TestResolve(t *testing.T) {
 		{commit[:10], commit, false},
 		{lost, lost, false},
 		{unknown, "", true},
+		{other, "", true},     // another repository's snapshot
 		{lost[:10], "", true}, // only a full id falls back
 		{"nope", "", true},
 	}
