@@ -2,9 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 
 	"github.com/gitfs/gitfs/mirror"
 )
@@ -36,21 +33,4 @@ func Resolve(ctx context.Context, root string, m *mirror.Mirror, rev string) (st
 // Resolve is the package's Resolve with the store's root.
 func (s *Store) Resolve(ctx context.Context, m *mirror.Mirror, rev string) (string, error) {
 	return Resolve(ctx, s.root, m, rev)
-}
-
-// publishedFrom reports whether a snapshot of commit is published under
-// root and was built from repository repo.
-func publishedFrom(root, commit, repo string) bool {
-	if !mirror.IsFullSHA(commit) {
-		return false
-	}
-	b, err := os.ReadFile(filepath.Join(root, "snapshots", commit, "meta.json"))
-	if err != nil {
-		return false
-	}
-	var meta struct {
-		Commit string `json:"commit"`
-		Repo   string `json:"repo"`
-	}
-	return json.Unmarshal(b, &meta) == nil && meta.Commit == commit && meta.Repo != "" && meta.Repo == repo
 }

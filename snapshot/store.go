@@ -168,6 +168,20 @@ func Published(root, commit string) bool {
 	return err == nil
 }
 
+// publishedFrom reports whether a snapshot of commit is published under
+// root and was built from repository repo.
+func publishedFrom(root, commit, repo string) bool {
+	if !mirror.IsFullSHA(commit) {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(root, "snapshots", commit, "meta.json"))
+	if err != nil {
+		return false
+	}
+	var meta Meta
+	return json.Unmarshal(b, &meta) == nil && meta.Commit == commit && meta.Repo != "" && meta.Repo == repo
+}
+
 // Has reports whether a published snapshot of commit exists.
 func (s *Store) Has(commit string) bool {
 	_, err := os.Stat(filepath.Join(s.snapDir(commit), "meta.json"))

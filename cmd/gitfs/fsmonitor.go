@@ -83,13 +83,13 @@ func workspaceOfDir(mountpoint, wd string) (name, prefix string, ok bool) {
 // to prefix itself or to a directory above it (renamed, replaced) changes
 // everything.
 func fsmonitorAnswer(token string, full bool, paths []string, prefix string) string {
-	var b strings.Builder
-	b.WriteString(token)
-	b.WriteByte(0)
 	all := token + "\x00/\x00"
 	if full {
 		return all
 	}
+	var b strings.Builder
+	b.WriteString(token)
+	b.WriteByte(0)
 	for _, p := range paths {
 		if prefix != "" {
 			dir := strings.TrimSuffix(p, "/")

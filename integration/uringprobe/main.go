@@ -58,7 +58,11 @@ func run(runs, count int, native string, depth int) error {
 	if err := os.WriteFile(enableURing, []byte("1"), 0); err != nil {
 		return fmt.Errorf("enable FUSE over io_uring (needs root): %w", err)
 	}
-	defer os.WriteFile(enableURing, old, 0)
+	defer func() {
+		if err := os.WriteFile(enableURing, old, 0); err != nil {
+			fmt.Fprintf(os.Stderr, "uringprobe: put %s back to %q: %v\n", enableURing, strings.TrimSpace(string(old)), err)
+		}
+	}()
 	dir, err := os.MkdirTemp("", "uringprobe-")
 	if err != nil {
 		return err
