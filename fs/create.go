@@ -137,8 +137,14 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	defer unlock()
 	defer n.v.noteIf(&e, n.childPath(name))
 	fd := -1
+	// In no-open mode the descriptor becomes the node's inode writer,
+	// which every writer shares at the kernel's offsets: no O_APPEND.
+	appendFlag := int(flags & syscall.O_APPEND)
+	if !v.fs.opts.OpenHandles {
+		appendFlag = 0
+	}
 	e = v.place(pfd, name, false, func(dfd int, nm string) error {
-		f, err := unix.Openat(dfd, nm, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|int(flags&syscall.O_APPEND), 0o600)
+		f, err := unix.Openat(dfd, nm, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|appendFlag, 0o600)
 		if err != nil {
 			return err
 		}
@@ -162,6 +168,13 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ch := n.newNode(ctx, &st, false, out)
 	cn, _ := ch.Operations().(*node)
+	if cn != nil && !v.fs.opts.OpenHandles {
+		// Once the kernel has learned that OPEN is not implemented it
+		// sends no RELEASE for a CREATE's handle either: a handle would
+		// keep fd for good. The node keeps it instead, until forgotten.
+		cn.takeWriter(fd, n.childPath(name))
+		return ch, nil, fuse.FOPEN_KEEP_CACHE, 0
+	}
 	if cn == nil {
 		cn = n
 	}
@@ -192,7 +205,11 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, e
 	}
 	defer done()
-	fd, err := unix.Openat(pfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC|int(flags&syscall.O_APPEND), 0o600)
+	appendFlag := int(flags & syscall.O_APPEND) // none for an inode writer (Create)
+	if !v.fs.opts.OpenHandles {
+		appendFlag = 0
+	}
+	fd, err := unix.Openat(pfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC|appendFlag, 0o600)
 	if err != nil {
 		return nil, nil, 0, errnoOf(err)
 	}
@@ -224,6 +241,10 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	cn.mu.Lock()
 	cn.anonFd = int32(keep)
 	cn.mu.Unlock()
+	if !v.fs.opts.OpenHandles {
+		cn.takeWriter(fd, "") // no RELEASE would come for a handle (Create)
+		return ch, nil, fuse.FOPEN_KEEP_CACHE, 0
+	}
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
 

@@ -4,8 +4,11 @@ package fs_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,4 +35,84 @@ func TestTmpfileLink(t *testing.T) {
 	if err != nil || len(st) != 1 || st[0].Path != "src/named" || st[0].Op != 'A' {
 		t.Errorf("status: %v %v", st, err)
 	}
+}
+
+// TestCreateLeavesNoDescriptor: in no-open mode the kernel sends no
+// RELEASE for a file made by CREATE or O_TMPFILE once it has learned that
+// OPEN is not implemented, so a handle those return would keep its upper
+// file's descriptor for good; a daemon that has made 20000 files through
+// the mount then answers EMFILE (git add: "Too many open files"). Once the
+// files are gone (and the kernel forgot them), so are their descriptors.
+func TestCreateLeavesNoDescriptor(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	ws := e.create("fds")
+	// An open teaches the kernel no-open mode (raw.go): CREATE comes after.
+	readFile(t, filepath.Join(ws, "README.md"))
+	before := upperFDs(t, e.root)
+	for i := 0; i < 50; i++ {
+		p := filepath.Join(ws, fmt.Sprintf("new%d", i))
+		if err := os.WriteFile(p, []byte("content"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, p); got != "content" {
+			t.Fatalf("%s reads %q", p, got)
+		}
+		fd, err := unix.Open(filepath.Join(ws, "src"), unix.O_TMPFILE|unix.O_RDWR, 0o640)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(fd, []byte("anonymous")); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "appended"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(ws, "appended"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("two\n")
+	f.Close()
+	if got := readFile(t, filepath.Join(ws, "appended")); got != "one\ntwo\n" {
+		t.Errorf("appended reads %q", got)
+	}
+	for i := 0; i < 50; i++ {
+		if err := os.Remove(filepath.Join(ws, fmt.Sprintf("new%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(ws, "appended"))
+	var n int
+	for i := 0; i < 100; i++ {
+		if n = upperFDs(t, e.root); n <= before {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("%d descriptors of upper files after 101 files made and gone, %d before", n, before)
+}
+
+// upperFDs counts this process's descriptors of files (not directories,
+// which nodes may cache within a budget) in root's upper layers: the test
+// mounts the FS in process.
+func upperFDs(t *testing.T, root string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || !strings.HasPrefix(l, root+"/") || !strings.Contains(l, "/upper/") {
+			continue
+		}
+		if fi, err := os.Stat("/proc/self/fd/" + e.Name()); err == nil && fi.IsDir() {
+			continue
+		}
+		n++
+	}
+	return n
 }

@@ -629,6 +629,23 @@ func (n *node) inodeWriter() (*upperFile, syscall.Errno) {
 	return w, 0
 }
 
+// takeWriter makes fd, a read-write descriptor of n's upper file just
+// made, n's inode writer (no-open mode), as inodeWriter would have opened
+// it; p is its path in the journal ("" for none: an O_TMPFILE file).
+func (n *node) takeWriter(fd int, p string) {
+	n.io.mu.Lock()
+	defer n.io.mu.Unlock()
+	if n.io.writer != nil { // impossible for a new node; keep the first
+		unix.Close(fd)
+		return
+	}
+	w := &upperFile{n: n, fd: fd}
+	n.io.writer = w
+	if n.v.ws != nil && p != "" {
+		n.v.journal.opened(w, p)
+	}
+}
+
 // dropIO closes what the node kept for reads and writes without a handle,
 // once the kernel has forgotten it: no descriptor can reach it any more.
 func (n *node) dropIO() {

@@ -20,7 +20,10 @@ import (
 //     ENOSYS, after which the kernel opens every file by itself, with
 //     FOPEN_KEEP_CACHE and no RELEASE. Reads and writes then arrive with
 //     no handle (Fh 0) and go-fuse hands them to the node (file.go's
-//     inode I/O). CREATE still makes a handle.
+//     inode I/O). CREATE and O_TMPFILE make no handle either: the kernel
+//     that has learned no-open sends no RELEASE for one, so its descriptor
+//     would stay open for good; the new file's node keeps it as its inode
+//     writer, closed when the kernel forgets the node.
 //   - No-opendir: the first OPENDIR is answered ENOSYS, after which the
 //     kernel lists directories with no handle and caches the listing
 //     (FOPEN_CACHE_DIR). go-fuse's node layer answers a READDIR without a
