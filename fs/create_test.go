@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,4 +116,72 @@ func upperFDs(t *testing.T, root string) int {
 		n++
 	}
 	return n
+}
+
+// TestNoOpenWritersWithinBudget: in no-open mode a file written without a
+// handle keeps a read-write descriptor until the kernel forgets it, and
+// the kernel keeps what it caches: past the descriptor budget (a quarter
+// of RLIMIT_NOFILE) writes go through a descriptor of their own, so that a
+// workspace can take more new files than the daemon may hold open (a
+// checkout, a build), and the journal still lists every one written.
+func TestNoOpenWritersWithinBudget(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = 2048 // a budget of 1024 kept descriptors (New)
+	if low.Cur > old.Max {
+		t.Skipf("RLIMIT_NOFILE hard limit %d", old.Max)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+	e := newEnv(t, sampleFiles())
+	ws := e.create("many")
+	readFile(t, filepath.Join(ws, "README.md")) // no-open mode from here on
+	tok, _, _, err := e.fs.Changes("many", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for i := 0; i < n; i++ {
+		if err := os.WriteFile(filepath.Join(ws, fmt.Sprintf("f%04d", i)), []byte(fmt.Sprint(i)), 0o644); err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+	tok2, _, _, _ := e.fs.Changes("many", tok)
+	for _, i := range []int{0, n / 2, n - 1} {
+		p := filepath.Join(ws, fmt.Sprintf("f%04d", i))
+		if got := readFile(t, p); got != fmt.Sprint(i) {
+			t.Errorf("%s reads %q", p, got)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("+"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Errorf("fsync %s: %v", p, err)
+		}
+		f.Close()
+		if got := readFile(t, p); got != fmt.Sprint(i)+"+" {
+			t.Errorf("%s reads %q after an append", p, got)
+		}
+	}
+	_, paths, full, err := e.fs.Changes("many", tok2)
+	if err != nil || full {
+		t.Fatalf("changes: full=%v %v", full, err)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if p := fmt.Sprintf("f%04d", i); !contains(paths, p) {
+			t.Errorf("changes after appending to %s lack it (%d paths)", p, len(paths))
+		}
+	}
+	if k := upperFDs(t, e.root); k > int(low.Cur)/2 {
+		t.Errorf("%d descriptors of upper files kept, past the budget of %d", k, low.Cur/2)
+	}
 }

@@ -354,7 +354,26 @@ func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) sysca
 		defer done()
 		return errnoOf(unix.Fsync(fd))
 	}
-	return 0
+	// Written, if at all, through descriptors of the writes' own (past
+	// the fd budget, inodeWriter): sync the file through one more.
+	pfd, name, done, e := n.loc()
+	if e != 0 {
+		return 0
+	}
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	done()
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	var fst unix.Stat_t
+	if unix.Fstat(fd, &fst) != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0
+	}
+	if flags&1 != 0 {
+		return errnoOf(unix.Fdatasync(fd))
+	}
+	return errnoOf(unix.Fsync(fd))
 }
 
 // Reads and writes without a handle. In no-open mode (raw.go) the kernel
@@ -367,7 +386,9 @@ func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) sysca
 // writing does with handles. For git's fsmonitor, a node's first WRITE
 // makes its descriptor a writer in the journal until the node is
 // forgotten: every answer lists it meanwhile, as for a handle open for
-// writing (writes may still be in the page cache of an mmap).
+// writing (writes may still be in the page cache of an mmap). Descriptors
+// are kept within FS.fdBudget only; past it each READ or WRITE opens one
+// of its own, and each such WRITE is noted in the journal.
 
 var (
 	_ gofs.NodeReader    = (*node)(nil)
@@ -384,6 +405,7 @@ type inodeIO struct {
 	budgeted   bool          // rfd counts against FS.fdBudget
 	pushedFile bool          // its content was pushed into the page cache
 	writer     *upperFile    // read-write descriptor, a writer in the journal
+	wBudgeted  bool          // writer counts against FS.fdBudget
 	pinned     snapshot.Blob // the blob of a file whose path ws update changed
 	pushed     uint64        // a directory: v.epoch+1 once its files were queued to push
 }
@@ -558,10 +580,11 @@ func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off in
 		}
 		return 0, syscall.EBADF
 	}
-	w, e := n.inodeWriter()
+	w, done, e := n.inodeWriter()
 	if e != 0 {
 		return 0, e
 	}
+	defer done()
 	return w.Write(ctx, data, off)
 }
 
@@ -572,77 +595,104 @@ func (n *node) Allocate(ctx context.Context, f gofs.FileHandle, off, size uint64
 		}
 		return syscall.EBADF
 	}
-	w, e := n.inodeWriter()
+	w, done, e := n.inodeWriter()
 	if e != 0 {
 		return e
 	}
+	defer done()
 	return w.Allocate(ctx, off, size, mode)
 }
 
 // inodeWriter returns the node's read-write descriptor, copying the file
-// up and opening it on first use.
-func (n *node) inodeWriter() (*upperFile, syscall.Errno) {
+// up and opening it on first use, and what to call once the write is done.
+// The node keeps the descriptor until the kernel forgets it, within the fd
+// budget: the kernel may keep far more files than the daemon may hold
+// open (a checkout, a build writes tens of thousands). Past it the
+// descriptor is the write's alone, closed when it is done, and every such
+// write notes the path in the journal instead of a writer listing it.
+func (n *node) inodeWriter() (*upperFile, func(), syscall.Errno) {
 	n.io.mu.Lock()
 	w := n.io.writer
 	n.io.mu.Unlock()
 	if w != nil {
-		return w, 0
+		return w, noop, 0
 	}
 	v := n.v
 	if v.readonly {
-		return nil, syscall.EROFS
+		return nil, noop, syscall.EROFS
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e := n.live(); e != 0 {
-		return nil, e
+		return nil, noop, e
 	}
 	if kindIsDir(n) {
-		return nil, syscall.EISDIR
+		return nil, noop, syscall.EISDIR
 	}
 	if e := n.copyUp(true); e != 0 {
-		return nil, e
+		return nil, noop, e
 	}
 	if e := n.refusePinned(); e != 0 {
-		return nil, e
+		return nil, noop, e
 	}
 	pfd, name, done, e := n.loc()
 	if e != 0 {
-		return nil, e
+		return nil, noop, e
 	}
 	fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	done()
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, noop, errnoOf(err)
 	}
-	n.io.mu.Lock()
-	defer n.io.mu.Unlock()
-	if n.io.writer != nil { // impossible under v.mu; keep the first
-		unix.Close(fd)
-		return n.io.writer, 0
+	if w, kept := n.keepWriter(fd, n.relPath(), false); kept {
+		return w, noop, 0
 	}
 	w = &upperFile{n: n, fd: fd}
-	n.io.writer = w
-	if v.ws != nil {
-		v.journal.opened(w, n.relPath())
-	}
-	return w, 0
+	p := n.relPath()
+	return w, func() {
+		unix.Close(fd)
+		if v.ws != nil {
+			v.journal.noteWrite(p) // after the write
+		}
+	}, 0
 }
 
-// takeWriter makes fd, a read-write descriptor of n's upper file just
-// made, n's inode writer (no-open mode), as inodeWriter would have opened
-// it; p is its path in the journal ("" for none: an O_TMPFILE file).
-func (n *node) takeWriter(fd int, p string) {
+// keepWriter makes fd, a read-write descriptor of n's upper file, n's
+// inode writer and a writer in the journal at p ("" for none), if the fd
+// budget allows or always is set (an O_TMPFILE file: its node has no name
+// to open it by again). It reports whether it took fd, and the writer to
+// use: n's own if another write kept one meanwhile (fd is then still the
+// caller's).
+func (n *node) keepWriter(fd int, p string, always bool) (*upperFile, bool) {
+	budgeted := !always
+	if budgeted && n.v.fs.fdBudget.Add(-1) < 0 {
+		n.v.fs.fdBudget.Add(1)
+		return nil, false
+	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
-	if n.io.writer != nil { // impossible for a new node; keep the first
-		unix.Close(fd)
-		return
+	if n.io.writer != nil { // impossible under v.mu or for a new node
+		if budgeted {
+			n.v.fs.fdBudget.Add(1)
+		}
+		return n.io.writer, false
 	}
 	w := &upperFile{n: n, fd: fd}
-	n.io.writer = w
+	n.io.writer, n.io.wBudgeted = w, budgeted
 	if n.v.ws != nil && p != "" {
 		n.v.journal.opened(w, p)
+	}
+	return w, true
+}
+
+// takeWriter hands fd, a read-write descriptor of n's upper file just
+// made (CREATE, O_TMPFILE), to n as its inode writer, as inodeWriter would
+// have opened it; p is its path ("" for an O_TMPFILE file, which is kept
+// whatever the budget). Past the budget fd is closed: writes then open
+// their own (inodeWriter).
+func (n *node) takeWriter(fd int, p string) {
+	if _, kept := n.keepWriter(fd, p, p == ""); !kept {
+		unix.Close(fd)
 	}
 }
 
@@ -650,8 +700,8 @@ func (n *node) takeWriter(fd int, p string) {
 // once the kernel has forgotten it: no descriptor can reach it any more.
 func (n *node) dropIO() {
 	n.io.mu.Lock()
-	rfd, budgeted, w, b := n.io.rfd, n.io.budgeted, n.io.writer, n.io.pinned
-	n.io.rfd, n.io.budgeted, n.io.writer, n.io.pinned = 0, false, nil, nil
+	rfd, budgeted, w, wBudgeted, b := n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned
+	n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned = 0, false, nil, false, nil
 	n.io.mu.Unlock()
 	if rfd != 0 {
 		unix.Close(int(rfd) - 1)
@@ -662,6 +712,9 @@ func (n *node) dropIO() {
 	if w != nil {
 		n.v.journal.closed(w)
 		unix.Close(w.fd)
+		if wBudgeted {
+			n.v.fs.fdBudget.Add(1)
+		}
 	}
 	if b != nil {
 		b.Close()

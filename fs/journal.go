@@ -39,6 +39,7 @@ type journal struct {
 	first   uint64   // sequence number of paths[0]
 	paths   []string // paths[i] changed at first+i
 	writers map[*upperFile]string
+	told    uint64 // the end of the last answer (since)
 }
 
 func (j *journal) note(paths ...string) {
@@ -52,12 +53,26 @@ func (j *journal) note(paths ...string) {
 	}
 }
 
+// noteWrite notes p for a write that no writer lists (inodeWriter past
+// the fd budget): once for a run of writes to it, unless an answer was
+// given since its last note (a token then names the end after it).
+func (j *journal) noteWrite(p string) {
+	j.mu.Lock()
+	if n := len(j.paths); n > 0 && j.paths[n-1] == p && j.first+uint64(n) > j.told {
+		j.mu.Unlock()
+		return
+	}
+	j.mu.Unlock()
+	j.note(p)
+}
+
 // since returns the paths changed after seq (the end a token names), the
 // new end, and false if the journal no longer reaches back to seq.
 func (j *journal) since(seq uint64) ([]string, uint64, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	end := j.first + uint64(len(j.paths))
+	j.told = end
 	if seq < j.first || seq > end {
 		return nil, end, false
 	}

@@ -85,7 +85,7 @@ type FS struct {
 	isRoot bool
 	wsOpts workspace.Options
 
-	fdBudget atomic.Int64 // directory descriptors nodes may still cache
+	fdBudget atomic.Int64 // descriptors nodes may still keep (directories, upper files' readers and writers)
 	stats    counters
 
 	// The first open of a file in a directory queues its siblings' blobs
