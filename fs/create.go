@@ -180,7 +180,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	uf := cn.newUpperFile(fd)
 	if v.ws != nil {
-		v.journal.opened(uf, n.childPath(name))
+		v.journal.opened(uf, n.childPath(name), false) // a new file
 	}
 	return ch, uf, fuse.FOPEN_KEEP_CACHE, 0
 }
@@ -403,6 +403,9 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	st, err := workspace.Lstat(pfd, name)
 	if err != nil {
 		return nil, errnoOf(err)
+	}
+	if v.ws != nil && st.Nlink > 1 {
+		v.journal.linkedTo(tn) // its writers now write both names
 	}
 	statToAttr(&st, &out.Attr)
 	return tn.EmbeddedInode(), 0

@@ -84,7 +84,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	}
 	uf := n.newUpperFile(fd)
 	if write && v.ws != nil {
-		v.journal.opened(uf, n.relPath())
+		v.journal.opened(uf, n.relPath(), multiLinked(fd))
 	}
 	return uf, fuse.FOPEN_KEEP_CACHE, 0
 }
@@ -650,9 +650,14 @@ func (n *node) inodeWriter() (*upperFile, func(), syscall.Errno) {
 	w = &upperFile{n: n, fd: fd}
 	p := n.relPath()
 	return w, func() {
+		linked := multiLinked(fd)
 		unix.Close(fd)
-		if v.ws != nil {
-			v.journal.noteWrite(p) // after the write
+		if v.ws != nil { // after the write
+			if linked {
+				v.journal.note(allChanged)
+			} else {
+				v.journal.noteWrite(p)
+			}
 		}
 	}, 0
 }
@@ -680,7 +685,7 @@ func (n *node) keepWriter(fd int, p string, always bool) (*upperFile, bool) {
 	w := &upperFile{n: n, fd: fd}
 	n.io.writer, n.io.wBudgeted = w, budgeted
 	if n.v.ws != nil && p != "" {
-		n.v.journal.opened(w, p)
+		n.v.journal.opened(w, p, multiLinked(fd))
 	}
 	return w, true
 }

@@ -39,8 +39,15 @@ type journal struct {
 	first   uint64   // sequence number of paths[0]
 	paths   []string // paths[i] changed at first+i
 	writers map[*upperFile]string
-	told    uint64 // the end of the last answer (since)
+	linked  map[*upperFile]bool // writers of a file with more than one name
+	told    uint64              // the end of the last answer (since)
 }
+
+// allChanged is the journal's entry for a change it cannot name every path
+// of: one made through a name of a file with hard links changes them all,
+// and the daemon knows only the names the kernel has looked up. An answer
+// that covers it, or given while a linked writer is open, is a full scan.
+const allChanged = "/"
 
 func (j *journal) note(paths ...string) {
 	j.mu.Lock()
@@ -84,7 +91,13 @@ func (j *journal) since(seq uint64) ([]string, uint64, bool) {
 			out = append(out, p)
 		}
 	}
+	if len(j.linked) > 0 {
+		return nil, end, false
+	}
 	for _, p := range j.paths[seq-j.first:] {
+		if p == allChanged {
+			return nil, end, false
+		}
 		add(p)
 	}
 	for _, p := range j.writers {
@@ -94,24 +107,57 @@ func (j *journal) since(seq uint64) ([]string, uint64, bool) {
 	return out, end, true
 }
 
-func (j *journal) opened(f *upperFile, p string) {
+// opened records f as a writer of p, a file with more than one name if
+// linked (see allChanged).
+func (j *journal) opened(f *upperFile, p string, linked bool) {
 	j.mu.Lock()
 	if j.writers == nil {
 		j.writers = map[*upperFile]string{}
 	}
 	j.writers[f] = p
+	if linked {
+		if j.linked == nil {
+			j.linked = map[*upperFile]bool{}
+		}
+		j.linked[f] = true
+	}
 	j.mu.Unlock()
 	j.note(p)
+}
+
+// linkedTo records that n's file got another name: its open writers now
+// write every name.
+func (j *journal) linkedTo(n *node) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for f := range j.writers {
+		if f.n == n {
+			if j.linked == nil {
+				j.linked = map[*upperFile]bool{}
+			}
+			j.linked[f] = true
+		}
+	}
 }
 
 func (j *journal) closed(f *upperFile) {
 	j.mu.Lock()
 	p, ok := j.writers[f]
+	linked := j.linked[f]
 	delete(j.writers, f)
+	delete(j.linked, f)
 	j.mu.Unlock()
-	if ok {
+	if linked {
+		j.note(allChanged)
+	} else if ok {
 		j.note(p)
 	}
+}
+
+// multiLinked reports whether fd's file has more than one name.
+func multiLinked(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Nlink > 1
 }
 
 // runID names this daemon's run in tokens.

@@ -27,7 +27,7 @@ func TestJournal(t *testing.T) {
 		t.Errorf("since 2: %v, want a,c (deduplicated, sorted)", got)
 	}
 	w := &upperFile{}
-	j.opened(w, "open.txt")
+	j.opened(w, "open.txt", false)
 	_, mid, _ := j.since(0)
 	if got, _, _ := j.since(mid); strings.Join(got, ",") != "open.txt" {
 		t.Errorf("an open writer is listed in every answer: %v", got)

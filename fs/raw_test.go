@@ -211,6 +211,74 @@ func TestNoOpenWrites(t *testing.T) {
 	}
 }
 
+// TestChangesHardLinks: a change made through one name of a file with
+// hard links changes every name; git's fsmonitor must hear of the others
+// too (or scan everything), else git status in the workspace misses a
+// modified tracked file that a clone's git status shows.
+func TestChangesHardLinks(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	readFile(t, filepath.Join(e.create("first"), "README.md")) // no-open mode from here on
+	changed := func(ws, tok string, names ...string) {
+		t.Helper()
+		_, paths, full, err := e.fs.Changes(ws, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if !full && !contains(paths, n) {
+				t.Errorf("%s: changes %v lack %s", ws, paths, n)
+			}
+		}
+	}
+	appendTo := func(p string) {
+		t.Helper()
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("more\n"); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	link := func(from, to string) {
+		t.Helper()
+		if err := os.Link(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tracked file linked, then written through the new name.
+	ws := e.create("write")
+	link(filepath.Join(ws, "src/a.go"), filepath.Join(ws, "a-link"))
+	tok, _, _, _ := e.fs.Changes("write", "")
+	appendTo(filepath.Join(ws, "a-link"))
+	changed("write", tok, "src/a.go", "a-link")
+	// chmod through one name.
+	ws = e.create("chmod")
+	link(filepath.Join(ws, "src/a.go"), filepath.Join(ws, "a-link"))
+	tok, _, _, _ = e.fs.Changes("chmod", "")
+	if err := os.Chmod(filepath.Join(ws, "a-link"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	changed("chmod", tok, "src/a.go")
+	// A new file, written (its writer kept), linked, written again.
+	ws = e.create("new")
+	if err := os.WriteFile(filepath.Join(ws, "new"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link(filepath.Join(ws, "new"), filepath.Join(ws, "src/new-link"))
+	tok, _, _, _ = e.fs.Changes("new", "")
+	appendTo(filepath.Join(ws, "src/new-link"))
+	changed("new", tok, "new", "src/new-link")
+	// Without links the answers name paths (no full scan for nothing).
+	ws = e.create("plain")
+	tok, _, _, _ = e.fs.Changes("plain", "")
+	appendTo(filepath.Join(ws, "src/b.go"))
+	if _, paths, full, _ := e.fs.Changes("plain", tok); full || !contains(paths, "src/b.go") {
+		t.Errorf("plain: changes %v full %v, want src/b.go", paths, full)
+	}
+}
+
 func contains(l []string, s string) bool {
 	for _, x := range l {
 		if x == s {

@@ -26,6 +26,13 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	defer v.noteIf(&e, n.relPath())
+	defer func() {
+		// A chmod or truncate through one name of a file with hard links
+		// changes the others too (journal.go's allChanged).
+		if e == 0 && v.ws != nil && out.Nlink > 1 && !kindIsDir(n) {
+			v.journal.note(allChanged)
+		}
+	}()
 	if e := n.refusePinned(); e != 0 {
 		return e
 	}
