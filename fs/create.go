@@ -243,6 +243,9 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	cn.mu.Unlock()
 	if !v.fs.opts.OpenHandles {
 		cn.takeWriter(fd, "") // no RELEASE would come for a handle (Create)
+		cn.io.mu.Lock()
+		cn.io.detached = true // no name: its attributes come from fd
+		cn.io.mu.Unlock()
 		return ch, nil, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0

@@ -185,3 +185,94 @@ func TestNoOpenWritersWithinBudget(t *testing.T) {
 		t.Errorf("%d descriptors of upper files kept, past the budget of %d", k, low.Cur/2)
 	}
 }
+
+// TestUnlinkedWhileOpen: in no-open mode a process that opened a file
+// reaches it only by inode, so once its last name is gone (unlink, a
+// rename over it) the node must keep the file itself: fstat, reads and
+// writes through the old descriptor see the old file, not whatever takes
+// its name next, and a write to a removed lower file fails instead of
+// copying it up where its name was.
+func TestUnlinkedWhileOpen(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	ws := e.create("unlinked")
+	readFile(t, filepath.Join(ws, "README.md")) // teaches the kernel no-open mode
+	cases := []struct {
+		name   string
+		remove func(p string) error
+	}{
+		{"unlink", os.Remove},
+		{"rename over", func(p string) error {
+			if err := os.WriteFile(p+".new", []byte("replacement, longer\n"), 0o644); err != nil {
+				return err
+			}
+			return os.Rename(p+".new", p)
+		}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(ws, fmt.Sprintf("victim%d", i))
+			if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The kernel forgets the CREATE: the old file is then known
+			// to the daemon only through this open.
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := c.remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte("a different file\n"), 0o644); err != nil && c.name == "unlink" {
+				t.Fatal(err)
+			}
+			want, _ := os.ReadFile(p)
+			if _, err := f.WriteAt([]byte("OLD!"), 0); err != nil {
+				t.Fatalf("write after %s: %v", c.name, err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := f.Stat()
+			if err != nil {
+				t.Fatalf("fstat after %s: %v", c.name, err)
+			}
+			if fi.Size() != 4 {
+				t.Errorf("fstat after %s: size %d, want 4", c.name, fi.Size())
+			}
+			buf := make([]byte, 16)
+			k, err := f.ReadAt(buf, 0)
+			if string(buf[:k]) != "OLD!" {
+				t.Errorf("read after %s: %q %v", c.name, buf[:k], err)
+			}
+			if got := readFile(t, p); got != string(want) {
+				t.Errorf("the file now at the name reads %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("lower", func(t *testing.T) {
+		p := filepath.Join(ws, "src", "a.go")
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte("resurrected?"), 0) // may fail: the name is gone
+		f.Sync()
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("after a write to the removed file, its name shows again: %v", err)
+		}
+		if err := os.WriteFile(p, []byte("new\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte("written to the old file"), 0)
+		f.Sync()
+		if got := readFile(t, p); got != "new\n" {
+			t.Errorf("a write to the removed file went to the new one: %q", got)
+		}
+	})
+}

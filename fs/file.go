@@ -403,9 +403,10 @@ type inodeIO struct {
 	mu         sync.Mutex
 	rfd        int32         // read-only descriptor of the upper file + 1; 0: none
 	budgeted   bool          // rfd counts against FS.fdBudget
+	wBudgeted  bool          // writer counts against FS.fdBudget
+	detached   bool          // the file has no name to be found by: rfd or writer is it
 	pushedFile bool          // its content was pushed into the page cache
 	writer     *upperFile    // read-write descriptor, a writer in the journal
-	wBudgeted  bool          // writer counts against FS.fdBudget
 	pinned     snapshot.Blob // the blob of a file whose path ws update changed
 	pushed     uint64        // a directory: v.epoch+1 once its files were queued to push
 }
@@ -482,10 +483,74 @@ func preadResult(fd int, dest []byte, off int64) (fuse.ReadResult, syscall.Errno
 func (io *inodeIO) fd() int {
 	io.mu.Lock()
 	defer io.mu.Unlock()
+	return io.fdLocked()
+}
+
+func (io *inodeIO) fdLocked() int {
 	if io.writer != nil {
 		return io.writer.fd
 	}
 	return int(io.rfd) - 1
+}
+
+// detachedFd is the descriptor of a file that lost its last name (or never
+// had one: O_TMPFILE) while the kernel knew it, or -1: its attributes
+// come from the descriptor, since its old path may name another file now.
+func (io *inodeIO) detachedFd() int {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	if !io.detached {
+		return -1
+	}
+	return io.fdLocked()
+}
+
+// holdDetached gives n, whose upper file is about to lose its last name
+// (unlink, rename over it), a descriptor of the file to keep until the
+// kernel forgets n, if it has none: the kernel sends no OPEN in no-open
+// mode, so a process that opened the file reaches it only by inode, and a
+// READ, WRITE or fstat must still find it (POSIX: an unlinked file lives
+// while open). Not budgeted: the kernel forgets an unlinked inode as soon
+// as no process holds it, so these are bounded by what processes hold
+// open. A file with other names keeps being found through its path.
+// Caller holds v.mu for writing; pfd/name are where the file is now.
+func (n *node) holdDetached(pfd int, name string) {
+	if n.v.fs.opts.OpenHandles {
+		return // handles hold their files
+	}
+	st, err := workspace.Lstat(pfd, name)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink > 1 {
+		return
+	}
+	n.io.mu.Lock()
+	has := n.io.fdLocked() >= 0
+	if has {
+		n.io.detached = true
+	}
+	n.io.mu.Unlock()
+	if has {
+		return
+	}
+	fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	writable := err == nil
+	if err != nil { // a read-only file, for a daemon that is not root
+		fd, err = unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	}
+	if err != nil {
+		return
+	}
+	n.io.mu.Lock()
+	defer n.io.mu.Unlock()
+	if n.io.fdLocked() >= 0 { // impossible under v.mu
+		unix.Close(fd)
+		return
+	}
+	if writable {
+		n.io.writer = &upperFile{n: n, fd: fd}
+	} else {
+		n.io.rfd = int32(fd) + 1
+	}
+	n.io.detached = true
 }
 
 // upperReadFd opens the node's upper file for reading, keeping the
@@ -629,6 +694,14 @@ func (n *node) inodeWriter() (*upperFile, func(), syscall.Errno) {
 	if kindIsDir(n) {
 		return nil, noop, syscall.EISDIR
 	}
+	n.io.mu.Lock()
+	detached := n.io.detached
+	n.io.mu.Unlock()
+	if detached {
+		// Its name is gone (holdDetached) and it kept a read-only
+		// descriptor only: opening the name would write another file.
+		return nil, noop, syscall.EBADF
+	}
 	if e := n.copyUp(true); e != 0 {
 		return nil, noop, e
 	}
@@ -706,7 +779,7 @@ func (n *node) takeWriter(fd int, p string) {
 func (n *node) dropIO() {
 	n.io.mu.Lock()
 	rfd, budgeted, w, wBudgeted, b := n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned
-	n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned = 0, false, nil, false, nil
+	n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned, n.io.detached = 0, false, nil, false, nil, false
 	n.io.mu.Unlock()
 	if rfd != 0 {
 		unix.Close(int(rfd) - 1)

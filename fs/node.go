@@ -570,6 +570,9 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	if uf, ok := f.(*upperFile); ok {
 		return uf.Getattr(ctx, out)
 	}
+	if fd := n.io.detachedFd(); fd >= 0 {
+		return (&upperFile{fd: fd}).Getattr(ctx, out)
+	}
 	n.v.mu.RLock()
 	defer n.v.mu.RUnlock()
 	if e := n.live(); e != 0 {

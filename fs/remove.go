@@ -45,6 +45,23 @@ func (n *node) prepareRemove(name string) (pfd int, lowerHas bool, done func(), 
 	return pfd, lowerHas, done, e
 }
 
+// holdChild lets the node the kernel knows as n's child name (found as
+// ci), if any, keep its upper file, about to be removed or replaced
+// (holdDetached). A removed lower file needs nothing: its node reads its
+// blob, and a write to it finds no name to copy up to.
+func (n *node) holdChild(pfd int, name string, ci *childInfo) {
+	if !ci.upper {
+		return
+	}
+	ch := n.GetChild(name)
+	if ch == nil || ch.StableAttr().Ino != ci.ino {
+		return
+	}
+	if cn, ok := ch.Operations().(*node); ok && cn.v == n.v {
+		cn.holdDetached(pfd, name)
+	}
+}
+
 func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 	v := n.v
 	unlock, e := n.lockChange()
@@ -65,6 +82,7 @@ func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 		return e
 	}
 	defer done()
+	n.holdChild(pfd, name, &ci)
 	switch {
 	case ci.upper && lowerHas:
 		return errnoOf(v.layer.Whiteout(pfd, name, true))
@@ -233,6 +251,9 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		if err := v.layer.MarkMoved(spfd, name, src.lowerPath, src.hasLowerPath); err != nil {
 			return errnoOf(err)
 		}
+	}
+	if de == 0 && dst.mode != syscall.S_IFDIR {
+		np.holdChild(dpfd, newName, &dst)
 	}
 	if de == 0 && dst.upper && dst.mode == syscall.S_IFDIR {
 		workspace.ClearDir(dpfd, newName) // empty as seen, but may hold whiteouts
