@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	gitfs "github.com/gitfs/gitfs/fs"
 )
 
 // TestTmpfileLink: an O_TMPFILE file linked into place keeps its content.
@@ -199,14 +201,16 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 	cases := []struct {
 		name   string
 		remove func(p string) error
+		read   bool // the node keeps only a read descriptor when its name goes
 	}{
-		{"unlink", os.Remove},
+		{"unlink", os.Remove, false},
+		{"unlink, read first", os.Remove, true},
 		{"rename over", func(p string) error {
 			if err := os.WriteFile(p+".new", []byte("replacement, longer\n"), 0o644); err != nil {
 				return err
 			}
 			return os.Rename(p+".new", p)
-		}},
+		}, false},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -221,10 +225,18 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
+			if c.read {
+				if !gitfs.DropInodeIO(e.fs, "unlinked", filepath.Base(p)) {
+					t.Fatal("no node")
+				}
+				if _, err := f.ReadAt(make([]byte, 3), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := c.remove(p); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(p, []byte("a different file\n"), 0o644); err != nil && c.name == "unlink" {
+			if err := os.WriteFile(p, []byte("a different file\n"), 0o644); err != nil && c.name != "rename over" {
 				t.Fatal(err)
 			}
 			want, _ := os.ReadFile(p)

@@ -74,3 +74,24 @@ func ForgetShared(f *FS, path, name string) bool {
 	}
 	return ok
 }
+
+// DropInodeIO plays the kernel forgetting workspace ws's node of name (a
+// file in its root) and knowing it again at once: the node keeps no
+// descriptor, as one looked up anew. It reports whether there was one.
+func DropInodeIO(f *FS, ws, name string) bool {
+	f.mu.Lock()
+	v := f.ws[ws]
+	f.mu.Unlock()
+	if v == nil || v.root == nil {
+		return false
+	}
+	ch := v.root.GetChild(name)
+	if ch == nil {
+		return false
+	}
+	n, ok := ch.Operations().(*node)
+	if ok {
+		n.dropIO()
+	}
+	return ok
+}

@@ -523,34 +523,31 @@ func (n *node) holdDetached(pfd int, name string) {
 		return
 	}
 	n.io.mu.Lock()
-	has := n.io.fdLocked() >= 0
-	if has {
+	hasWriter, hasReader := n.io.writer != nil, n.io.rfd != 0
+	if hasWriter {
 		n.io.detached = true
 	}
 	n.io.mu.Unlock()
-	if has {
+	if hasWriter {
 		return
 	}
 	fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	writable := err == nil
-	if err != nil { // a read-only file, for a daemon that is not root
+	if err != nil && !hasReader { // a read-only file, for a daemon that is not root
 		fd, err = unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	}
-	if err != nil {
-		return
 	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
-	if n.io.fdLocked() >= 0 { // impossible under v.mu
+	n.io.detached = err == nil || hasReader
+	switch {
+	case err != nil:
+	case n.io.writer != nil || (!writable && n.io.rfd != 0): // impossible under v.mu
 		unix.Close(fd)
-		return
-	}
-	if writable {
+	case writable:
 		n.io.writer = &upperFile{n: n, fd: fd}
-	} else {
+	default:
 		n.io.rfd = int32(fd) + 1
 	}
-	n.io.detached = true
 }
 
 // upperReadFd opens the node's upper file for reading, keeping the
