@@ -555,3 +555,49 @@ func TestSecurityOtherRepositorysCommit(t *testing.T) {
 		t.Errorf("root: ws create of secret at its own commit: %d %s", r.code, r.stderr)
 	}
 }
+
+// TestSecuritySharedCommitOfPrivateFork: a commit that a public repository
+// and a private one both hold (a private fork of a public project, or two
+// repositories that committed the same tree) has one snapshot, built from
+// whichever repository asked first. A workspace of the public repository at
+// that commit must not get the private repository's packs in its .git: the
+// snapshot's packs are the private mirror's, holding its every object.
+func TestSecuritySharedCommitOfPrivateFork(t *testing.T) {
+	h := newSharedHost(t)
+	files := []gittest.File{{Path: "README", Content: []byte("public project\n")}}
+	pub := gittest.NewRepo(t)
+	commit := pub.Commit(t, "main", "upstream", files)
+	fork := gittest.NewRepo(t)
+	if c := fork.Commit(t, "main", "upstream", files); c != commit {
+		t.Fatalf("the fork's upstream commit is %s, want %s", c, commit)
+	}
+	hidden := fork.Commit(t, "hidden", "secret work", []gittest.File{{Path: "secret.txt", Content: []byte("root only\n")}})
+	mustGitfs(t, h.root, "repo", "add", "pub", pub.Dir, "--public")
+	mustGitfs(t, h.root, "repo", "add", "fork", fork.Dir)
+	// Root's workspace of the fork at the shared commit publishes its
+	// snapshot, pinning the fork's packs (which hold the hidden commit).
+	wsCreate(t, h.root, "rootfork", "--repo", "fork", "--rev", commit)
+	r := h.asNobody(t, "ws", "create", "mine", "--repo", "pub", "--rev", "main")
+	if r.code != 0 {
+		t.Fatalf("ws create of the public repository: %d %s", r.code, r.stderr)
+	}
+	ws := strings.TrimSpace(r.stdout)
+	if r := shAs(t, nobodyID, "cat "+ws+"/README"); r.code != 0 || r.stdout != "public project\n" {
+		t.Fatalf("README of its own workspace: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	git := "HOME=/nonexistent git -C " + ws + " "
+	if r := shAs(t, nobodyID, git+"cat-file -e "+commit); r.code != 0 {
+		t.Fatalf("the workspace's .git lacks its own commit: %s", r.stderr)
+	}
+	if r := shAs(t, nobodyID, git+"cat-file -p "+hidden+":secret.txt"); r.code == 0 {
+		t.Errorf("nobody read the private fork's hidden commit through its workspace of pub: %q", r.stdout)
+	}
+	if r := shAs(t, nobodyID, git+"status --porcelain"); r.code != 0 || r.stdout != "" {
+		t.Errorf("git status in the workspace: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	// ws update to the same commit by id rebuilds the git dir the same way.
+	mustGitfs(t, h.root, "ws", "update", "mine", "--rev", commit)
+	if r := shAs(t, nobodyID, git+"cat-file -p "+hidden+":secret.txt"); r.code == 0 {
+		t.Errorf("nobody read the hidden commit after ws update: %q", r.stdout)
+	}
+}

@@ -97,8 +97,22 @@ func (s *Snapshot) Root() ID { return s.tree }
 func (s *Snapshot) CommitTime() time.Time { return s.meta.CommitTime }
 
 // ObjectsDir is a git objects directory holding the snapshot's pinned packs,
-// fit for objects/info/alternates.
+// fit for objects/info/alternates. Those packs are the whole mirror of the
+// repository that built the snapshot (Meta().Repo), not just the commit's
+// objects: hand them (as links or alternates) only to a user of that
+// repository (BuiltFrom).
 func (s *Snapshot) ObjectsDir() string { return filepath.Join(s.dir, "objects") }
+
+// BuiltFrom reports whether the snapshot was built from repository repo's
+// mirror. Snapshots are kept by commit alone: a commit that two
+// repositories hold (a private fork of a public project, or the same tree
+// committed twice) has one snapshot, made from whichever asked first. Its
+// trees and blobs are the commit's, the same in both, but its packs are
+// the builder's, with every object of that repository: another
+// repository's user must not get them (ObjectsDir).
+func (s *Snapshot) BuiltFrom(repo string) bool {
+	return s.meta.Repo != "" && s.meta.Repo == repo
+}
 
 // Tree returns the entries of tree id, in git order. A tree that breaks
 // the rules of names.go gives a *RefusedError (naming the entry and id) and

@@ -351,9 +351,14 @@ func readFileAtMost(gfd int, p string, limit int64) ([]byte, error) {
 }
 
 // pinPacks links packs for every object the refs and the commit need into
-// .git/objects/pack: the snapshot's own (the commit's objects even if no
-// ref reaches it any more) and the source's. It returns the file names it
-// added.
+// .git/objects/pack: the source's and, if the workspace's own repository
+// built the snapshot, the snapshot's (the commit's objects even if no ref
+// reaches it any more). A snapshot another repository built holds that
+// repository's packs, every object of it (snapshots are kept by commit
+// alone, and a commit two repositories share has one): linking them would
+// give this workspace's user a repository they may not read. The source's
+// packs then hold the commit, since its mirror resolved it. It returns the
+// file names it added.
 func (w *Workspace) pinPacks(ctx context.Context, gfd int, src GitSource) ([]string, error) {
 	l := w.layer
 	tmp := tmpName()
@@ -371,8 +376,12 @@ func (w *Workspace) pinPacks(ctx context.Context, gfd int, src GitSource) ([]str
 		return nil, err
 	}
 	defer unix.Close(pfd)
+	from := []string{filepath.Join(w.dir, "work", tmp)}
+	if w.snap.BuiltFrom(w.meta.Repo) {
+		from = append(from, filepath.Join(w.snap.ObjectsDir(), "pack"))
+	}
 	var added []string
-	for _, from := range []string{filepath.Join(w.dir, "work", tmp), filepath.Join(w.snap.ObjectsDir(), "pack")} {
+	for _, from := range from {
 		sfd, err := unix.Open(from, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, err
