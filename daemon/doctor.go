@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,31 +71,9 @@ func checkRootDir(root string) []Check {
 		return []Check{{Name: "root", Status: "fail", Detail: err.Error(), Fix: "choose another --root"}}
 	}
 	euid := uint32(os.Geteuid())
-	dir := abs
-	exists := true
-	if _, err := os.Lstat(abs); errors.Is(err, os.ErrNotExist) {
-		exists = false
-		for dir = filepath.Dir(abs); dir != "/"; dir = filepath.Dir(dir) {
-			if _, err := os.Lstat(dir); err == nil {
-				break
-			}
-		}
-	}
-	real, err := filepath.EvalSymlinks(dir)
+	real, exists, err := walkRoot(abs, euid, false)
 	if err != nil {
-		return []Check{{Name: "root", Status: "fail", Detail: err.Error(), Fix: "choose another --root"}}
-	}
-	start := real
-	if exists {
-		start = filepath.Dir(real)
-	}
-	for d := start; ; d = filepath.Dir(d) {
-		if err := checkAncestor(d, euid); err != nil {
-			return []Check{{Name: "root", Status: "fail", Detail: err.Error(), Fix: "choose a root whose parents only root or you may change (--root or GITFS_ROOT)"}}
-		}
-		if d == "/" || d == "." {
-			break
-		}
+		return []Check{{Name: "root", Status: "fail", Detail: err.Error(), Fix: "choose a root whose path only root or you may change (--root or GITFS_ROOT)"}}
 	}
 	if !exists {
 		return []Check{{Name: "root", Status: "ok", Detail: abs + " does not exist yet; gitfs creates it (0711)"}}
