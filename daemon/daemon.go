@@ -95,13 +95,21 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.cfg.Mountpoint = mp
+	// The daemon mounts (and may detach a dead mount) wherever the path
+	// leads when it gets there: no other user may be able to point it
+	// elsewhere (safepath.go), or a root daemon would mount over, or
+	// unmount, a directory of their choosing.
+	euid := uint32(os.Geteuid())
+	if _, _, err := mountPath.walk(mp, euid, 0); err != nil {
+		return nil, err
+	}
 	// A dead daemon's mount makes the mount point fail with ENOTCONN
 	// (mkdir: "file exists"): detach it first (mounts_linux.go).
 	if err := healMountpoint(mp, cfg.Log); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(mp, 0o755); err != nil {
-		return nil, fmt.Errorf("mountpoint %s: %w", mp, err)
+	if _, _, err := mountPath.walk(mp, euid, 0o755); err != nil {
+		return nil, err
 	}
 	d.fs, err = gfs.New(gfs.Options{
 		Root:              cfg.Root,

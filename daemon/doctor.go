@@ -71,7 +71,7 @@ func checkRootDir(root string) []Check {
 		return []Check{{Name: "root", Status: "fail", Detail: err.Error(), Fix: "choose another --root"}}
 	}
 	euid := uint32(os.Geteuid())
-	real, exists, err := walkRoot(abs, euid, false)
+	real, exists, err := rootPath.walk(abs, euid, 0)
 	if err != nil {
 		return []Check{{Name: "root", Status: "fail", Detail: err.Error(), Fix: "choose a root whose path only root or you may change (--root or GITFS_ROOT)"}}
 	}

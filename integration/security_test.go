@@ -601,3 +601,104 @@ func TestSecuritySharedCommitOfPrivateFork(t *testing.T) {
 		t.Errorf("nobody read the hidden commit after ws update: %q", r.stdout)
 	}
 }
+
+// TestSecurityMountpointRedirect: a root daemon refuses a mount point
+// another user could point elsewhere: below a directory they own or may
+// write, or through a symlink they own. It would mount (allow_other) over,
+// or detach a dead mount from, whatever directory they chose.
+func TestSecurityMountpointRedirect(t *testing.T) {
+	requireRoot(t)
+	requireFUSE(t)
+	base, err := os.MkdirTemp("", "gitfs-mp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	dir := func(name string, mode os.FileMode, uid int) string {
+		t.Helper()
+		p := filepath.Join(base, name)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	link := func(name, target string, uid int) string {
+		t.Helper()
+		p := filepath.Join(base, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	target := dir("target", 0o755, 0) // a directory of root's the attacker wants covered
+	theirs := dir("theirs", 0o755, nobodyID)
+	open := dir("open", 0o777, 0)
+	for _, c := range []struct {
+		name, mnt, says string
+	}{
+		{"their symlink", link("theirlink", target, nobodyID), "symlink of uid 65534"},
+		{"in their directory", filepath.Join(theirs, "mnt"), "uid 65534"},
+		{"in a directory anyone may write", filepath.Join(open, "mnt"), "writable by other users"},
+		{"root's symlink in a directory anyone may write", link("open/link", target, 0), "writable by other users"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stderr, mounted := serveOnce(t, root, c.mnt, target)
+			if mounted {
+				t.Fatalf("gitfs serve mounted at %s", c.mnt)
+			}
+			if !strings.Contains(stderr, c.says) {
+				t.Errorf("gitfs serve refused %s saying %q, want it to say %q", c.mnt, stderr, c.says)
+			}
+		})
+	}
+	// Root's own symlink in root's own directory is fine.
+	if out, mounted := serveOnce(t, root, link("good", target, 0), target); !mounted {
+		t.Errorf("serve through root's own link did not mount: %s", out)
+	}
+}
+
+// serveOnce starts gitfs serve at mnt and reports its output and whether
+// it mounted (at mnt or where mnt leads, target) before it exited; once
+// mounted it is stopped and the mount removed.
+func serveOnce(t *testing.T, root, mnt, target string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(gitfsBin, "--root", root, "serve", "--mountpoint", mnt)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-done:
+			return out.String(), false
+		default:
+		}
+		mounted := isMounted(target) || isMounted(mnt)
+		if mounted || time.Now().After(deadline) {
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-done
+			forceUnmount(target)
+			forceUnmount(mnt)
+			if !mounted {
+				t.Fatalf("gitfs serve at %s neither mounted nor exited: %s", mnt, out.String())
+			}
+			return out.String(), true
+		}
+	}
+}
