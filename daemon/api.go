@@ -2,6 +2,16 @@
 // the FUSE file system and the materializer together, serves the control
 // API over ROOT/gitfs.sock (HTTP+JSON on a unix socket, scriptable with
 // curl), fetches mirrors in the background, and offers a Client for the CLI.
+//
+// # Locking
+//
+// Locks, in the order they may be taken:
+//
+//	limitListener.mu  guards the count of each user's open control
+//	                  connections (connlimit_linux.go); a leaf.
+//
+// Across processes: ROOT/locks/daemon.lock, one daemon per root (daemon.go,
+// takeover_linux.go).
 package daemon
 
 import "github.com/gitfs/gitfs/workspace"

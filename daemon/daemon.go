@@ -157,7 +157,7 @@ func Start(cfg Config) (*Daemon, error) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.srv.Serve(newLimitListener(ln, maxConnsPerUID)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("control socket stopped", "err", err)
 		}
 	}()

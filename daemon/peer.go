@@ -29,6 +29,9 @@ type peer struct {
 // whose credentials cannot be read carries none, and every request on it
 // is refused.
 func withPeer(ctx context.Context, c net.Conn) context.Context {
+	if lc, ok := c.(*limitedConn); ok {
+		c = lc.UnixConn
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return ctx

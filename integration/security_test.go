@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -700,5 +701,81 @@ func serveOnce(t *testing.T, root, mnt, target string) (string, bool) {
 			}
 			return out.String(), true
 		}
+	}
+}
+
+// TestSecurityConnectionLimit: one user cannot hold more than 128 control
+// connections open at once (each costs the root daemon a descriptor and a
+// goroutine, and an idle keep-alive connection is never closed); the one
+// over the bound is answered 503 and closed, while root and other users
+// are still served, and a closed connection frees its place.
+func TestSecurityConnectionLimit(t *testing.T) {
+	h := newSharedHost(t)
+	sock := filepath.Join(h.root, "gitfs.sock")
+	// status answers every user: a request that holds nothing.
+	ask := func(c net.Conn) (int, string) {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: gitfs\r\n\r\n"); err != nil {
+			return 0, err.Error()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for i := 0; i < 128; i++ {
+		c := dialAs(t, sock, nobodyID, nobodyID)
+		held = append(held, c)
+		// Answered, so accepted and counted; then idle, kept alive.
+		if code, body := ask(c); code != http.StatusOK {
+			t.Fatalf("connection %d of nobody: %d %s", i+1, code, body)
+		}
+	}
+	// The daemon answers the one over the bound at once and closes it: a
+	// request written after that close would fail with EPIPE, so read.
+	over := dialAs(t, sock, nobodyID, nobodyID)
+	defer over.Close()
+	if resp, err := http.ReadResponse(bufio.NewReader(over), nil); err != nil {
+		t.Errorf("nobody's 129th connection: %v, want 503 too many open connections", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "too many open connections") {
+			t.Errorf("nobody's 129th connection: %d %q, want 503 too many open connections", resp.StatusCode, b)
+		}
+	}
+	other := dialAs(t, sock, 65533, 65533)
+	defer other.Close()
+	if code, body := ask(other); code != http.StatusOK {
+		t.Errorf("another user while nobody holds 128: %d %s", code, body)
+	}
+	if r := gitfs(t, h.root, "ws", "list"); r.code != 0 {
+		t.Errorf("root while nobody holds 128: %d %s", r.code, r.stderr)
+	}
+	held[0].Close()
+	held = held[1:]
+	// The daemon sees the close when it next reads that connection; a
+	// new one is accepted once it has.
+	for i := 0; ; i++ {
+		c := dialAs(t, sock, nobodyID, nobodyID)
+		code, _ := ask(c)
+		if code == http.StatusOK {
+			held = append(held, c)
+			break
+		}
+		c.Close()
+		if i == 1000 {
+			t.Fatalf("a closed connection never gave its place back")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
