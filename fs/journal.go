@@ -32,12 +32,25 @@ import (
 // entry is answered with a full scan.
 const journalMax = 1 << 16
 
+// journalMaxBytes bounds the journal the same way in bytes (each path's
+// length plus its string header): paths may be 4 KiB long, so the entries'
+// bound alone let one workspace's journal, filled by a user creating files
+// with long paths, hold 2*64k*4 KiB = 512 MiB of the daemon's memory, and
+// an answer to git that size. Past it the journal forgets its oldest
+// paths, and a token older than what it holds gets a full scan, as past
+// journalMax. 4 MiB holds about journalMax paths of a usual length.
+const journalMaxBytes = 4 << 20
+
+// journalEntryBytes is what a path costs the journal beyond its bytes.
+const journalEntryBytes = 16
+
 // journal is one workspace's record of changed paths.
 type journal struct {
 	// mu guards the fields below; a leaf.
 	mu      sync.Mutex
 	first   uint64   // sequence number of paths[0]
 	paths   []string // paths[i] changed at first+i
+	bytes   int      // what paths holds: their lengths plus journalEntryBytes each
 	writers map[*upperFile]string
 	linked  map[*upperFile]bool // writers of a file with more than one name
 	told    uint64              // the end of the last answer (since)
@@ -53,10 +66,17 @@ func (j *journal) note(paths ...string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.paths = append(j.paths, paths...)
-	if len(j.paths) > 2*journalMax {
-		over := len(j.paths) - journalMax
+	for _, p := range paths {
+		j.bytes += len(p) + journalEntryBytes
+	}
+	if len(j.paths) > 2*journalMax || j.bytes > 2*journalMaxBytes {
+		over := 0
+		for len(j.paths)-over > journalMax || j.bytes > journalMaxBytes {
+			j.bytes -= len(j.paths[over]) + journalEntryBytes
+			over++
+		}
 		j.first += uint64(over)
-		j.paths = append(make([]string, 0, 2*journalMax), j.paths[over:]...)
+		j.paths = append(make([]string, 0, min(2*journalMax, 2*(len(j.paths)-over))), j.paths[over:]...)
 	}
 }
 

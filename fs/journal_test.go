@@ -74,3 +74,33 @@ func TestJournalNoteAmortized(t *testing.T) {
 		t.Error("the journal no longer reaches back journalMax paths")
 	}
 }
+
+// TestJournalBytesBounded: the journal is bounded in bytes too, not only
+// in paths: long paths (up to 4 KiB) no longer let one workspace's journal
+// grow to hundreds of MiB. Past the bound it forgets its oldest paths, an
+// old token gets a full scan, a recent one still its exact answer.
+func TestJournalBytesBounded(t *testing.T) {
+	var j journal
+	long := strings.Repeat("d/", 2000) + "f" // 4001 bytes
+	for i := 0; i < 2*journalMax; i++ {
+		j.note(long)
+	}
+	held := 0
+	for _, p := range j.paths {
+		held += len(p)
+	}
+	if held > 2*journalMaxBytes {
+		t.Errorf("the journal holds %d bytes of paths, over its bound %d", held, 2*journalMaxBytes)
+	}
+	if held != j.bytes-len(j.paths)*journalEntryBytes {
+		t.Errorf("the journal counts %d bytes, holds %d", j.bytes, held+len(j.paths)*journalEntryBytes)
+	}
+	if _, _, ok := j.since(0); ok {
+		t.Error("a token older than what the journal still holds was trusted")
+	}
+	_, end, _ := j.since(j.first)
+	j.note("new.txt")
+	if got, _, ok := j.since(end); !ok || strings.Join(got, ",") != "new.txt" {
+		t.Errorf("a recent token: %v %v, want new.txt", got, ok)
+	}
+}
