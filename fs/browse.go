@@ -294,6 +294,11 @@ func (d *refDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *refDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	done, e := d.fs.browsing.acquire(ctx)
+	if e != 0 {
+		return nil, e
+	}
+	defer done()
 	dctx, cancel := detach(ctx)
 	defer cancel()
 	refs, err := d.fs.opts.Resolver.Refs(dctx, d.repo, d.kind)
@@ -391,6 +396,11 @@ func (d *refDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if e != syscall.ENOENT {
 		return nil, e
 	}
+	done, e := f.browsing.acquire(ctx)
+	if e != 0 {
+		return nil, e
+	}
+	defer done()
 	dctx, cancel := detach(ctx)
 	defer cancel()
 	refs, err := f.opts.Resolver.Refs(dctx, d.repo, d.kind)
@@ -488,6 +498,11 @@ func (f *FS) resolve(ctx context.Context, repo, rev string) (string, syscall.Err
 	if commit, ok := f.refs.get(key); ok {
 		return commit, 0
 	}
+	done, e := f.browsing.acquire(ctx)
+	if e != 0 {
+		return "", e
+	}
+	defer done()
 	dctx, cancel := detach(ctx)
 	defer cancel()
 	commit, err := f.opts.Resolver.Resolve(dctx, repo, rev)
@@ -600,9 +615,14 @@ func (r *browseRootNode) ready(ctx context.Context) syscall.Errno {
 	if built {
 		return 0
 	}
+	done, e := v.fs.browsing.acquire(ctx)
+	if e != 0 {
+		return e
+	}
 	dctx, cancel := detach(ctx)
 	snap, release, err := v.fs.opts.Snapshots.Get(dctx, r.repo, r.commit)
 	cancel()
+	done()
 	if err != nil {
 		v.fs.log.Error("gitfs: browse snapshot", "repo", r.repo, "commit", r.commit, "err", err)
 		return syscall.EIO

@@ -4,12 +4,14 @@ package fs_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -250,5 +252,98 @@ func TestBrowseAbbreviated(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(commits, prefix)); !os.IsNotExist(err) {
 		t.Errorf("ambiguous commits/%s: %v, want ENOENT", prefix, err)
+	}
+}
+
+// blockingResolver holds every Resolve until gate closes, and counts how
+// many run at once.
+type blockingResolver struct {
+	resolver
+	gate    chan struct{}
+	entered chan struct{}
+	mu      sync.Mutex // guards in and most
+	in      int
+	most    int
+}
+
+func (r *blockingResolver) Resolve(ctx context.Context, repo, rev string) (string, error) {
+	r.mu.Lock()
+	r.in++
+	r.most = max(r.most, r.in)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.in--
+		r.mu.Unlock()
+	}()
+	r.entered <- struct{}{}
+	<-r.gate
+	return r.resolver.Resolve(ctx, repo, rev)
+}
+
+// TestBrowseResolutionsBounded: browse-path resolutions (git processes,
+// snapshot builds) run at most BrowseSlots at once across the daemon,
+// however many lookups the kernel sends: the others wait for a slot, and
+// all are answered once slots free up.
+func TestBrowseResolutionsBounded(t *testing.T) {
+	e := newEnv(t, []gittest.File{{Path: "a", Content: []byte("a")}})
+	if err := e.fs.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	r := &blockingResolver{resolver: resolver{e.ms}, gate: make(chan struct{}), entered: make(chan struct{}, 256)}
+	f, err := gitfs.New(gitfs.Options{Root: e.root, Snapshots: e.store, Resolver: r, Log: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	if err := f.Mount(mnt); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	opened := true
+	t.Cleanup(func() {
+		if opened {
+			close(r.gate)
+		}
+		if err := f.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	e.fs = f
+	n := gitfs.BrowseSlots(f)
+	m := n + 3
+	var wg sync.WaitGroup
+	for i := 0; i < m; i++ {
+		// Spread over directories: the kernel may serialize lookups in one.
+		p := filepath.Join(mnt, "@demo", []string{"heads", "tags"}[i%2], fmt.Sprintf("none%d", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			os.Stat(p)
+		}()
+	}
+	entered := 0
+	deadline := time.Now().Add(2 * time.Minute)
+	for entered < n || gitfs.BrowseWaiting(f) < int64(m-n) {
+		select {
+		case <-r.entered:
+			entered++
+		case <-time.After(5 * time.Millisecond):
+		}
+		if entered > n {
+			t.Errorf("%d resolutions ran at once, want at most %d", entered, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d resolutions running, %d waiting: want %d and %d", entered, gitfs.BrowseWaiting(f), n, m-n)
+		}
+	}
+	close(r.gate)
+	opened = false
+	wg.Wait()
+	r.mu.Lock()
+	most := r.most
+	r.mu.Unlock()
+	if most > n {
+		t.Errorf("%d resolutions ran at once, want at most %d", most, n)
 	}
 }

@@ -70,6 +70,12 @@
 //	             mount; a leaf: nothing else is taken while it is held
 //	             (go-fuse's own tree locks aside), and it is never held
 //	             while calling the kernel.
+//	browseLimit.slots  a semaphore, not a mutex: one of max(4, NumCPU)
+//	             slots held by a browse path's resolve, ref listing or
+//	             snapshot get (browselimit.go); waited for interruptibly,
+//	             taken with at most sharedFile.mu or browseRootNode.getting
+//	             held, and no lock of this package is taken while it is
+//	             held but refCache's.
 //
 // lowerFile.upMu is taken before view.mu (a read switching to the upper
 // copy of its file); so is dirCursor.mu (raw.go: a READDIR without a

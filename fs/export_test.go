@@ -95,3 +95,8 @@ func DropInodeIO(f *FS, ws, name string) bool {
 	}
 	return ok
 }
+
+// BrowseSlots is how many browse resolutions may run at once; BrowseWaiting
+// how many wait for a slot now.
+func BrowseSlots(f *FS) int     { return cap(f.browsing.slots) }
+func BrowseWaiting(f *FS) int64 { return f.browsing.waiting.Load() }

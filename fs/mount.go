@@ -110,6 +110,10 @@ type FS struct {
 	dev atomic.Uint64 // st_dev of the mount, once mounted (for git's index)
 
 	refs refCache // recent resolutions of browse paths' refs (browse.go)
+
+	// browsing bounds the browse paths' resolutions and snapshot gets
+	// running at once (browselimit.go).
+	browsing *browseLimit
 }
 
 // Stats counts requests that reached the daemon (the kernel answers the
@@ -190,6 +194,7 @@ func New(opts Options) (*FS, error) {
 		browse:   map[string]*view{},
 		leases:   map[*lease]struct{}{},
 		started:  time.Now(),
+		browsing: newBrowseLimit(),
 	}
 	f.prefetchq = make(chan prefetchJob, 4096)
 	f.prefetchQuit = make(chan struct{})

@@ -177,9 +177,14 @@ func (sf *sharedFile) lease(ctx context.Context) (*lease, syscall.Errno) {
 	// The view that found it let its snapshot go (its root forgotten, or
 	// the mount is going away); another browse path shows the file.
 	f := sf.src.fs
+	done, e := f.browsing.acquire(ctx)
+	if e != 0 {
+		return nil, e
+	}
 	dctx, cancel := detach(ctx)
 	snap, release, err := f.opts.Snapshots.Get(dctx, sf.repo, sf.commit)
 	cancel()
+	done()
 	if err != nil {
 		f.log.Error("gitfs: browse snapshot", "repo", sf.repo, "commit", sf.commit, "err", err)
 		return nil, syscall.EIO
