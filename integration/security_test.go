@@ -601,6 +601,16 @@ func TestSecuritySharedCommitOfPrivateFork(t *testing.T) {
 	if r := shAs(t, nobodyID, git+"cat-file -p "+hidden+":secret.txt"); r.code == 0 {
 		t.Errorf("nobody read the hidden commit after ws update: %q", r.stdout)
 	}
+	// A clone-like checkout of pub, made by root for a job that another
+	// user runs, holds pub's objects only, linked or borrowed.
+	co := filepath.Join(t.TempDir(), "co")
+	mustGitfs(t, h.root, "checkout", "pub", commit, co, "--git")
+	if out, err := exec.Command("git", "-C", co, "cat-file", "-p", hidden+":secret.txt").CombinedOutput(); err == nil {
+		t.Errorf("gitfs checkout --git of pub holds the private fork's hidden commit: %q", out)
+	}
+	if out, err := exec.Command("git", "-C", co, "status", "--porcelain").CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("git status in the checkout: %v %q", err, out)
+	}
 }
 
 // TestSecurityMountpointRedirect: a root daemon refuses a mount point

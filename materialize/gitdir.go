@@ -18,10 +18,15 @@ import (
 // commit, as a clone would: the remote's URL, its branches and tags, its
 // HEAD branch, and packs holding every object those name.
 type Remote struct {
+	Repo  string // the repository's name in the root
 	URL   string
 	Refs  []gitdir.Ref
 	Head  string   // the remote's HEAD branch (refs/heads/NAME), or ""
 	Packs []string // pack files (.pack and .idx, absolute paths) to link in
+	// Objects is the mirror's objects directory (absolute), borrowed
+	// through alternates where links cannot be made and the snapshot is
+	// another repository's.
+	Objects string
 }
 
 // writeGitDir makes root a git working tree at the snapshot's commit: a
@@ -45,11 +50,20 @@ func writeGitDir(root *os.Root, objects string, src source, w *writer, remote *R
 		}
 	}
 	var packs []string
+	own := true // the snapshot's packs: objects
 	if remote != nil {
 		packs = append(packs, remote.Packs...)
+		if !src.BuiltFrom(remote.Repo) {
+			// Snapshots are kept by commit alone: this one was built
+			// from another repository holding the same commit, and its
+			// packs are that repository's, every object of it. The
+			// mirror's packs hold the commit (its mirror resolved it),
+			// and are what alternates may borrow.
+			own, objects = false, remote.Objects
+		}
 	}
-	if own, err := filepath.Glob(filepath.Join(objects, "pack", "pack-*")); err == nil {
-		packs = append(packs, own...)
+	if ownPacks, err := filepath.Glob(filepath.Join(objects, "pack", "pack-*")); err == nil && own {
+		packs = append(packs, ownPacks...)
 	}
 	linked, err := linkPacks(root, packs)
 	if err != nil {

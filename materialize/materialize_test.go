@@ -95,6 +95,7 @@ func (f *fakeSrc) ReadLink(id snapshot.ID) (string, error) {
 func (f *fakeSrc) Commit() string        { return strings.Repeat("ab", 20) }
 func (f *fakeSrc) CommitTime() time.Time { return time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) }
 func (f *fakeSrc) ObjectsDir() string    { return "/nonexistent/objects" }
+func (f *fakeSrc) BuiltFrom(string) bool { return true }
 
 // readTree reads dir and replaces hashes by contents, for readable diffs.
 func readTree(t *testing.T, dir string) map[string]string {

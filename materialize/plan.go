@@ -21,6 +21,7 @@ type source interface {
 	Commit() string
 	CommitTime() time.Time
 	ObjectsDir() string
+	BuiltFrom(repo string) bool
 }
 
 var _ source = (*snapshot.Snapshot)(nil)

@@ -122,10 +122,13 @@ func (e *env) remote(ctx context.Context, repo string) (*materialize.Remote, err
 	if err != nil {
 		return nil, err
 	}
-	r := &materialize.Remote{URL: url, Head: head}
+	r := &materialize.Remote{Repo: repo, URL: url, Head: head}
+	if r.Objects, err = filepath.Abs(filepath.Join(m.Dir, "objects")); err != nil {
+		return nil, err
+	}
 	for _, ref := range refs {
 		r.Refs = append(r.Refs, gitdir.Ref{Name: ref.Name, ID: ref.ID, Peeled: ref.Peeled})
 	}
-	r.Packs, err = filepath.Glob(filepath.Join(m.Dir, "objects", "pack", "pack-*"))
+	r.Packs, err = filepath.Glob(filepath.Join(r.Objects, "pack", "pack-*"))
 	return r, err
 }
