@@ -4,6 +4,7 @@ package fs_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -264,4 +265,38 @@ func TestConcurrentUpdatesAndGitDir(t *testing.T) {
 	if err != nil || len(out) != 0 {
 		t.Errorf("git status after concurrent updates (HEAD %s): %v: %q, want clean", strings.TrimSpace(string(b)), err, out)
 	}
+}
+
+// TestRemoveWhileGitDirIsMade: a workspace removed while its git dir is
+// still being made (ws create returns before it is done) is gone from
+// disk once ws rm returns, and its name may be used again. The maker used
+// to pin packs through a host path below the workspace's directory after
+// ws rm had moved it to the trash, making ROOT/workspaces/NAME/work/...
+// again: every later ws create of the name then failed ("on disk but not
+// loaded").
+func TestRemoveWhileGitDirIsMade(t *testing.T) {
+	e := newGitEnv(t, sampleFiles())
+	release := e.holdGitDirs()
+	t.Cleanup(release)
+	e.create("w")
+	done := make(chan error, 1)
+	go func() { done <- e.fs.Remove("w") }()
+	dir := workspace.Dir(e.root, "w")
+	// Give Remove its chance to move the directory away while the maker
+	// waits; when it waits for the maker first, the directory stays.
+	for i := 0; i < 50; i++ {
+		if _, err := os.Lstat(dir); err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		ents, _ := os.ReadDir(dir)
+		t.Errorf("after ws rm, %s: %v, holding %v; want it gone", dir, err, ents)
+	}
+	e.create("w")
 }

@@ -110,6 +110,12 @@ func (f *FS) Remove(name string) error {
 		v.mu.Unlock()
 		return fmt.Errorf("workspace %q: %w", name, workspace.ErrNotFound)
 	}
+	// The git dir's maker (or updater) pins packs through a host path
+	// below the workspace's directory: were the directory moved to the
+	// trash first, it would make that path again, and the name would stay
+	// taken on disk. It takes no view lock, so it is waited for under mu
+	// (as close does).
+	v.awaitGitDir(context.Background())
 	trash, err := v.ws.Remove()
 	v.mu.Unlock()
 	if err != nil {
