@@ -60,6 +60,12 @@ func (f *FS) makeGitDir(v *view) {
 		f.log.Error("gitfs: workspace has no git dir", "workspace", v.name, "err", err)
 		return
 	}
+	f.startGitDirMaker(v)
+}
+
+// startGitDirMaker makes v's git dir in the background (see makeGitDir).
+// Caller holds v.mu for writing, or the view is not reachable yet.
+func (f *FS) startGitDirMaker(v *view) {
 	ready := make(chan struct{})
 	v.gitReady.Store(&ready)
 	go func() {
@@ -68,10 +74,57 @@ func (f *FS) makeGitDir(v *view) {
 		if err == nil {
 			err = v.ws.MakeGitDir(context.Background(), src, v.gitStat())
 		}
+		v.setGitErr(err)
 		if err != nil {
 			f.log.Error("gitfs: workspace has no git dir", "workspace", v.name, "err", err)
 		}
 	}()
+}
+
+// setGitErr records how the last making or update of v's git dir ended,
+// before its ready channel is closed.
+func (v *view) setGitErr(err error) {
+	if err == nil {
+		v.gitErr.Store(nil)
+		return
+	}
+	v.gitErr.Store(&err)
+}
+
+// repairGitDir is for a lookup of .git once no maker runs: when the last
+// making or update of the git dir failed (a full disk, a mirror that could
+// not be read), it runs it again and waits for it, and answers its error
+// if it fails again. git then fails loudly until the git dir is right,
+// instead of finding a git dir without an index (every file "deleted")
+// or with the old commit's, and works again once the cause is gone,
+// without a restart.
+func (v *view) repairGitDir(ctx context.Context) syscall.Errno {
+	if v.gitErr.Load() == nil {
+		return 0
+	}
+	v.mu.Lock()
+	if v.removed {
+		v.mu.Unlock()
+		return syscall.ENOENT
+	}
+	if !v.gitDirRunning() && v.gitErr.Load() != nil {
+		switch {
+		case !v.ws.HasGitDir():
+			v.fs.startGitDirMaker(v)
+		case v.ws.GitDirPending():
+			v.fs.updateGitDir(v)
+		default:
+			v.gitErr.Store(nil)
+		}
+	}
+	v.mu.Unlock()
+	if e := v.awaitGitDir(ctx); e != 0 {
+		return e
+	}
+	if p := v.gitErr.Load(); p != nil {
+		return errnoOf(*p)
+	}
+	return 0
 }
 
 // awaitGitDir waits until v's git dir is complete, or the caller gives up
@@ -90,10 +143,11 @@ func (v *view) awaitGitDir(ctx context.Context) syscall.Errno {
 }
 
 // lookupNoWait is n's Lookup for a READDIRPLUS of the workspace root: it
-// declines .git while its maker runs (the entry goes out bare; the LOOKUP
-// of a user of the name waits), so a listing never waits for the git dir.
+// declines .git while its maker runs or after it failed (the entry goes
+// out bare; the LOOKUP of a user of the name waits, or repairs it), so a
+// listing never waits for the git dir.
 func (n *node) lookupNoWait(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if name == workspace.GitDirName && n.v.gitDirRunning() {
+	if name == workspace.GitDirName && (n.v.gitDirRunning() || n.v.gitErr.Load() != nil) {
 		return nil, syscall.EAGAIN
 	}
 	return n.Lookup(ctx, name, out)
@@ -130,6 +184,7 @@ func (f *FS) updateGitDir(v *view) {
 		if err == nil {
 			changed, err = v.ws.UpdateGitDir(context.Background(), src, st)
 		}
+		v.setGitErr(err)
 		if err != nil {
 			f.log.Error("gitfs: workspace update not completed", "workspace", v.name, "err", err)
 		}

@@ -5,12 +5,14 @@ package fs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,4 +301,27 @@ func TestRemoveWhileGitDirIsMade(t *testing.T) {
 		t.Errorf("after ws rm, %s: %v, holding %v; want it gone", dir, err, ents)
 	}
 	e.create("w")
+}
+
+// TestFailedGitDirRepairedOnLookup: when making a workspace's git dir
+// fails (here its refs cannot be read; in the field, a full disk failed
+// the index), git in the workspace fails with that error instead of
+// finding a git dir without an index (every file staged as deleted, a
+// `git commit -a` away from committing an empty tree), and once the cause
+// is gone the next git run finds the git dir made, without a restart.
+func TestFailedGitDirRepairedOnLookup(t *testing.T) {
+	e := newGitEnv(t, sampleFiles())
+	fail := fmt.Errorf("read refs: %w", syscall.ENOSPC)
+	e.gitFail.Store(&fail)
+	ws := e.create("w")
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(ws, ".git", "index"), &st); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("stat .git/index while the git dir cannot be made: %v, want ENOSPC", err)
+	}
+	e.gitFail.Store(nil)
+	env := "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent "
+	out, err := exec.Command("sh", "-c", "cd "+ws+" && "+env+"git rev-parse HEAD && "+env+"git status --porcelain").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != e.commit {
+		t.Errorf("git once the git dir can be made: %v: %q, want clean at %s", err, out, e.commit)
+	}
 }

@@ -82,6 +82,8 @@ type env struct {
 	log    *slog.Logger
 	// gitGate, when set, holds every git dir's refs until it is closed.
 	gitGate atomic.Pointer[chan struct{}]
+	// gitFail, while set, fails every git dir's refs with it.
+	gitFail atomic.Pointer[error]
 }
 
 func testLog(t testing.TB) *slog.Logger {
@@ -115,6 +117,7 @@ func fuseUsable(t *testing.T) {
 type testGitSource struct {
 	m    *mirror.Mirror
 	gate *atomic.Pointer[chan struct{}]
+	fail *atomic.Pointer[error]
 }
 
 func (g testGitSource) URL(ctx context.Context) (string, error) { return g.m.URL(ctx) }
@@ -126,6 +129,11 @@ func (g testGitSource) Refs(ctx context.Context) ([]workspace.GitRef, string, er
 	if g.gate != nil {
 		if gate := g.gate.Load(); gate != nil {
 			<-*gate
+		}
+	}
+	if g.fail != nil {
+		if err := g.fail.Load(); err != nil {
+			return nil, "", *err
 		}
 	}
 	refs, head, err := g.m.RefList(ctx)
@@ -185,7 +193,7 @@ func (e *env) mount() {
 	if e.git {
 		opts.Git = func(repo string) (workspace.GitSource, error) {
 			m, err := e.ms.Lookup(repo)
-			return testGitSource{m: m, gate: &e.gitGate}, err
+			return testGitSource{m: m, gate: &e.gitGate, fail: &e.gitFail}, err
 		}
 	}
 	f, err := gitfs.New(opts)

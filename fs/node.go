@@ -421,6 +421,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		if e := n.v.awaitGitDir(ctx); e != 0 {
 			return nil, e
 		}
+		if e := n.v.repairGitDir(ctx); e != 0 {
+			return nil, e
+		}
 	}
 	n.v.mu.RLock()
 	defer n.v.mu.RUnlock()

@@ -27,6 +27,9 @@ type view struct {
 	// maker ever ran (see git.go). Stored before the view is reachable,
 	// or by Update under mu held for writing.
 	gitReady atomic.Pointer[chan struct{}]
+	// gitErr is how the last making or update of the git dir failed, set
+	// before gitReady is closed; nil once it succeeded (repairGitDir).
+	gitErr atomic.Pointer[error]
 
 	// mu orders changes to the view's namespace (see the lock table in
 	// doc.go): held for writing by every operation that changes the upper
