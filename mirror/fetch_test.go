@@ -191,3 +191,18 @@ func TestFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchErrorNotHiddenByStateWrite: when git's fetch fails and so does
+// recording its result (a full disk: both fail together), the error names
+// the fetch's failure, not only the state file's. It used to say only
+// "write fetch state: ...", hiding why the fetch failed.
+func TestFetchErrorNotHiddenByStateWrite(t *testing.T) {
+	f := newFixture(t)
+	must(t, os.RemoveAll(f.repo.Dir)) // the remote is gone: git fetch fails
+	tmp := filepath.Join(f.dir(), stateFile+".tmp")
+	must(t, os.MkdirAll(filepath.Join(tmp, "x"), 0o755)) // and the state cannot be written
+	_, err := f.set.Fetch(context.Background(), "demo")
+	if err == nil || !strings.Contains(err.Error(), "fetch demo:") || !strings.Contains(err.Error(), "write fetch state") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("fetch: %v, want the fetch's failure and the state's, on one line", err)
+	}
+}

@@ -497,13 +497,21 @@ func (m *Mirror) fetch(ctx context.Context) (FetchResult, error) {
 		st.Error = ""
 		st.LastFetch = time.Now().UTC()
 	}
+	if ferr != nil {
+		ferr = fmt.Errorf("fetch %s: %w", m.Name, ferr)
+	}
 	if ctx.Err() == nil {
 		if err := writeState(m.Dir, st); err != nil {
+			if ferr != nil {
+				// Both fail together on a full disk: say why the fetch
+				// failed too, on one line.
+				err = fmt.Errorf("%w; %w", ferr, err)
+			}
 			return FetchResult{}, err
 		}
 	}
 	if ferr != nil {
-		return FetchResult{}, fmt.Errorf("fetch %s: %w", m.Name, ferr)
+		return FetchResult{}, ferr
 	}
 	return FetchResult{}, nil
 }
