@@ -3,6 +3,7 @@
 package fs_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -287,4 +288,56 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 			t.Errorf("a write to the removed file went to the new one: %q", got)
 		}
 	})
+}
+
+// TestRemoveKeepsOpenFiles: ws rm while processes hold files of the
+// workspace open. In no-open mode the kernel reaches them by inode only
+// (no handle), so the daemon must keep what they read: the snapshot's
+// bytes for an unchanged file, a descriptor for a written one, whose
+// directory is deleted with the workspace.
+func TestRemoveKeepsOpenFiles(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	ws := e.create("gone")
+	readFile(t, filepath.Join(ws, "README.md")) // teaches the kernel no-open mode
+	if err := os.WriteFile(filepath.Join(ws, "mine"), []byte("my own bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := os.OpenFile(filepath.Join(ws, "mine"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+	big, err := os.Open(filepath.Join(ws, "data", "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	if err := e.fs.Remove("gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*os.File{mine, big} {
+		// Not from the page cache: the READs must reach the daemon.
+		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	}
+	want := sampleFiles()[8].Content
+	got := make([]byte, len(want))
+	if k, err := big.ReadAt(got, 0); k != len(want) || !bytes.Equal(got, want) {
+		t.Errorf("an unchanged file after ws rm: read %d bytes (%v), want its %d", k, err, len(want))
+	}
+	if fi, err := big.Stat(); err != nil || fi.Size() != int64(len(want)) {
+		t.Errorf("fstat of an unchanged file after ws rm: %v %v", fi, err)
+	}
+	if _, err := mine.WriteAt([]byte("MY"), 0); err != nil {
+		t.Errorf("write to a written file after ws rm: %v", err)
+	}
+	buf := make([]byte, 32)
+	if k, err := mine.ReadAt(buf, 0); string(buf[:k]) != "MY own bytes" {
+		t.Errorf("a written file after ws rm reads %q (%v)", buf[:k], err)
+	}
+	if fi, err := mine.Stat(); err != nil || fi.Size() != 12 {
+		t.Errorf("fstat of a written file after ws rm: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "README.md")); !os.IsNotExist(err) {
+		t.Errorf("a path of the removed workspace: %v", err)
+	}
 }

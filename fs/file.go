@@ -430,10 +430,10 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 	v := n.v
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if e := n.live(); e != 0 {
+	st := n.state()
+	if e := n.liveOrLower(&st); e != 0 {
 		return nil, e
 	}
-	st := n.state()
 	if st.upper {
 		fd, done, e := n.upperReadFd()
 		if e != 0 {
@@ -596,7 +596,12 @@ func (n *node) keepRfd(fd int) bool {
 // the fd budget only: past it (a quarter of RLIMIT_NOFILE spent on kept
 // descriptors) the daemon would run out of descriptors for everything
 // else, and such a file's READ after the reset fails with ENOENT.
-func (v *view) holdUpperFiles() {
+//
+// With detach (ws rm, whose upper layer is deleted) every such file is
+// marked as having no name (holdDetached), so that its attributes come
+// from its descriptor, and gets a read-write one where it can, so that a
+// process writing it goes on doing so into the deleted file.
+func (v *view) holdUpperFiles(detach bool) {
 	if v.root == nil {
 		return
 	}
@@ -615,12 +620,33 @@ func (v *view) holdUpperFiles() {
 				walk(cn)
 				continue
 			}
-			if ch.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFREG || cn.io.fd() >= 0 {
+			if ch.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFREG {
+				continue
+			}
+			if cn.io.fd() >= 0 {
+				if detach {
+					cn.io.mu.Lock()
+					cn.io.detached = true
+					cn.io.mu.Unlock()
+				}
 				continue
 			}
 			pfd, name, done, e := cn.loc()
 			if e != 0 {
 				continue
+			}
+			if detach {
+				if fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
+					done()
+					if _, kept := cn.keepWriter(fd, "", false); !kept {
+						unix.Close(fd)
+						continue
+					}
+					cn.io.mu.Lock()
+					cn.io.detached = true
+					cn.io.mu.Unlock()
+					continue
+				}
 			}
 			fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			done()
@@ -629,6 +655,12 @@ func (v *view) holdUpperFiles() {
 			}
 			if !cn.keepRfd(fd) {
 				unix.Close(fd)
+				continue
+			}
+			if detach {
+				cn.io.mu.Lock()
+				cn.io.detached = true
+				cn.io.mu.Unlock()
 			}
 		}
 	}

@@ -263,6 +263,13 @@ func (n *node) prefetchSiblings() {
 func (n *node) OnForget() {
 	n.dropDirFd()
 	n.dropIO()
+	if n.isRoot {
+		// The kernel knows nothing of the view any more (a node is
+		// forgotten after its children).
+		if r := n.v.keptSnap.Swap(nil); r != nil {
+			(*r)()
+		}
+	}
 	n.mu.Lock()
 	if n.anonFd >= 0 {
 		unix.Close(int(n.anonFd))
@@ -411,6 +418,17 @@ func (n *node) childNode(ctx context.Context, name string, ci *childInfo, attr *
 func (n *node) live() syscall.Errno {
 	if n.v.removed {
 		return syscall.ENOENT
+	}
+	return 0
+}
+
+// liveOrLower is live for a read of n (in state st): a removed
+// workspace's file that shows the snapshot's bytes (st) may still be read
+// by a process that opened it, which the kernel in no-open mode reaches by
+// inode only; its upper files are held by descriptor (holdUpperFiles).
+func (n *node) liveOrLower(st *nodeState) syscall.Errno {
+	if e := n.live(); e != 0 && (st.upper || !st.hasLower || kindIsDir(n)) {
+		return e
 	}
 	return 0
 }
@@ -578,7 +596,8 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	}
 	n.v.mu.RLock()
 	defer n.v.mu.RUnlock()
-	if e := n.live(); e != 0 {
+	st := n.state()
+	if e := n.liveOrLower(&st); e != 0 {
 		return e
 	}
 	return n.getattr(&out.Attr)

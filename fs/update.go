@@ -54,7 +54,7 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 		return fmt.Errorf("workspace %q: %w", name, workspace.ErrNotFound)
 	}
 	if discard != workspace.KeepChanges {
-		v.holdUpperFiles() // file.go
+		v.holdUpperFiles(false) // file.go
 	}
 	sw, err := v.ws.Switch(spec, newSnap, newRelease, discard)
 	changed := sw.Changed

@@ -30,6 +30,9 @@ type view struct {
 	// gitErr is how the last making or update of the git dir failed, set
 	// before gitReady is closed; nil once it succeeded (repairGitDir).
 	gitErr atomic.Pointer[error]
+	// keptSnap releases the snapshot of a removed workspace whose files
+	// the kernel may still read (FS.Remove), once it forgets the root.
+	keptSnap atomic.Pointer[func()]
 
 	// mu orders changes to the view's namespace (see the lock table in
 	// doc.go): held for writing by every operation that changes the upper

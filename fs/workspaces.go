@@ -116,7 +116,19 @@ func (f *FS) Remove(name string) error {
 	// taken on disk. It takes no view lock, so it is waited for under mu
 	// (as close does).
 	v.awaitGitDir(context.Background())
+	if !f.opts.OpenHandles {
+		// Files open through the kernel are reached by inode only (no
+		// OPEN, no handle): give each upper one a descriptor before its
+		// directory goes; lower ones read from the snapshot on (Read).
+		v.holdUpperFiles(true)
+	}
 	trash, err := v.ws.Remove()
+	if err == nil && !f.opts.OpenHandles {
+		// Their unchanged files read from the snapshot until the kernel
+		// forgets the workspace's root (its OnForget).
+		r := v.ws.KeepSnapshot()
+		v.keptSnap.Store(&r)
+	}
 	v.mu.Unlock()
 	if err != nil {
 		return err
@@ -131,6 +143,11 @@ func (f *FS) Remove(name string) error {
 		root.RmChild(name)
 	}
 	f.mu.Unlock()
+	if ch == nil || !mounted {
+		if r := v.keptSnap.Swap(nil); r != nil {
+			(*r)() // no kernel knows the workspace
+		}
+	}
 	if root != nil && mounted {
 		if ch != nil {
 			root.NotifyDelete(name, ch)

@@ -220,6 +220,19 @@ func (w *Workspace) Snapshot() *snapshot.Snapshot { return w.snap }
 // Layer is the workspace's upper layer.
 func (w *Workspace) Layer() *Layer { return w.layer }
 
+// KeepSnapshot hands the workspace's snapshot lease to the caller, who
+// calls what it returns once the snapshot may go (a removed workspace's
+// files that processes still hold open read from it); Close then leaves
+// the lease alone.
+func (w *Workspace) KeepSnapshot() (release func()) {
+	r := w.release
+	w.release = nil
+	if r == nil {
+		r = func() {}
+	}
+	return r
+}
+
 // Close releases the workspace's descriptors and its snapshot lease. The
 // workspace stays on disk.
 func (w *Workspace) Close() {
