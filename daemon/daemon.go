@@ -35,6 +35,7 @@ type Config struct {
 	FetchInterval time.Duration // 0: no background fetch
 	Passthrough   bool
 	OpenHandles   bool // per-open handles instead of no-open mode (fs.Options)
+	IOURing       bool // FUSE over io_uring where the kernel offers it (fs.Options)
 	// BrowseCommitTimes: browse paths' files each commit's own, with its
 	// time (fs.Options).
 	BrowseCommitTimes bool
@@ -118,6 +119,7 @@ func Start(cfg Config) (*Daemon, error) {
 		Log:               cfg.Log,
 		Passthrough:       cfg.Passthrough,
 		OpenHandles:       cfg.OpenHandles,
+		IOURing:           cfg.IOURing,
 		BrowseCommitTimes: cfg.BrowseCommitTimes,
 		OwnerOnly:         ownerOnlyMount(cfg.Log),
 		Observe:           d.metrics.observeFUSE,

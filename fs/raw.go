@@ -8,6 +8,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/gitfs/gitfs/internal/fuseuring"
 )
 
 // rawFS sits between the kernel and go-fuse's node layer and cuts the
@@ -47,7 +49,7 @@ type rawFS struct {
 	fuse.RawFileSystem
 	noOpen, noOpendir bool
 
-	server *fuse.Server // set by Init, before any request
+	server notifier // set by Init (or mountRaw), before any request
 
 	// mu guards dirs, the directory streams READDIRs without a handle read
 	// from; a leaf, never held while calling the node layer.
@@ -73,6 +75,17 @@ type dirCursor struct {
 
 func newRawFS(inner fuse.RawFileSystem, noOpen, noOpendir bool) *rawFS {
 	return &rawFS{RawFileSystem: inner, noOpen: noOpen, noOpendir: noOpendir, dirs: map[uint64][]*dirCursor{}}
+}
+
+// notifier is the part of a server rawFS tells the kernel through.
+type notifier interface {
+	InodeNotify(node uint64, off int64, length int64) fuse.Status
+}
+
+// mountServer is what serves a mount: go-fuse's Server, or fuseuring's.
+type mountServer interface {
+	Unmount() error
+	Wait()
 }
 
 func (r *rawFS) Init(s *fuse.Server) {
@@ -291,11 +304,27 @@ func killedMode(mode uint32) (uint32, bool) {
 }
 
 // mountRaw mounts root at dir with go-fuse's node layer below rawFS (and,
-// if obs is set, every request observed above it).
-func mountRaw(dir string, root gofs.InodeEmbedder, opts *gofs.Options, obs Observer, noOpen bool) (*fuse.Server, error) {
-	var raw fuse.RawFileSystem = newRawFS(gofs.NewNodeFS(root, opts), noOpen, noOpen)
+// if obs is set, every request observed above it), served by go-fuse's
+// Server through /dev/fuse, or with ioURing by a fuseuring Server, which
+// the node layer and rawFS then tell the kernel through (it calls no
+// Init).
+func mountRaw(dir string, root gofs.InodeEmbedder, opts *gofs.Options, obs Observer, noOpen, ioURing bool) (mountServer, error) {
+	var ring *fuseuring.Server
+	if ioURing {
+		ring = fuseuring.New(opts.MountOptions, fuseuring.Options{})
+		opts.ServerCallbacks = ring
+	}
+	rfs := newRawFS(gofs.NewNodeFS(root, opts), noOpen, noOpen)
+	var raw fuse.RawFileSystem = rfs
 	if obs != nil {
 		raw = &observedFS{RawFileSystem: raw, obs: obs}
+	}
+	if ring != nil {
+		rfs.server = ring
+		if err := ring.Mount(dir, raw); err != nil {
+			return nil, err
+		}
+		return ring, nil
 	}
 	server, err := fuse.NewServer(raw, dir, &opts.MountOptions)
 	if err != nil {

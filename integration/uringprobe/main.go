@@ -1,12 +1,12 @@
 //go:build linux
 
-// Command uringprobe measures what FUSE over io_uring would change for
-// the request-bound case of issue 13: 4 KiB writes, one FUSE WRITE per
+// Command uringprobe measures what FUSE over io_uring changes for the
+// request-bound case of issue 13: 4 KiB writes, one FUSE WRITE per
 // write(2). It serves one file system that drops what is written (so the
 // numbers are the transport's alone) in two ways, go-fuse's /dev/fuse
-// server as gitfs runs it and go-fuse's ProtocolServer behind io_uring
-// queues (kernel 6.14 or later, FUSE_OVER_IO_URING), and times the same
-// dd into each, and into a directory on disk, alternately.
+// server as `gitfs serve` runs it and internal/fuseuring as `gitfs serve
+// --io-uring` does (kernel 6.14 or later, FUSE_OVER_IO_URING), and times
+// the same dd into each, and into a directory on disk, alternately.
 //
 //	sudo go run ./integration/uringprobe --runs 5
 //
@@ -16,7 +16,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,11 +25,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/gitfs/gitfs/internal/fuseuring"
 )
 
 const enableURing = "/sys/module/fuse/parameters/enable_uring"
@@ -48,7 +48,7 @@ func main() {
 }
 
 func run(runs, count int, native string, depth int) error {
-	if depth < 1 || depth > queueDepthLimit || runs < 1 || count < 1 {
+	if depth < 1 || depth > 64 || runs < 1 || count < 1 {
 		return errors.New("--runs, --count and --depth (1-64) must be positive")
 	}
 	old, err := os.ReadFile(enableURing)
@@ -80,8 +80,7 @@ func run(runs, count int, native string, depth int) error {
 		return err
 	}
 	defer stopDev()
-	var ringRequests atomic.Int64
-	stopRing, err := mountURing(ringFS, ringMnt, depth, &ringRequests)
+	stopRing, ringRequests, err := mountURing(ringFS, ringMnt, depth)
 	if err != nil {
 		return err
 	}
@@ -89,7 +88,7 @@ func run(runs, count int, native string, depth int) error {
 	sides := []struct {
 		name, dir string
 		times     []float64
-	}{{"/dev/fuse (go-fuse Server)", devMnt, nil}, {"io_uring (go-fuse ProtocolServer)", ringMnt, nil}, {"native: " + native, nativeDir, nil}}
+	}{{"/dev/fuse (go-fuse Server)", devMnt, nil}, {"io_uring (internal/fuseuring)", ringMnt, nil}, {"native: " + native, nativeDir, nil}}
 	for i := 0; i < runs; i++ {
 		for j := range sides {
 			s := &sides[(i+j)%len(sides)]
@@ -100,8 +99,8 @@ func run(runs, count int, native string, depth int) error {
 			s.times = append(s.times, t)
 		}
 	}
-	if ringRequests.Load() < int64(count) {
-		return fmt.Errorf("only %d requests came through the io_uring queues for %d writes a run: the kernel kept /dev/fuse", ringRequests.Load(), count)
+	if ringRequests() < int64(count) {
+		return fmt.Errorf("only %d requests came through the io_uring queues for %d writes a run: the kernel kept /dev/fuse", ringRequests(), count)
 	}
 	mib := float64(count) * 4096 / (1 << 20)
 	devMedian := median(sides[0].times)
@@ -112,7 +111,7 @@ func run(runs, count int, native string, depth int) error {
 		m := median(s.times)
 		fmt.Printf("| %s | %.3f s | %.0f | %.2f | %.3f–%.3f |\n", s.name, m, mib/m, m/devMedian, slices.Min(s.times), slices.Max(s.times))
 	}
-	fmt.Printf("\nrequests through io_uring: %d (%d CPU queues of %d entries)\n", ringRequests.Load(), runtime.NumCPU(), depth)
+	fmt.Printf("\nrequests through io_uring: %d (%d CPU queues of %d entries)\n", ringRequests(), runtime.NumCPU(), depth)
 	return nil
 }
 
@@ -155,73 +154,26 @@ func mountDevFuse(fs fuse.RawFileSystem, mnt string) (func(), error) {
 	return func() { srv.Unmount() }, nil
 }
 
-// mountURing mounts fs at mnt with a /dev/fuse descriptor of its own,
-// answers FUSE_INIT (offering FUSE_OVER_IO_URING) and whatever else comes
-// that way, and then registers one io_uring queue per CPU, after which
-// the kernel sends requests through the queues.
-func mountURing(fs fuse.RawFileSystem, mnt string, depth int, requests *atomic.Int64) (func(), error) {
+// mountURing serves fs at mnt through gitfs's io_uring transport
+// (internal/fuseuring), as `gitfs serve --io-uring` does.
+// It returns how to stop it and a count of the requests served through
+// the queues.
+func mountURing(fs fuse.RawFileSystem, mnt string, depth int) (func(), func() int64, error) {
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	opts := mountOptions()
-	opts.ExtraCapabilities = fuse.CAP_OVER_IO_URING
-	ps := fuse.NewProtocolServer(fs, opts)
-	devFd, err := syscall.Open("/dev/fuse", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+	srv := fuseuring.New(*mountOptions(), fuseuring.Options{Depth: depth})
+	if err := srv.Mount(mnt, fs); err != nil {
+		return nil, nil, err
 	}
-	data := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,max_read=1048576", devFd)
-	if err := syscall.Mount("uringprobe", mnt, "fuse.uringprobe", syscall.MS_NOSUID|syscall.MS_NODEV, data); err != nil {
-		syscall.Close(devFd)
-		return nil, fmt.Errorf("mount %s: %w", mnt, err)
+	if srv.Queues() == 0 {
+		srv.Unmount()
+		return nil, nil, errors.New("the kernel declined io_uring queues")
 	}
-	queuesUp := make(chan error, 1)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		in, out := make([]byte, payloadSize+4096), make([]byte, payloadSize+4096)
-		started := false
-		for {
-			n, err := syscall.Read(devFd, in)
-			if err == syscall.EINTR || err == syscall.ENOENT {
-				continue
-			}
-			if err != nil {
-				if !started {
-					queuesUp <- fmt.Errorf("read /dev/fuse: %w", err)
-				}
-				return // ENODEV: unmounted
-			}
-			m, _ := ps.HandleRequest([][]byte{in[:n]}, [][]byte{out})
-			if m > 0 {
-				syscall.Write(devFd, out[:m]) // ENOENT: the request was interrupted
-			}
-			if binary.LittleEndian.Uint32(in[4:]) == opcodeInit && !started {
-				started = true
-				var err error
-				for q := 0; q < runtime.NumCPU() && err == nil; q++ {
-					ready := make(chan error)
-					go serveQueue(ps, devFd, q, depth, requests, ready)
-					err = <-ready
-				}
-				queuesUp <- err
-			}
-		}
-	}()
 	stop := func() {
-		syscall.Unmount(mnt, syscall.MNT_DETACH)
-		<-finished
-		syscall.Close(devFd)
-	}
-	select {
-	case err := <-queuesUp:
-		if err != nil {
-			stop()
-			return nil, err
+		if err := srv.Unmount(); err != nil {
+			syscall.Unmount(mnt, syscall.MNT_DETACH)
 		}
-	case <-time.After(10 * time.Second):
-		stop()
-		return nil, errors.New("no FUSE_INIT from the kernel in 10 s")
 	}
-	return stop, nil
+	return stop, func() int64 { ring, _ := srv.Requests(); return ring }, nil
 }
