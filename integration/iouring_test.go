@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 import (
@@ -7,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitfs/gitfs/internal/fuseuring"
 	"github.com/gitfs/gitfs/internal/gittest"
 )
-
-const enableURing = "/sys/module/fuse/parameters/enable_uring"
 
 // TestServeIOURing: `serve --io-uring` serves a workspace through FUSE
 // over io_uring (internal/fuseuring), and it behaves as one served through
@@ -21,19 +22,19 @@ const enableURing = "/sys/module/fuse/parameters/enable_uring"
 func TestServeIOURing(t *testing.T) {
 	requireRoot(t)
 	requireFUSE(t)
-	old, err := os.ReadFile(enableURing)
-	if err != nil {
+	if _, err := os.Stat(fuseuring.EnableParam); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("this kernel has no FUSE over io_uring: %v", err)
 		}
 		t.Skipf("this kernel has no FUSE over io_uring: %v", err)
 	}
-	if err := os.WriteFile(enableURing, []byte("1"), 0); err != nil {
+	restore, err := fuseuring.SetEnabled(true) // held until the test ends
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := os.WriteFile(enableURing, old, 0); err != nil {
-			t.Errorf("put %s back to %q: %v", enableURing, strings.TrimSpace(string(old)), err)
+		if err := restore(); err != nil {
+			t.Error(err)
 		}
 	})
 	repo, root, _ := mountFixture(t, 300)

@@ -33,8 +33,6 @@ import (
 	"github.com/gitfs/gitfs/internal/fuseuring"
 )
 
-const enableURing = "/sys/module/fuse/parameters/enable_uring"
-
 func main() {
 	runs := flag.Int("runs", 5, "runs of each side")
 	count := flag.Int("count", 25600, "4 KiB writes a run")
@@ -51,16 +49,13 @@ func run(runs, count int, native string, depth int) error {
 	if depth < 1 || depth > 64 || runs < 1 || count < 1 {
 		return errors.New("--runs, --count and --depth (1-64) must be positive")
 	}
-	old, err := os.ReadFile(enableURing)
+	restore, err := fuseuring.SetEnabled(true)
 	if err != nil {
-		return fmt.Errorf("this kernel has no FUSE over io_uring: %w", err)
-	}
-	if err := os.WriteFile(enableURing, []byte("1"), 0); err != nil {
-		return fmt.Errorf("enable FUSE over io_uring (needs root): %w", err)
+		return fmt.Errorf("enable FUSE over io_uring (needs root and Linux >= 6.14): %w", err)
 	}
 	defer func() {
-		if err := os.WriteFile(enableURing, old, 0); err != nil {
-			fmt.Fprintf(os.Stderr, "uringprobe: put %s back to %q: %v\n", enableURing, strings.TrimSpace(string(old)), err)
+		if err := restore(); err != nil {
+			fmt.Fprintln(os.Stderr, "uringprobe:", err)
 		}
 	}()
 	dir, err := os.MkdirTemp("", "uringprobe-")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -304,4 +305,40 @@ func possibleCPUs() int {
 		n = max(n, h+1)
 	}
 	return n
+}
+
+// SetEnabled sets the fuse module's enable_uring (root only) until
+// restore is called, which puts back what it was. It holds a lock file
+// meanwhile, so that other processes that change it through SetEnabled
+// (tests of several packages, which go test runs at once; the probe)
+// wait instead of changing it under each other. The setting matters to a
+// connection only at its INIT, and only to one that asks for io_uring.
+func SetEnabled(on bool) (restore func() error, err error) {
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "gitfs-enable-uring.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("enable_uring lock: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("enable_uring lock: %w", err)
+	}
+	old, err := os.ReadFile(EnableParam)
+	if err == nil {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		err = os.WriteFile(EnableParam, []byte(v), 0)
+	}
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("set %s: %w", EnableParam, err)
+	}
+	return func() error {
+		defer lock.Close() // and with it the lock
+		if err := os.WriteFile(EnableParam, old, 0); err != nil {
+			return fmt.Errorf("put %s back to %q: %w", EnableParam, strings.TrimSpace(string(old)), err)
+		}
+		return nil
+	}, nil
 }

@@ -5,10 +5,10 @@ package fuseuring
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,23 +27,19 @@ func setEnable(t *testing.T, on bool) {
 		}
 		t.Skip("needs root: mount(2) and the fuse module's enable_uring")
 	}
-	old, err := os.ReadFile(EnableParam)
-	if err != nil {
+	if err := Enabled(); err != nil && os.IsNotExist(errors.Unwrap(err)) {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("this kernel has no FUSE over io_uring: %v", err)
+			t.Fatal(err)
 		}
-		t.Skipf("this kernel has no FUSE over io_uring: %v", err)
+		t.Skip(err)
 	}
-	v := "0"
-	if on {
-		v = "1"
-	}
-	if err := os.WriteFile(EnableParam, []byte(v), 0); err != nil {
+	restore, err := SetEnabled(on)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := os.WriteFile(EnableParam, old, 0); err != nil {
-			t.Errorf("put %s back to %q: %v", EnableParam, strings.TrimSpace(string(old)), err)
+		if err := restore(); err != nil {
+			t.Error(err)
 		}
 	})
 }
