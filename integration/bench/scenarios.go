@@ -107,6 +107,11 @@ func (b *bench) warmRead() []result {
 // smallWrites: 100 MiB in 4 KiB writes to a new file.
 func (b *bench) smallWrites() []result {
 	ws := filepath.Join(b.mnt, "warm")
+	if _, err := os.Stat(ws); err != nil { // --only: no warm read before
+		if ws, err = b.wsCreate("writes", b.chain[0]); err != nil {
+			fail(err.Error())
+		}
+	}
 	dd := func(dir string) float64 {
 		os.Remove(filepath.Join(dir, "written"))
 		return timed(dir, "dd if=/dev/zero of=written bs=4k count=25600 2>/dev/null")
