@@ -105,9 +105,9 @@ func (r *uring) enter(n uint32, wait bool) error {
 	for {
 		_, _, e := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n), minComplete, flags, 0, 0)
 		if e == syscall.EINTR {
-			if n > 0 {
-				return nil // submitted before the signal: io_uring_enter submits first
-			}
+			// Go's preemption signals interrupt the wait. Asking again to
+			// submit n is safe: the kernel submits only what the ring
+			// still holds, none if the first call took it.
 			continue
 		}
 		if e != 0 {
