@@ -5,8 +5,11 @@ package fs
 import (
 	"context"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Browse paths do real work on a lookup: resolving a ref or commit id
@@ -25,31 +28,107 @@ import (
 // request already cost. A waiter that the kernel interrupts (the caller
 // got a signal: Ctrl-C) answers EINTR and has started nothing; once a
 // request holds a slot it runs detached (detach), as before.
+//
+// One user's requests take at most half the slots (root's are not
+// counted: the host's owner): a user listing thousands of refs waits on
+// themselves, and every other user still finds slots free.
 type browseLimit struct {
 	slots   chan struct{}
+	perUser int
 	waiting atomic.Int64 // requests waiting for a slot (tests, metrics)
+
+	// mu guards users, each user's share of the slots (a channel with
+	// perUser places) and how many requests hold or wait for it; a leaf.
+	mu    sync.Mutex
+	users map[uint32]*userShare
+}
+
+type userShare struct {
+	places chan struct{}
+	refs   int
 }
 
 func newBrowseLimit() *browseLimit {
-	return &browseLimit{slots: make(chan struct{}, max(4, runtime.NumCPU()))}
+	n := max(4, runtime.NumCPU())
+	return &browseLimit{slots: make(chan struct{}, n), perUser: n / 2, users: map[uint32]*userShare{}}
 }
 
-// acquire takes a slot, waiting until one is free or ctx (the kernel's
-// request) is interrupted: EINTR. release gives it back.
+// acquire takes a slot, and a place of the caller's share first, waiting
+// until both are free or ctx (the kernel's request) is interrupted:
+// EINTR. release gives them back.
 func (l *browseLimit) acquire(ctx context.Context) (release func(), e syscall.Errno) {
+	share := l.share(ctx)
+	if share != nil {
+		if e := l.wait(ctx, share.places); e != 0 {
+			l.unshare(ctx, share)
+			return nil, e
+		}
+	}
+	if e := l.wait(ctx, l.slots); e != 0 {
+		if share != nil {
+			<-share.places
+			l.unshare(ctx, share)
+		}
+		return nil, e
+	}
+	return func() {
+		<-l.slots
+		if share != nil {
+			<-share.places
+			l.unshare(ctx, share)
+		}
+	}, 0
+}
+
+// wait puts a token into c, waiting until there is room or ctx ends.
+func (l *browseLimit) wait(ctx context.Context, c chan struct{}) syscall.Errno {
 	select {
-	case l.slots <- struct{}{}:
-		return l.release, 0
+	case c <- struct{}{}:
+		return 0
 	default:
 	}
 	l.waiting.Add(1)
 	defer l.waiting.Add(-1)
 	select {
-	case l.slots <- struct{}{}:
-		return l.release, 0
+	case c <- struct{}{}:
+		return 0
 	case <-ctx.Done():
-		return nil, syscall.EINTR
+		return syscall.EINTR
 	}
 }
 
-func (l *browseLimit) release() { <-l.slots }
+// share is the share of the user the kernel's request ctx is for, held
+// (unshare gives it back); nil for root, and for a request that names no
+// user.
+func (l *browseLimit) share(ctx context.Context) *userShare {
+	uid, ok := callerUID(ctx)
+	if !ok || uid == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.users[uid]
+	if s == nil {
+		s = &userShare{places: make(chan struct{}, l.perUser)}
+		l.users[uid] = s
+	}
+	s.refs++
+	return s
+}
+
+func (l *browseLimit) unshare(ctx context.Context, s *userShare) {
+	uid, _ := callerUID(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(l.users, uid)
+	}
+}
+
+// callerUID is the uid of the process the kernel's request ctx is for.
+func callerUID(ctx context.Context) (uint32, bool) {
+	if c, ok := ctx.(*fuse.Context); ok {
+		return c.Caller.Uid, true
+	}
+	return 0, false
+}

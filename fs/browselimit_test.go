@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // TestBrowseLimitInterrupted: a request waiting for a browse slot that
@@ -49,5 +51,66 @@ func TestBrowseLimitInterrupted(t *testing.T) {
 	}
 	if n := len(l.slots); n != 0 {
 		t.Errorf("%d slots still held", n)
+	}
+}
+
+// TestBrowseLimitPerUser: one user's requests take at most half the
+// slots, so another user's request finds one free while the first user
+// waits on themselves; root's requests are not counted against a share.
+func TestBrowseLimitPerUser(t *testing.T) {
+	l := newBrowseLimit()
+	as := func(uid uint32) context.Context {
+		return &fuse.Context{Caller: fuse.Caller{Owner: fuse.Owner{Uid: uid}}, Cancel: make(chan struct{})}
+	}
+	var held []func()
+	for i := 0; i < l.perUser; i++ {
+		done, e := l.acquire(as(1000))
+		if e != 0 {
+			t.Fatalf("user 1000's request %d: %v", i, e)
+		}
+		held = append(held, done)
+	}
+	type answer struct {
+		done func()
+		e    syscall.Errno
+	}
+	got := make(chan answer)
+	go func() {
+		done, e := l.acquire(as(1000))
+		got <- answer{done, e}
+	}()
+	for l.waiting.Load() == 0 { // until user 1000's next request waits on its share
+		select {
+		case a := <-got:
+			a.done()
+			t.Fatalf("user 1000 got more than its share of %d slots (of %d)", l.perUser, cap(l.slots))
+		default:
+			runtime.Gosched()
+		}
+	}
+	done, e := l.acquire(as(1001))
+	if e != 0 {
+		t.Fatalf("another user: %v", e)
+	}
+	done()
+	root, e := l.acquire(as(0))
+	if e != 0 {
+		t.Fatalf("root: %v", e)
+	}
+	root()
+	held[0]()
+	a := <-got
+	if a.e != 0 {
+		t.Fatalf("user 1000's waiting request, once one of theirs ended: %v", a.e)
+	}
+	a.done()
+	for _, d := range held[1:] {
+		d()
+	}
+	if n := len(l.slots); n != 0 {
+		t.Errorf("%d slots still held", n)
+	}
+	if n := len(l.users); n != 0 {
+		t.Errorf("%d users' shares left", n)
 	}
 }

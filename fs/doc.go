@@ -75,7 +75,10 @@
 //	             snapshot get (browselimit.go); waited for interruptibly,
 //	             taken with at most sharedFile.mu or browseRootNode.getting
 //	             held, and no lock of this package is taken while it is
-//	             held but refCache's.
+//	             held but refCache's. A user's share (userShare.places,
+//	             half the slots; root has none) is a semaphore taken
+//	             before a slot, the same way.
+//	browseLimit.mu  guards the users' shares of the slots; a leaf.
 //
 // lowerFile.upMu is taken before view.mu (a read switching to the upper
 // copy of its file); so is dirCursor.mu (raw.go: a READDIR without a
