@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gitfs/gitfs/internal/fuseuring"
 )
 
 // hostChecks are Doctor's checks of FUSE: the kernel's, /dev/fuse,
@@ -44,6 +46,16 @@ func hostChecks() []Check {
 		} else {
 			add("fusermount3", "ok", fm, "")
 		}
+	}
+
+	// FUSE over io_uring (serve --io-uring), which is optional: ok either way.
+	switch err := fuseuring.Enabled(); {
+	case err == nil && isRoot:
+		add("io_uring", "ok", "FUSE over io_uring is on (enable_uring): serve --io-uring may use it", "")
+	case err == nil:
+		add("io_uring", "ok", "FUSE over io_uring is on, but serve --io-uring needs a daemon running as root", "")
+	default:
+		add("io_uring", "ok", "serve --io-uring would serve through /dev/fuse: "+err.Error(), "")
 	}
 
 	// allow_other for non-root mounts.

@@ -38,6 +38,9 @@ func TestServeIOURing(t *testing.T) {
 		}
 	})
 	repo, root, _ := mountFixture(t, 300)
+	if r := gitfs(t, root, "doctor"); !strings.Contains(r.stdout, "FUSE over io_uring is on") {
+		t.Errorf("gitfs doctor does not say io_uring is on:\n%s", r.stdout)
+	}
 	d := serve(t, root, "", "--io-uring")
 	if !strings.Contains(d.stderr.String(), "io_uring=true") {
 		t.Fatalf("the daemon did not serve through io_uring:\n%s", d.stderr.String())
