@@ -254,6 +254,14 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 			if fi.Size() != 4 {
 				t.Errorf("fstat after %s: size %d, want 4", c.name, fi.Size())
 			}
+			if err := f.Truncate(5); err != nil {
+				t.Errorf("ftruncate after %s: %v", c.name, err)
+			} else if fi, err := f.Stat(); err != nil || fi.Size() != 5 {
+				t.Errorf("fstat after ftruncate after %s: %v %v", c.name, fi, err)
+			}
+			if err := f.Truncate(4); err != nil {
+				t.Errorf("ftruncate after %s: %v", c.name, err)
+			}
 			buf := make([]byte, 16)
 			k, err := f.ReadAt(buf, 0)
 			if string(buf[:k]) != "OLD!" {

@@ -23,6 +23,10 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		return syscall.EROFS
 	}
 	uf, _ := f.(*upperFile)
+	if fd := n.io.detachedFd(); uf == nil && fd >= 0 {
+		// No name to reach the file by (holdDetached): its descriptor.
+		uf = &upperFile{n: n, fd: fd}
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	defer v.noteIf(&e, n.relPath())
