@@ -49,4 +49,12 @@
 // process that serves a mount and also waits on it (an in-process test)
 // therefore cannot die if a request is never answered: its threads wait
 // on themselves. Tests drive such mounts from other processes.
+//
+// Requests that block hold their entries: once Options.Depth handlers of
+// one CPU's queue wait (a file system's slow lookups, or ones waiting
+// for a bound of its own), every other request made on that CPU waits
+// in the kernel until one is answered, where /dev/fuse would have served
+// it on a goroutine of its own. Registering entries as the queue fills
+// was tried: an entry registered late does not take requests the kernel
+// queued before it.
 package fuseuring

@@ -41,7 +41,7 @@ const (
 	opcodeInit      = 26
 	opcodeWrite     = 16
 	capOverIOURing  = uint64(1) << 41 // FUSE_OVER_IO_URING
-	defaultDepth    = 8
+	defaultDepth    = 16
 	maxDepth        = 64
 	minDevReadBytes = 8192 // the kernel's FUSE_MIN_READ_BUFFER
 )
@@ -50,8 +50,9 @@ const (
 // MountOptions.
 type Options struct {
 	// Depth is the number of requests one CPU's queue holds in the daemon
-	// at once (default 8, at most 64). The kernel keeps the rest until
-	// an entry is answered, so a handler that blocks takes one of them.
+	// at once (default 16, at most 64). The kernel keeps the rest until
+	// an entry is answered, so a handler that blocks takes one of them,
+	// and Depth blocked handlers stall every request made on that CPU.
 	Depth int
 }
 
