@@ -4,6 +4,7 @@ package fs_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	gitfs "github.com/gitfs/gitfs/fs"
+	"github.com/gitfs/gitfs/workspace"
 )
 
 // TestTmpfileLink: an O_TMPFILE file linked into place keeps its content.
@@ -282,6 +284,14 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
 		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Nlink != 0 {
+			t.Errorf("fstat of a removed unchanged file: nlink %d (%v), want 0", st.Nlink, err)
+		}
+		buf := make([]byte, 64)
+		if k, err := f.ReadAt(buf, 0); string(buf[:k]) != "package a\n" {
+			t.Errorf("a removed unchanged file reads %q (%v)", buf[:k], err)
+		}
 		f.WriteAt([]byte("resurrected?"), 0) // may fail: the name is gone
 		f.Sync()
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
@@ -347,5 +357,36 @@ func TestRemoveKeepsOpenFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(ws, "README.md")); !os.IsNotExist(err) {
 		t.Errorf("a path of the removed workspace: %v", err)
+	}
+}
+
+// TestRemovedFileShownAgain: a file removed while open is a node with no
+// name (nlink 0, no writes through it); when ws update --reset brings the
+// file back at its name, it is an inode of its own again, which works as
+// any file's (the update refreshes the directory above it).
+func TestRemovedFileShownAgain(t *testing.T) {
+	e := newEnv(t, sampleFiles())
+	ws := e.create("again")
+	p := filepath.Join(ws, "src", "a.go")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.Update(context.Background(), "again", workspace.Spec{Commit: e.commit}, workspace.DiscardAll); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil || st.Nlink != 1 {
+		t.Errorf("the file back at its name: nlink %d (%v), want 1", st.Nlink, err)
+	}
+	if err := os.WriteFile(p, []byte("package a // changed\n"), 0o644); err != nil {
+		t.Errorf("write to the file back at its name: %v", err)
+	}
+	if got := readFile(t, p); got != "package a // changed\n" {
+		t.Errorf("it reads %q", got)
 	}
 }

@@ -493,6 +493,13 @@ func (io *inodeIO) fdLocked() int {
 	return int(io.rfd) - 1
 }
 
+// isDetached reports whether the node's file has no name (holdChild).
+func (io *inodeIO) isDetached() bool {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	return io.detached
+}
+
 // detachedFd is the descriptor of a file that lost its last name (or never
 // had one: O_TMPFILE) while the kernel knew it, or -1: its attributes
 // come from the descriptor, since its old path may name another file now.

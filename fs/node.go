@@ -600,7 +600,13 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	if e := n.liveOrLower(&st); e != 0 {
 		return e
 	}
-	return n.getattr(&out.Attr)
+	if e := n.getattr(&out.Attr); e != 0 {
+		return e
+	}
+	if n.io.isDetached() {
+		out.Attr.Nlink = 0 // a removed lower file: no name shows it
+	}
+	return 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {

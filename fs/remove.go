@@ -47,18 +47,28 @@ func (n *node) prepareRemove(name string) (pfd int, lowerHas bool, done func(), 
 
 // holdChild lets the node the kernel knows as n's child name (found as
 // ci), if any, keep its upper file, about to be removed or replaced
-// (holdDetached). A removed lower file needs nothing: its node reads its
-// blob, and a write to it finds no name to copy up to.
+// (holdDetached). A removed lower file keeps reading its blob; it is
+// marked detached too, so that fstat shows no link to it and a write to
+// it fails (EBADF) instead of looking for a name to copy it up to.
 func (n *node) holdChild(pfd int, name string, ci *childInfo) {
-	if !ci.upper {
-		return
-	}
 	ch := n.GetChild(name)
 	if ch == nil || ch.StableAttr().Ino != ci.ino {
 		return
 	}
-	if cn, ok := ch.Operations().(*node); ok && cn.v == n.v {
+	cn, ok := ch.Operations().(*node)
+	if !ok || cn.v != n.v {
+		return
+	}
+	if ci.upper {
 		cn.holdDetached(pfd, name)
+		return
+	}
+	if ci.mode == syscall.S_IFREG {
+		cn.io.mu.Lock()
+		cn.io.detached = true
+		cn.io.mu.Unlock()
+		// Its name shows it again only as a new inode: ws update
+		// discards the whiteout with a new inode number (reissue).
 	}
 }
 

@@ -69,6 +69,9 @@ func (f *FS) Update(ctx context.Context, name string, spec workspace.Spec, disca
 	v.snap = newSnap
 	v.epoch++
 	v.reissue(sw.Discarded) // a descriptor held open keeps the change's inode
+	if discard != workspace.KeepChanges {
+		v.refreshUpperNodes() // after reissue: a discarded file's node keeps its own
+	}
 	for _, p := range changed {
 		v.journal.note(p, dirPath(p)) // a file, or everything below a directory
 	}
@@ -196,4 +199,43 @@ func (f *FS) invalidate(root *node, paths []string) {
 			d.NotifyContent(0, 0) // its cached listing
 		}
 	}
+}
+
+// refreshUpperNodes runs after a switch that discarded local changes
+// (caller holds v.mu for writing): every node the kernel knows that had
+// an upper part learns what its name shows now, and a directory drops
+// its descriptor of the upper directory, which the discard removed. A
+// directory that had changes but none in the trees being switched kept
+// its old state otherwise: it went on writing into the removed directory,
+// and every create or write in it failed with ENOENT (ws update --reset of
+// a slot, then a build). A node whose name is gone or shows another
+// inode is left as it is: the kernel is told to drop its entry (changed).
+func (v *view) refreshUpperNodes() {
+	if v.root == nil {
+		return
+	}
+	v.root.dropDirFd()
+	var walk func(d *node)
+	walk = func(d *node) {
+		for name, ch := range d.Children() {
+			cn, ok := ch.Operations().(*node)
+			if !ok || cn.v != v || (d == v.root && name == workspace.GitDirName) {
+				continue
+			}
+			cn.mu.Lock()
+			upper := cn.upper
+			cn.mu.Unlock()
+			if !upper {
+				continue
+			}
+			if ci, e := d.lookupChild(name); e == 0 && ci.ino == ch.StableAttr().Ino {
+				cn.setState(&ci, v.epoch)
+			}
+			if kindIsDir(cn) {
+				cn.dropDirFd()
+				walk(cn)
+			}
+		}
+	}
+	walk(v.root)
 }

@@ -335,3 +335,49 @@ func edited(files []gittest.File, set map[string]string, drop ...string) []gitte
 	}
 	return out
 }
+
+// TestResetKeepsDirectoriesWritable: ws update --reset (the CI slot)
+// discards every local change, also in directories the two commits do not
+// differ in; writes there afterwards must land in the new upper layer, not
+// in the discarded directory the nodes knew (they failed with ENOENT).
+func TestResetKeepsDirectoriesWritable(t *testing.T) {
+	files := sampleFiles()
+	e := newEnv(t, files)
+	next := e.commitAndFetch(t, "next", edited(files, map[string]string{"README.md": "next\n"}))
+	for _, c := range []struct{ name, commit string }{{"same commit", e.commit}, {"next commit", next}} {
+		t.Run(c.name, func(t *testing.T) {
+			name := strings.ReplaceAll(c.name, " ", "-")
+			ws := e.create(name)
+			p := func(s string) string { return filepath.Join(ws, s) }
+			// Local changes in src/ and src/deep/, which neither commit changes.
+			for path, content := range map[string]string{"src/a.go": "changed\n", "src/deep/new.txt": "new\n"} {
+				if err := os.WriteFile(p(path), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Mkdir(p("src/made"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.fs.Update(context.Background(), name, workspace.Spec{Commit: c.commit}, workspace.DiscardAll); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, p("src/a.go")); got != "package a\n" {
+				t.Errorf("src/a.go after the reset: %q", got)
+			}
+			for path, content := range map[string]string{"src/new.go": "new\n", "src/b.go": "b changed\n", "src/deep/other.txt": "other changed\n"} {
+				if err := os.WriteFile(p(path), []byte(content), 0o644); err != nil {
+					t.Errorf("write %s after the reset: %v", path, err)
+				} else if got := readFile(t, p(path)); got != content {
+					t.Errorf("%s reads %q, want %q", path, got, content)
+				}
+			}
+			if err := os.Mkdir(p("src/made"), 0o755); err != nil {
+				t.Errorf("mkdir src/made again after the reset: %v", err)
+			}
+			st, err := e.fs.Status(name)
+			if err != nil || len(st) != 3 { // an empty directory is no change to git
+				t.Errorf("status after the reset and 3 changes: %v %v", st, err)
+			}
+		})
+	}
+}
