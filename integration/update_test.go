@@ -361,6 +361,19 @@ func TestUpdateReset(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(ws, "b.txt")); string(b) != "upstream\n" {
 		t.Errorf("b.txt after the second reset = %q", b)
 	}
+	// The next job writes where the last one did (dir/ had local changes
+	// and neither commit changes it): a build's outputs and edits.
+	for path, content := range map[string]string{"dir/out.o": "obj\n", "dir/c.txt": "edited\n", "b.txt": "job 2\n"} {
+		if err := os.WriteFile(filepath.Join(ws, path), []byte(content), 0o644); err != nil {
+			t.Errorf("the next job's write of %s after --reset: %v", path, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(ws, "dir", "build", "obj"), 0o755); err != nil {
+		t.Errorf("the next job's mkdir after --reset: %v", err)
+	}
+	if st := mustGitfs(t, root, "ws", "status", "slot"); strings.Count(st, "\n") != 3 {
+		t.Errorf("ws status after the next job's writes: %q, want 3 changes", st)
+	}
 }
 
 // TestUpdateTimes: ws update leaves the mtime of every file it does not
