@@ -45,7 +45,8 @@
 //
 // A request the kernel put in an entry ends only when it is committed or
 // the entry's io_uring instance is closed; aborting the connection
-// (/sys/fs/fuse/connections/N/abort) does not end it (Linux 6.18). A
+// (/sys/fs/fuse/connections/N/abort) does not end it, and from then on
+// the kernel refuses the commit that would (ENOTCONN; Linux 6.18). A
 // process that serves a mount and also waits on it (an in-process test)
 // therefore cannot die if a request is never answered: its threads wait
 // on themselves. Tests drive such mounts from other processes.
