@@ -128,6 +128,17 @@ func (n *node) newNode(ctx context.Context, st *unix.Stat_t, opaque bool, out *f
 	return n.NewInode(ctx, cn, gofs.StableAttr{Mode: ci.mode, Ino: ci.ino})
 }
 
+// appendFlag is the O_APPEND of an open's flags, for the descriptor a
+// CREATE or O_TMPFILE makes: none in no-open mode, where that descriptor
+// becomes the node's inode writer, which every writer shares at the
+// kernel's offsets.
+func (f *FS) appendFlag(flags uint32) int {
+	if !f.opts.OpenHandles {
+		return 0
+	}
+	return int(flags & syscall.O_APPEND)
+}
+
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (_ *gofs.Inode, _ gofs.FileHandle, _ uint32, e syscall.Errno) {
 	v := n.v
 	pfd, unlock, e := n.lockNewEntry(name)
@@ -137,12 +148,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	defer unlock()
 	defer n.v.noteIf(&e, n.childPath(name))
 	fd := -1
-	// In no-open mode the descriptor becomes the node's inode writer,
-	// which every writer shares at the kernel's offsets: no O_APPEND.
-	appendFlag := int(flags & syscall.O_APPEND)
-	if !v.fs.opts.OpenHandles {
-		appendFlag = 0
-	}
+	appendFlag := v.fs.appendFlag(flags)
 	e = v.place(pfd, name, false, func(dfd int, nm string) error {
 		f, err := unix.Openat(dfd, nm, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|appendFlag, 0o600)
 		if err != nil {
@@ -205,11 +211,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, e
 	}
 	defer done()
-	appendFlag := int(flags & syscall.O_APPEND) // none for an inode writer (Create)
-	if !v.fs.opts.OpenHandles {
-		appendFlag = 0
-	}
-	fd, err := unix.Openat(pfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC|appendFlag, 0o600)
+	fd, err := unix.Openat(pfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC|v.fs.appendFlag(flags), 0o600)
 	if err != nil {
 		return nil, nil, 0, errnoOf(err)
 	}
@@ -243,9 +245,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	cn.mu.Unlock()
 	if !v.fs.opts.OpenHandles {
 		cn.takeWriter(fd, "") // no RELEASE would come for a handle (Create)
-		cn.io.mu.Lock()
-		cn.io.detached = true // no name: its attributes come from fd
-		cn.io.mu.Unlock()
+		cn.io.markDetached()  // no name: its attributes come from fd
 		return ch, nil, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0

@@ -514,7 +514,7 @@ func (io *inodeIO) detachedFd() int {
 
 // holdDetached gives n, whose upper file is about to lose its last name
 // (unlink, rename over it), a descriptor of the file to keep until the
-// kernel forgets n, if it has none: the kernel sends no OPEN in no-open
+// kernel forgets n (keepDetached): the kernel sends no OPEN in no-open
 // mode, so a process that opened the file reaches it only by inode, and a
 // READ, WRITE or fstat must still find it (POSIX: an unlinked file lives
 // while open). Not budgeted: the kernel forgets an unlinked inode as soon
@@ -529,32 +529,46 @@ func (n *node) holdDetached(pfd int, name string) {
 	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink > 1 {
 		return
 	}
+	n.keepDetached(pfd, name, false)
+}
+
+// keepDetached makes n keep a descriptor of its upper file pfd/name,
+// read-write where it can (a process may go on writing it), read-only
+// otherwise (a read-only file, for a daemon that is not root), unless it
+// keeps a writer already, and marks it detached: from then on n reaches
+// its file through that descriptor only. Within the fd budget if budgeted
+// (then a node past it keeps nothing new, and is not marked). Caller
+// holds v.mu for writing.
+func (n *node) keepDetached(pfd int, name string, budgeted bool) {
 	n.io.mu.Lock()
 	hasWriter, hasReader := n.io.writer != nil, n.io.rfd != 0
-	if hasWriter {
-		n.io.detached = true
-	}
 	n.io.mu.Unlock()
-	if hasWriter {
-		return
+	if !hasWriter {
+		if fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
+			if _, kept := n.keepWriter(fd, "", !budgeted); !kept {
+				unix.Close(fd)
+				if !hasReader {
+					return
+				}
+			}
+		} else if !hasReader {
+			fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+			if err != nil || !n.keepReader(fd, budgeted) {
+				if err == nil {
+					unix.Close(fd)
+				}
+				return
+			}
+		}
 	}
-	fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	writable := err == nil
-	if err != nil && !hasReader { // a read-only file, for a daemon that is not root
-		fd, err = unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	}
-	n.io.mu.Lock()
-	defer n.io.mu.Unlock()
-	n.io.detached = err == nil || hasReader
-	switch {
-	case err != nil:
-	case n.io.writer != nil || (!writable && n.io.rfd != 0): // impossible under v.mu
-		unix.Close(fd)
-	case writable:
-		n.io.writer = &upperFile{n: n, fd: fd}
-	default:
-		n.io.rfd = int32(fd) + 1
-	}
+	n.io.markDetached()
+}
+
+// markDetached records that the node's file has no name to be found by.
+func (io *inodeIO) markDetached() {
+	io.mu.Lock()
+	io.detached = true
+	io.mu.Unlock()
 }
 
 // upperReadFd opens the node's upper file for reading, keeping the
@@ -579,18 +593,23 @@ func (n *node) upperReadFd() (int, func(), syscall.Errno) {
 // until the kernel forgets it, if the fd budget allows. It reports whether
 // it took fd (not if the node has one already: another read kept one
 // meanwhile).
-func (n *node) keepRfd(fd int) bool {
-	if n.v.fs.fdBudget.Add(-1) < 0 {
+func (n *node) keepRfd(fd int) bool { return n.keepReader(fd, true) }
+
+// keepReader is keepRfd, within the fd budget only if budgeted.
+func (n *node) keepReader(fd int, budgeted bool) bool {
+	if budgeted && n.v.fs.fdBudget.Add(-1) < 0 {
 		n.v.fs.fdBudget.Add(1)
 		return false
 	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
 	if n.io.rfd != 0 || n.io.writer != nil {
-		n.v.fs.fdBudget.Add(1)
+		if budgeted {
+			n.v.fs.fdBudget.Add(1)
+		}
 		return false
 	}
-	n.io.rfd, n.io.budgeted = int32(fd)+1, true
+	n.io.rfd, n.io.budgeted = int32(fd)+1, budgeted
 	return true
 }
 
@@ -630,30 +649,20 @@ func (v *view) holdUpperFiles(detach bool) {
 			if ch.StableAttr().Mode&syscall.S_IFMT != syscall.S_IFREG {
 				continue
 			}
-			if cn.io.fd() >= 0 {
-				if detach {
-					cn.io.mu.Lock()
-					cn.io.detached = true
-					cn.io.mu.Unlock()
+			if detach {
+				// ws rm: the upper layer goes with it.
+				if pfd, name, done, e := cn.loc(); e == 0 {
+					cn.keepDetached(pfd, name, true)
+					done()
 				}
+				continue
+			}
+			if cn.io.fd() >= 0 {
 				continue
 			}
 			pfd, name, done, e := cn.loc()
 			if e != 0 {
 				continue
-			}
-			if detach {
-				if fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
-					done()
-					if _, kept := cn.keepWriter(fd, "", false); !kept {
-						unix.Close(fd)
-						continue
-					}
-					cn.io.mu.Lock()
-					cn.io.detached = true
-					cn.io.mu.Unlock()
-					continue
-				}
 			}
 			fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			done()
@@ -662,12 +671,6 @@ func (v *view) holdUpperFiles(detach bool) {
 			}
 			if !cn.keepRfd(fd) {
 				unix.Close(fd)
-				continue
-			}
-			if detach {
-				cn.io.mu.Lock()
-				cn.io.detached = true
-				cn.io.mu.Unlock()
 			}
 		}
 	}
@@ -734,8 +737,9 @@ func (n *node) inodeWriter() (*upperFile, func(), syscall.Errno) {
 	detached := n.io.detached
 	n.io.mu.Unlock()
 	if detached {
-		// Its name is gone (holdDetached) and it kept a read-only
-		// descriptor only: opening the name would write another file.
+		// Its name is gone (holdChild) and it kept no read-write
+		// descriptor: opening the name would write another file, or
+		// copy a removed lower file up where its name was.
 		return nil, noop, syscall.EBADF
 	}
 	if e := n.copyUp(true); e != 0 {

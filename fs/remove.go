@@ -64,11 +64,9 @@ func (n *node) holdChild(pfd int, name string, ci *childInfo) {
 		return
 	}
 	if ci.mode == syscall.S_IFREG {
-		cn.io.mu.Lock()
-		cn.io.detached = true
-		cn.io.mu.Unlock()
 		// Its name shows it again only as a new inode: ws update
 		// discards the whiteout with a new inode number (reissue).
+		cn.io.markDetached()
 	}
 }
 
