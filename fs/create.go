@@ -244,8 +244,19 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	cn.anonFd = int32(keep)
 	cn.mu.Unlock()
 	if !v.fs.opts.OpenHandles {
-		cn.takeWriter(fd, "") // no RELEASE would come for a handle (Create)
-		cn.io.markDetached()  // no name: its attributes come from fd
+		// No RELEASE would come for a handle (Create): the node keeps fd,
+		// within the fd budget, since the file has no name to be opened
+		// by again: past it, no more O_TMPFILE files (ENFILE), rather
+		// than a user holding many making the daemon run out.
+		if _, kept := cn.keepWriter(fd, ""); !kept {
+			cn.mu.Lock()
+			cn.anonFd = -1
+			cn.mu.Unlock()
+			unix.Close(keep)
+			unix.Close(fd)
+			return nil, nil, 0, syscall.ENFILE
+		}
+		cn.io.markDetached() // no name: its attributes come from fd
 		return ch, nil, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	return ch, cn.newUpperFile(fd), fuse.FOPEN_KEEP_CACHE, 0

@@ -3,10 +3,12 @@
 package fs_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -389,4 +391,72 @@ func TestRemovedFileShownAgain(t *testing.T) {
 	if got := readFile(t, p); got != "package a // changed\n" {
 		t.Errorf("it reads %q", got)
 	}
+}
+
+// TestDetachedWithinBudget: a user who holds open many files and unlinks
+// them makes the daemon keep a descriptor of each (no-open mode), and one
+// who holds many O_TMPFILE files too: both count against the fd budget (a
+// quarter of RLIMIT_NOFILE), so that the daemon never runs out of
+// descriptors for everyone else. Past it an unlinked file is held no more
+// and an O_TMPFILE open fails with ENFILE, until descriptors come back.
+func TestDetachedWithinBudget(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = 3072 // a budget of 1024 kept descriptors (New), room for this process's own
+	if low.Cur > old.Max {
+		t.Skipf("RLIMIT_NOFILE hard limit %d", old.Max)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+	e := newEnv(t, sampleFiles())
+	ws := e.create("held")
+	readFile(t, filepath.Join(ws, "README.md")) // no-open mode from here on
+	// Another process holds the files (this one serves the mount and has
+	// the same limit): bash opens each, unlinks it, and waits.
+	const n = 1100
+	for i := 0; i < n; i++ {
+		if err := os.WriteFile(filepath.Join(ws, fmt.Sprintf("u%04d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder := exec.Command("bash", "-c", `cd "$1" && for f in u*; do exec {fd}<"$f"; rm "$f"; done; echo held; read -r _`, "bash", ws)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); holder.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "held\n" {
+		t.Fatalf("the holder said %q (%v)", line, err)
+	}
+	if got := upperFDs(t, e.root); got > 1024 {
+		t.Errorf("the daemon keeps %d descriptors of files unlinked while open, past its budget of 1024", got)
+	}
+	fd, err := unix.Open(filepath.Join(ws, "src"), unix.O_TMPFILE|unix.O_RDWR, 0o600)
+	if err == nil {
+		unix.Close(fd)
+		t.Errorf("an O_TMPFILE open past the fd budget succeeded")
+	} else if err != unix.ENFILE {
+		t.Errorf("an O_TMPFILE open past the fd budget: %v, want ENFILE", err)
+	}
+	stdin.Close() // the holder exits, closing the files
+	holder.Wait()
+	waitFor(t, "descriptors back once the files are closed", func() bool { return upperFDs(t, e.root) < 100 })
+	fd, err = unix.Open(filepath.Join(ws, "src"), unix.O_TMPFILE|unix.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("an O_TMPFILE open within the budget again: %v", err)
+	}
+	unix.Close(fd)
 }

@@ -401,9 +401,7 @@ type inodeIO struct {
 	// mu guards the fields below. Order: view.mu before inodeIO.mu, which
 	// is otherwise a leaf (only system calls run under it).
 	mu         sync.Mutex
-	rfd        int32         // read-only descriptor of the upper file + 1; 0: none
-	budgeted   bool          // rfd counts against FS.fdBudget
-	wBudgeted  bool          // writer counts against FS.fdBudget
+	rfd        int32         // read-only descriptor of the upper file + 1; 0: none (rfd and writer count against FS.fdBudget)
 	detached   bool          // the file has no name to be found by: rfd or writer is it
 	pushedFile bool          // its content was pushed into the page cache
 	writer     *upperFile    // read-write descriptor, a writer in the journal
@@ -517,9 +515,10 @@ func (io *inodeIO) detachedFd() int {
 // kernel forgets n (keepDetached): the kernel sends no OPEN in no-open
 // mode, so a process that opened the file reaches it only by inode, and a
 // READ, WRITE or fstat must still find it (POSIX: an unlinked file lives
-// while open). Not budgeted: the kernel forgets an unlinked inode as soon
-// as no process holds it, so these are bounded by what processes hold
-// open. A file with other names keeps being found through its path.
+// while open). Within the fd budget: a user holding open thousands of
+// files they unlink would otherwise run the daemon out of descriptors;
+// past it such a file's READ fails with ENOENT, as before. A file with
+// other names keeps being found through its path.
 // Caller holds v.mu for writing; pfd/name are where the file is now.
 func (n *node) holdDetached(pfd int, name string) {
 	if n.v.fs.opts.OpenHandles {
@@ -529,23 +528,23 @@ func (n *node) holdDetached(pfd int, name string) {
 	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink > 1 {
 		return
 	}
-	n.keepDetached(pfd, name, false)
+	n.keepDetached(pfd, name)
 }
 
 // keepDetached makes n keep a descriptor of its upper file pfd/name,
-// read-write where it can (a process may go on writing it), read-only
-// otherwise (a read-only file, for a daemon that is not root), unless it
-// keeps a writer already, and marks it detached: from then on n reaches
-// its file through that descriptor only. Within the fd budget if budgeted
-// (then a node past it keeps nothing new, and is not marked). Caller
-// holds v.mu for writing.
-func (n *node) keepDetached(pfd int, name string, budgeted bool) {
+// within the fd budget, read-write where it can (a process may go on
+// writing it), read-only otherwise (a read-only file, for a daemon that
+// is not root), unless it keeps a writer already, and marks it detached:
+// from then on n reaches its file through that descriptor only. A node
+// past the budget keeps nothing new and is not marked. Caller holds v.mu
+// for writing.
+func (n *node) keepDetached(pfd int, name string) {
 	n.io.mu.Lock()
 	hasWriter, hasReader := n.io.writer != nil, n.io.rfd != 0
 	n.io.mu.Unlock()
 	if !hasWriter {
 		if fd, err := unix.Openat(pfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
-			if _, kept := n.keepWriter(fd, "", !budgeted); !kept {
+			if _, kept := n.keepWriter(fd, ""); !kept {
 				unix.Close(fd)
 				if !hasReader {
 					return
@@ -553,7 +552,7 @@ func (n *node) keepDetached(pfd int, name string, budgeted bool) {
 			}
 		} else if !hasReader {
 			fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-			if err != nil || !n.keepReader(fd, budgeted) {
+			if err != nil || !n.keepRfd(fd) {
 				if err == nil {
 					unix.Close(fd)
 				}
@@ -593,23 +592,18 @@ func (n *node) upperReadFd() (int, func(), syscall.Errno) {
 // until the kernel forgets it, if the fd budget allows. It reports whether
 // it took fd (not if the node has one already: another read kept one
 // meanwhile).
-func (n *node) keepRfd(fd int) bool { return n.keepReader(fd, true) }
-
-// keepReader is keepRfd, within the fd budget only if budgeted.
-func (n *node) keepReader(fd int, budgeted bool) bool {
-	if budgeted && n.v.fs.fdBudget.Add(-1) < 0 {
+func (n *node) keepRfd(fd int) bool {
+	if n.v.fs.fdBudget.Add(-1) < 0 {
 		n.v.fs.fdBudget.Add(1)
 		return false
 	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
 	if n.io.rfd != 0 || n.io.writer != nil {
-		if budgeted {
-			n.v.fs.fdBudget.Add(1)
-		}
+		n.v.fs.fdBudget.Add(1)
 		return false
 	}
-	n.io.rfd, n.io.budgeted = int32(fd)+1, budgeted
+	n.io.rfd = int32(fd) + 1
 	return true
 }
 
@@ -652,7 +646,7 @@ func (v *view) holdUpperFiles(detach bool) {
 			if detach {
 				// ws rm: the upper layer goes with it.
 				if pfd, name, done, e := cn.loc(); e == 0 {
-					cn.keepDetached(pfd, name, true)
+					cn.keepDetached(pfd, name)
 					done()
 				}
 				continue
@@ -757,7 +751,7 @@ func (n *node) inodeWriter() (*upperFile, func(), syscall.Errno) {
 	if err != nil {
 		return nil, noop, errnoOf(err)
 	}
-	if w, kept := n.keepWriter(fd, n.relPath(), false); kept {
+	if w, kept := n.keepWriter(fd, n.relPath()); kept {
 		return w, noop, 0
 	}
 	w = &upperFile{n: n, fd: fd}
@@ -777,26 +771,22 @@ func (n *node) inodeWriter() (*upperFile, func(), syscall.Errno) {
 
 // keepWriter makes fd, a read-write descriptor of n's upper file, n's
 // inode writer and a writer in the journal at p ("" for none), if the fd
-// budget allows or always is set (an O_TMPFILE file: its node has no name
-// to open it by again). It reports whether it took fd, and the writer to
-// use: n's own if another write kept one meanwhile (fd is then still the
+// budget allows. It reports whether it took fd, and the writer to use:
+// n's own if another write kept one meanwhile (fd is then still the
 // caller's).
-func (n *node) keepWriter(fd int, p string, always bool) (*upperFile, bool) {
-	budgeted := !always
-	if budgeted && n.v.fs.fdBudget.Add(-1) < 0 {
+func (n *node) keepWriter(fd int, p string) (*upperFile, bool) {
+	if n.v.fs.fdBudget.Add(-1) < 0 {
 		n.v.fs.fdBudget.Add(1)
 		return nil, false
 	}
 	n.io.mu.Lock()
 	defer n.io.mu.Unlock()
 	if n.io.writer != nil { // impossible under v.mu or for a new node
-		if budgeted {
-			n.v.fs.fdBudget.Add(1)
-		}
+		n.v.fs.fdBudget.Add(1)
 		return n.io.writer, false
 	}
 	w := &upperFile{n: n, fd: fd}
-	n.io.writer, n.io.wBudgeted = w, budgeted
+	n.io.writer = w
 	if n.v.ws != nil && p != "" {
 		n.v.journal.opened(w, p, multiLinked(fd))
 	}
@@ -804,12 +794,11 @@ func (n *node) keepWriter(fd int, p string, always bool) (*upperFile, bool) {
 }
 
 // takeWriter hands fd, a read-write descriptor of n's upper file just
-// made (CREATE, O_TMPFILE), to n as its inode writer, as inodeWriter would
-// have opened it; p is its path ("" for an O_TMPFILE file, which is kept
-// whatever the budget). Past the budget fd is closed: writes then open
-// their own (inodeWriter).
+// made (CREATE) at p, to n as its inode writer, as inodeWriter would have
+// opened it. Past the budget fd is closed: writes then open their own
+// (inodeWriter).
 func (n *node) takeWriter(fd int, p string) {
-	if _, kept := n.keepWriter(fd, p, p == ""); !kept {
+	if _, kept := n.keepWriter(fd, p); !kept {
 		unix.Close(fd)
 	}
 }
@@ -818,21 +807,17 @@ func (n *node) takeWriter(fd int, p string) {
 // once the kernel has forgotten it: no descriptor can reach it any more.
 func (n *node) dropIO() {
 	n.io.mu.Lock()
-	rfd, budgeted, w, wBudgeted, b := n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned
-	n.io.rfd, n.io.budgeted, n.io.writer, n.io.wBudgeted, n.io.pinned, n.io.detached = 0, false, nil, false, nil, false
+	rfd, w, b := n.io.rfd, n.io.writer, n.io.pinned
+	n.io.rfd, n.io.writer, n.io.pinned, n.io.detached = 0, nil, nil, false
 	n.io.mu.Unlock()
 	if rfd != 0 {
 		unix.Close(int(rfd) - 1)
-		if budgeted {
-			n.v.fs.fdBudget.Add(1)
-		}
+		n.v.fs.fdBudget.Add(1) // every kept descriptor counts against it
 	}
 	if w != nil {
 		n.v.journal.closed(w)
 		unix.Close(w.fd)
-		if wBudgeted {
-			n.v.fs.fdBudget.Add(1)
-		}
+		n.v.fs.fdBudget.Add(1)
 	}
 	if b != nil {
 		b.Close()
